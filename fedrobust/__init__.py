@@ -1,0 +1,15 @@
+"""fedrobust: Byzantine-robust, communication-efficient federated learning on Flower.
+
+Main parts
+----------
+- :mod:`fedrobust.strategies`: Flower strategies (server logic).
+- :mod:`fedrobust.clients`: Flower clients for honest and Byzantine workers.
+- :mod:`fedrobust.attacks`: the attack library.
+- :mod:`fedrobust.aggregators`: pure, vectorised robust aggregation functions (torch).
+- :mod:`fedrobust.compression`: compressors with compact wire payloads.
+- :mod:`fedrobust.data`, :mod:`fedrobust.models`: offline datasets, partitioners and models.
+
+Nothing here imports torchvision at import time.
+"""
+
+__version__ = "0.1.0"

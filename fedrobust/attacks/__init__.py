@@ -1,0 +1,1 @@
+"""The attack library: how Byzantine workers corrupt their data or their messages."""

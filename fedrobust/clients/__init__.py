@@ -1,0 +1,1 @@
+"""Flower clients for honest and Byzantine workers."""
