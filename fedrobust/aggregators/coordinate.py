@@ -1,0 +1,80 @@
+"""Coordinate-wise robust statistics: the median and the trimmed mean (Yin et al., 2018)."""
+
+from __future__ import annotations
+
+import torch
+
+from . import _sortnet
+from ._checks import check_fraction, check_matrix
+
+
+def _middle_mean(x: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+    """Per column, the mean of the order statistics ``lo..hi-1``."""
+    if _sortnet.can_use(x):
+        return _sortnet.middle_mean(x, lo, hi)
+    ordered = torch.sort(x, dim=0).values
+    return ordered[lo:hi].mean(dim=0)
+
+
+def coordinate_median(x: torch.Tensor) -> torch.Tensor:
+    """Coordinate-wise median of the rows of ``x``.
+
+    For an even number of rows this is the mean of the two middle values, as in ``numpy.median``.
+    On the CPU with numba installed, columns are sorted by a compiled sorting network (fast for
+    up to ``fedrobust.aggregators._sortnet.MAX_ROWS`` rows); otherwise by ``torch.sort``. Inputs
+    must be finite (client messages are validated before aggregation).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Client vectors, shape (n, d).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (d,), on ``x``'s device.
+
+    Examples
+    --------
+    >>> coordinate_median(torch.tensor([[1.0, 5.0], [2.0, -1.0], [100.0, 0.0]]))
+    tensor([2., 0.])
+    >>> coordinate_median(torch.tensor([[1.0], [2.0], [3.0], [100.0]]))
+    tensor([2.5000])
+    """
+    check_matrix(x)
+    n = x.shape[0]
+    return _middle_mean(x, (n - 1) // 2, n // 2 + 1)
+
+
+def trimmed_mean(x: torch.Tensor, beta: float) -> torch.Tensor:
+    """Coordinate-wise trimmed mean: per coordinate, drop the ``floor(beta * n)`` largest and
+    smallest values and average the rest.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Client vectors, shape (n, d).
+    beta : float
+        Fraction trimmed from *each* side, in [0, 0.5); at least one value per coordinate must
+        remain, i.e. ``2 * floor(beta * n) < n``.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (d,), on ``x``'s device.
+
+    Examples
+    --------
+    >>> x = torch.tensor([[1.0], [2.0], [3.0], [4.0], [1000.0]])
+    >>> trimmed_mean(x, 0.2)
+    tensor([3.])
+    >>> trimmed_mean(x, 0.0)
+    tensor([202.])
+    """
+    check_matrix(x)
+    beta = check_fraction(beta, "beta")
+    n = x.shape[0]
+    b = int(beta * n)
+    if 2 * b >= n:
+        raise ValueError(f"beta={beta} trims {b} of {n} rows from each side, leaving none; use a smaller beta")
+    return _middle_mean(x, b, n - b)

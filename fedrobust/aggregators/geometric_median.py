@@ -1,0 +1,212 @@
+"""Geometric median by the Weiszfeld algorithm, with Vardi-Zhang's step at data points.
+
+The geometric median ``argmin_y sum_i a_i ||y - x_i||`` has breakdown point 1/2: fewer than half
+the (weighted) rows can move it only a bounded distance, however far they go.
+
+Every Weiszfeld iterate is a convex combination ``y = sum_i c_i x_i`` of the rows, so the
+iteration can run entirely on the coefficients ``c`` and the (n, n) Gram matrix of the rows
+(``method="gram"``): the (n, d) matrix is read once to build the Gram matrix and once to form the
+final combination. For many rows the Gram matrix costs more than a few passes over the data, and
+each iteration instead reads the matrix twice (``method="direct"``). The default picks by ``n``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from ._checks import check_int, check_matrix
+from ._gram import centred_gram, combine
+from .mean import _check_weights
+
+#: Above this many rows ``method="auto"`` iterates on the data instead of the Gram matrix.
+GRAM_MAX_ROWS = 256
+# Columns sampled to find a central row before the main computation.
+_SKETCH_COLUMNS = 4096
+
+
+class GeometricMedian(NamedTuple):
+    """Result of :func:`geometric_median`."""
+
+    median: torch.Tensor
+    """The approximate geometric median, shape (d,), in the input's dtype and device."""
+    iterations: int
+    """Weiszfeld iterations used."""
+    objective: float
+    """``sum_i a_i ||median - x_i||`` at the returned point (weights normalised to sum to 1)."""
+
+
+def geometric_median(
+    x: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    tol: float = 1e-9,
+    max_iter: int = 1000,
+    method: str = "auto",
+) -> GeometricMedian:
+    """Geometric median of the rows of ``x``.
+
+    Runs the Weiszfeld iteration ``y <- sum_i (a_i / d_i) x_i / sum_i (a_i / d_i)`` with
+    ``d_i = ||y - x_i||``, starting from the most central row (the medoid of a column sample). When
+    the iterate coincides with rows, it takes Vardi and Zhang's modified step instead of dividing by
+    zero, so it neither stalls at a row that is not the median nor leaves one that is.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Client vectors, shape (n, d), floating point, on any device.
+    weights : torch.Tensor, optional
+        Non-negative row weights of shape (n,); uniform when omitted.
+    tol : float
+        Stop when one step moves the iterate by at most ``tol`` times the weighted harmonic mean
+        of the distances from the iterate to the rows, ``1 / sum_i (a_i / d_i)``. The harmonic
+        mean is set by the rows near the median, not by far outliers, and the rule is scale-free:
+        multiplying ``x`` by a constant changes neither the iterations nor the relative accuracy.
+    max_iter : int
+        Iteration cap.
+    method : {"auto", "gram", "direct"}
+        ``"gram"`` iterates on the (n, n) Gram matrix (two reads of ``x`` in all), ``"direct"``
+        reads ``x`` twice per iteration. ``"auto"`` uses ``"gram"`` for n <= ``GRAM_MAX_ROWS``.
+
+    Returns
+    -------
+    GeometricMedian
+        ``(median, iterations, objective)``.
+
+    Examples
+    --------
+    >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1e6, 1e6]])
+    >>> gm = geometric_median(x)
+    >>> bool(gm.median.norm() < 2.0)  # the far outlier does not drag the median away
+    True
+    >>> geometric_median(torch.tensor([[1.0], [2.0], [10.0]])).median  # 1-D: the median
+    tensor([2.])
+    """
+    check_matrix(x)
+    if not (isinstance(tol, (int, float)) and tol > 0):
+        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    check_int(max_iter, "max_iter", low=1)
+    if method not in ("auto", "gram", "direct"):
+        raise ValueError(f"method must be one of 'auto', 'gram', 'direct', got {method!r}")
+    n = x.shape[0]
+    a = torch.full((n,), 1.0 / n, dtype=torch.float64, device=x.device)
+    if weights is not None:
+        a = _check_weights(weights, x)
+        a = a / a.sum()
+    if n == 1:
+        return GeometricMedian(x[0].clone(), 0, 0.0)
+    if method == "gram" or (method == "auto" and n <= GRAM_MAX_ROWS):
+        return _gram_weiszfeld(x, a, tol, max_iter)
+    return _direct_weiszfeld(x, a, tol, max_iter)
+
+
+def _vardi_zhang_step(dist: torch.Tensor, a: torch.Tensor, eps: float):
+    """Coefficients of the Weiszfeld target T, and the mixing weight of the current iterate.
+
+    Returns ``(t, inv, lam)``: ``t`` are the convex coefficients of T(y), ``inv = a / d`` (zero for
+    rows at the iterate) and ``lam`` in [0, 1] the share of the current iterate in the next one
+    (zero unless the iterate sits on rows; then it is ``min(1, eta / ||R(y)||)``, computed by the
+    caller, who knows ``||R(y)||``). Here ``lam`` is the total weight ``eta`` of coinciding rows.
+    """
+    at_iterate = dist <= eps
+    inv = torch.where(at_iterate, torch.zeros_like(dist), a / dist.clamp(min=eps))
+    total = inv.sum()
+    eta = a[at_iterate].sum()
+    if float(total) == 0.0:  # every row sits at the iterate
+        return None, inv, eta
+    return inv / total, inv, eta
+
+
+def _harmonic_mean(dist: torch.Tensor, a: torch.Tensor, eps: float) -> float:
+    """Weighted harmonic mean of the distances (zero when the iterate sits on a row)."""
+    if bool((dist <= eps).any()):
+        return 0.0
+    return float(1.0 / (a / dist).sum())
+
+
+def _medoid(x: torch.Tensor) -> int:
+    """Index of the row with the smallest sum of distances to the others, on a column sample."""
+    d = x.shape[1]
+    stride = max(1, d // _SKETCH_COLUMNS)
+    sketch = x[:, ::stride]
+    gram = centred_gram(sketch)
+    diag = torch.diagonal(gram)
+    dist = (diag[:, None] + diag[None, :] - 2.0 * gram).clamp(min=0.0).sqrt()
+    return int(dist.sum(dim=1).argmin())
+
+
+def _gram_weiszfeld(x: torch.Tensor, a: torch.Tensor, tol: float, max_iter: int) -> GeometricMedian:
+    n = x.shape[0]
+    start = _medoid(x)
+    gram = centred_gram(x, reference=start)
+    diag = torch.diagonal(gram)
+    scale = float(diag.mean().sqrt())
+    if scale == 0.0:  # all rows equal
+        return GeometricMedian(x[0].clone(), 0, 0.0)
+    eps = 1e-10 * scale
+
+    def distances(c: torch.Tensor) -> torch.Tensor:
+        kc = gram @ c
+        return (c @ kc - 2.0 * kc + diag).clamp(min=0.0).sqrt()
+
+    def norm_of(c: torch.Tensor) -> float:  # || sum_i c_i x_i || for coefficients summing to zero
+        return float((c @ gram @ c).clamp(min=0.0).sqrt())
+
+    # Start from the most central row.
+    c = torch.zeros(n, dtype=torch.float64, device=x.device)
+    c[start] = 1.0
+    dist = distances(c)
+    iterations = 0
+    for iterations in range(1, max_iter + 1):
+        t, inv, eta = _vardi_zhang_step(dist, a, eps)
+        if t is None:
+            break
+        new = t
+        if float(eta) > 0.0:
+            pull = norm_of(inv - inv.sum() * c)  # ||R(y)|| = ||sum_i inv_i (x_i - y)||
+            share = 1.0 if pull == 0.0 else min(1.0, float(eta) / pull)
+            new = (1.0 - share) * t + share * c
+        step = norm_of(new - c)
+        c = new
+        dist = distances(c)
+        if step <= tol * _harmonic_mean(dist, a, eps):
+            break
+    objective = float((a * dist).sum())
+    return GeometricMedian(combine(x, c), iterations, objective)
+
+
+def _row_distances(x: torch.Tensor, y: torch.Tensor, rows_per_block: int = 64) -> torch.Tensor:
+    """``||x_i - y||`` for every row, in float64, reading ``x`` once."""
+    out = torch.empty(x.shape[0], dtype=torch.float64, device=x.device)
+    for start in range(0, x.shape[0], rows_per_block):
+        block = x[start : start + rows_per_block]
+        out[start : start + block.shape[0]] = torch.linalg.vector_norm(block - y, dim=1).to(torch.float64)
+    return out
+
+
+def _direct_weiszfeld(x: torch.Tensor, a: torch.Tensor, tol: float, max_iter: int) -> GeometricMedian:
+    y = x[_medoid(x)].clone()
+    dist = _row_distances(x, y)
+    scale = float((a * dist).sum())
+    if scale == 0.0:
+        return GeometricMedian(y, 0, 0.0)
+    eps = 1e-10 * float(dist.max())
+    rounding = 4.0 * torch.finfo(x.dtype).eps
+    iterations = 0
+    for iterations in range(1, max_iter + 1):
+        t, inv, eta = _vardi_zhang_step(dist, a, eps)
+        if t is None:
+            break
+        target = combine(x, t)
+        new = target
+        if float(eta) > 0.0:
+            pull = float(inv.sum()) * float(torch.linalg.vector_norm((target - y).to(torch.float64)))
+            share = 1.0 if pull == 0.0 else min(1.0, float(eta) / pull)
+            new = (1.0 - share) * target + share * y
+        step = float(torch.linalg.vector_norm((new - y).to(torch.float64)))
+        y = new
+        dist = _row_distances(x, y)
+        # The iterate is stored in x's dtype: steps below its rounding level are noise.
+        if step <= max(tol * _harmonic_mean(dist, a, eps), rounding * float(torch.linalg.vector_norm(y))):
+            break
+    return GeometricMedian(y, iterations, float((a * dist).sum()))
