@@ -8,7 +8,7 @@ import torch
 
 import numpy as np
 
-from ._checks import check_int, check_matrix
+from .._checks import check_int, check_matrix
 from ._chunks import column_blocks
 SELECTIONS = ("sample", "top-k")
 

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import torch
 
-from ._checks import check_int, check_matrix
+from .._checks import check_int, check_matrix
 from ._gram import centred_gram, combine
 from .mean import _check_weights
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_fraction, check_matrix
+from .._checks import check_fraction, check_matrix
 
 
 def norm_trim(x: torch.Tensor, beta: float, norms: torch.Tensor | None = None) -> torch.Tensor:

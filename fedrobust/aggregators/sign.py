@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_matrix
+from .._checks import check_matrix
 from ._chunks import column_blocks
 
 

@@ -1,4 +1,4 @@
-"""Argument checks shared by the aggregators."""
+"""Argument checks shared across fedrobust (clear messages naming the bad argument)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,92 @@
+"""The compressor registry: names -> classes, :func:`register_compressor` and :func:`get_compressor`."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from .base import Compressor
+
+__all__ = ["COMPRESSORS", "register_compressor", "get_compressor"]
+
+COMPRESSORS: dict[str, type[Compressor]] = {}
+"""Registered compressor classes by name (filled on import of :mod:`fedrobust.compression`)."""
+
+C = TypeVar("C", bound=type[Compressor])
+
+
+def register_compressor(name: str, cls: C | None = None, *, overwrite: bool = False) -> Any:
+    """Register a :class:`Compressor` subclass under ``name`` (decorator or plain call).
+
+    Parameters
+    ----------
+    name : str
+        Registry name, e.g. ``"top-k"``; also stored as ``cls.name``.
+    cls : type[Compressor], optional
+        The class; omit it to use this as a decorator.
+    overwrite : bool
+        Allow replacing an existing entry (default: a duplicate name raises ValueError).
+
+    Returns
+    -------
+    type[Compressor] or Callable
+        The class (plain call) or the decorator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> @register_compressor("doctest-half")
+    ... class Half(Compressor):
+    ...     dtypes = {"values": np.float32}
+    ...     def _encode(self, x, *, seed, generator):
+    ...         return {"values": (x / 2).float().cpu().numpy()}
+    ...     def _decode(self, fields, d, device):
+    ...         return torch.from_numpy(fields["values"].copy()).to(device)
+    ...     def _delta(self, d):
+    ...         return 0.75
+    >>> import torch
+    >>> get_compressor("doctest-half").compress(torch.tensor([2.0, -4.0]))
+    tensor([ 1., -2.])
+    >>> _ = COMPRESSORS.pop("doctest-half")
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty str, got {name!r}")
+
+    def decorator(klass: C) -> C:
+        if not (isinstance(klass, type) and issubclass(klass, Compressor)):
+            raise TypeError(f"only Compressor subclasses can be registered, got {klass!r}")
+        if name in COMPRESSORS and COMPRESSORS[name] is not klass and not overwrite:
+            raise ValueError(f"compressor name {name!r} is already registered (pass overwrite=True to replace it)")
+        klass.name = name
+        COMPRESSORS[name] = klass
+        return klass
+
+    if cls is None:
+        return decorator
+    return decorator(cls)
+
+
+def get_compressor(name: str | Compressor, **params: Any) -> Compressor:
+    """Build the compressor registered under ``name`` with ``params``.
+
+    A :class:`Compressor` instance is returned unchanged (then ``params`` must be empty).
+
+    Examples
+    --------
+    >>> get_compressor("top-k", k=10)
+    TopK(k=10, ratio=None)
+    >>> get_compressor("nope")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown compressor 'nope'; known: bernoulli-qsgd, identity, qsgd, rand-k, scaled-sign, sign, top-k
+    """
+    if isinstance(name, Compressor):
+        if params:
+            raise ValueError("params cannot be given together with a Compressor instance")
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str or a Compressor, got {type(name).__name__}")
+    if name not in COMPRESSORS:
+        raise ValueError(f"unknown compressor {name!r}; known: {', '.join(sorted(COMPRESSORS))}")
+    return COMPRESSORS[name](**params)
+
+
