@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 
@@ -32,11 +34,27 @@ def check_fraction(value: float, name: str, *, upper: float = 0.5, inclusive_upp
     return v
 
 
-def check_int(value: int, name: str, *, low: int, high: int | None = None) -> int:
-    """Raise unless ``value`` is an integer in [low, high]."""
-    if isinstance(value, bool) or not isinstance(value, int):
+def check_int(value, name: str, *, low: int, high: int | None = None) -> int:
+    """Return ``value`` as an int, or raise unless it is an integer in [low, high].
+
+    Examples
+    --------
+    >>> check_int(3, "num_partitions", low=1)
+    3
+    >>> check_int(0, "num_partitions", low=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: num_partitions must lie in [1, inf], got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r}")
+    value = int(value)
     if value < low or (high is not None and value > high):
         hi = "inf" if high is None else str(high)
         raise ValueError(f"{name} must lie in [{low}, {hi}], got {value}")
     return value
+
+
+def check_seed(seed) -> int:
+    """Return ``seed`` if it is a non-negative int, else raise."""
+    return check_int(seed, "seed", low=0)
