@@ -4,7 +4,7 @@ Every function takes rows = clients, columns = coordinates, runs unchanged on CP
 arguments and returns results on the input's device. Inputs are assumed finite: client messages are
 validated before they reach an aggregator.
 
-========================  ===================================================================
+========================= ==================================================================
 ``mean``                  (weighted) mean, the non-robust baseline
 ``coordinate_median``     coordinate-wise median
 ``trimmed_mean``          coordinate-wise trimmed mean, ``beta`` trimmed from each side
@@ -13,9 +13,11 @@ validated before they reach an aggregator.
 ``norm_trim``             indices of the smallest-norm rows (norm thresholding)
 ``sign_majority``         signSGD majority vote
 ``block_select``          BGMD's block coordinate selection (``column_scores``, ``relative_residual``)
-========================  ===================================================================
+``block_geometric_median`` BGMD / FL-BGMD server step: select a block, GM there, keep the residual
+========================= ==================================================================
 """
 
+from .bgmd import MEMORIES, BlockGMStep, block_geometric_median
 from .block import SELECTIONS, BlockSelection, block_select, column_scores, relative_residual
 from .coordinate import coordinate_median, trimmed_mean
 from .geometric_median import GeometricMedian, geometric_median
@@ -25,6 +27,9 @@ from .norm_trim import norm_trim
 from .sign import sign_majority
 
 __all__ = [
+    "MEMORIES",
+    "BlockGMStep",
+    "block_geometric_median",
     "SELECTIONS",
     "BlockSelection",
     "GeometricMedian",
