@@ -7,7 +7,7 @@ Every Weiszfeld iterate is a convex combination ``y = sum_i c_i x_i`` of the row
 iteration can run entirely on the coefficients ``c`` and the (n, n) Gram matrix of the rows
 (``method="gram"``): the (n, d) matrix is read once to build the Gram matrix and once to form the
 final combination. For many rows the Gram matrix costs more than a few passes over the data, and
-each iteration instead reads the matrix twice (``method="direct"``). The default picks by ``n``.
+each iteration instead reads the matrix once (``method="direct"``). The default picks by ``n``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import NamedTuple
 import torch
 
 from .._checks import check_int, check_matrix
-from ._gram import centred_gram, combine
+from ._chunks import column_blocks
+from ._gram import centred_gram, combine, squared_distances
 from .mean import _check_weights
 
 #: Above this many rows ``method="auto"`` iterates on the data instead of the Gram matrix.
@@ -65,8 +66,9 @@ def geometric_median(
     max_iter : int
         Iteration cap.
     method : {"auto", "gram", "direct"}
-        ``"gram"`` iterates on the (n, n) Gram matrix (two reads of ``x`` in all), ``"direct"``
-        reads ``x`` twice per iteration. ``"auto"`` uses ``"gram"`` for n <= ``GRAM_MAX_ROWS``.
+        ``"gram"`` iterates on the (n, n) Gram matrix (two reads of ``x`` in all); ``"direct"``
+        reads ``x`` once per iteration, weighing the rows and forming the next iterate block by
+        block, starting from the median of a column sample. ``"auto"`` uses ``"gram"`` for n <= ``GRAM_MAX_ROWS``.
 
     Returns
     -------
@@ -124,25 +126,28 @@ def _harmonic_mean(dist: torch.Tensor, a: torch.Tensor, eps: float) -> float:
     return float(1.0 / (a / dist).sum())
 
 
+def _sketch(x: torch.Tensor) -> torch.Tensor:
+    """An evenly strided sample of about ``_SKETCH_COLUMNS`` columns."""
+    return x[:, :: max(1, x.shape[1] // _SKETCH_COLUMNS)]
+
+
 def _medoid(x: torch.Tensor) -> int:
     """Index of the row with the smallest sum of distances to the others, on a column sample."""
-    d = x.shape[1]
-    stride = max(1, d // _SKETCH_COLUMNS)
-    sketch = x[:, ::stride]
-    gram = centred_gram(sketch)
-    diag = torch.diagonal(gram)
-    dist = (diag[:, None] + diag[None, :] - 2.0 * gram).clamp(min=0.0).sqrt()
+    dist = squared_distances(centred_gram(_sketch(x))).sqrt()
     return int(dist.sum(dim=1).argmin())
 
 
-def _gram_weiszfeld(x: torch.Tensor, a: torch.Tensor, tol: float, max_iter: int) -> GeometricMedian:
+def _gram_weiszfeld(x: torch.Tensor, a: torch.Tensor, tol: float, max_iter: int, coefficients: bool = False):
+    """Weiszfeld on the Gram matrix; returns the result, or only the coefficients of the median."""
     n = x.shape[0]
     start = _medoid(x)
     gram = centred_gram(x, reference=start)
     diag = torch.diagonal(gram)
     scale = float(diag.mean().sqrt())
     if scale == 0.0:  # all rows equal
-        return GeometricMedian(x[0].clone(), 0, 0.0)
+        c = torch.zeros(n, dtype=torch.float64, device=x.device)
+        c[0] = 1.0
+        return c if coefficients else GeometricMedian(x[0].clone(), 0, 0.0)
     eps = 1e-10 * scale
 
     def distances(c: torch.Tensor) -> torch.Tensor:
@@ -171,25 +176,34 @@ def _gram_weiszfeld(x: torch.Tensor, a: torch.Tensor, tol: float, max_iter: int)
         dist = distances(c)
         if step <= tol * _harmonic_mean(dist, a, eps):
             break
-    objective = float((a * dist).sum())
-    return GeometricMedian(combine(x, c), iterations, objective)
+    if coefficients:
+        return c
+    return GeometricMedian(combine(x, c), iterations, float((a * dist).sum()))
 
 
-def _row_distances(x: torch.Tensor, y: torch.Tensor, rows_per_block: int = 64) -> torch.Tensor:
-    """``||x_i - y||`` for every row, in float64, reading ``x`` once."""
-    out = torch.empty(x.shape[0], dtype=torch.float64, device=x.device)
-    for start in range(0, x.shape[0], rows_per_block):
-        block = x[start : start + rows_per_block]
-        out[start : start + block.shape[0]] = torch.linalg.vector_norm(block - y, dim=1).to(torch.float64)
-    return out
+def _sweep(x: torch.Tensor, c: torch.Tensor, extra: list[torch.Tensor]) -> tuple[torch.Tensor, list[float]]:
+    """One read of ``x`` in cache-sized column blocks.
+
+    Returns the distances ``||x_i - y||`` from every row to ``y = sum_i c_i x_i`` (float64), and
+    the norms ``||sum_i e_i x_i||`` of the combinations given in ``extra``.
+    """
+    coeffs = torch.stack([c, *extra]).to(dtype=x.dtype, device=x.device)
+    dist2 = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
+    norms2 = torch.zeros(len(extra), dtype=torch.float64, device=x.device)
+    for _, block in column_blocks(x):
+        combos = coeffs @ block
+        dist2 += (block - combos[0]).pow_(2).sum(dim=1, dtype=torch.float64)
+        if extra:
+            norms2 += combos[1:].pow(2).sum(dim=1, dtype=torch.float64)
+    return dist2.sqrt_(), norms2.sqrt_().tolist()
 
 
 def _direct_weiszfeld(x: torch.Tensor, a: torch.Tensor, tol: float, max_iter: int) -> GeometricMedian:
-    y = x[_medoid(x)].clone()
-    dist = _row_distances(x, y)
-    scale = float((a * dist).sum())
-    if scale == 0.0:
-        return GeometricMedian(y, 0, 0.0)
+    # Start from the geometric median of a column sample: close to the answer, rarely on a row.
+    c = _gram_weiszfeld(_sketch(x), a, 1e-6, 100, coefficients=True)
+    dist, _ = _sweep(x, c, [])
+    if float(dist.max()) == 0.0:
+        return GeometricMedian(combine(x, c), 0, 0.0)
     eps = 1e-10 * float(dist.max())
     rounding = 4.0 * torch.finfo(x.dtype).eps
     iterations = 0
@@ -197,16 +211,14 @@ def _direct_weiszfeld(x: torch.Tensor, a: torch.Tensor, tol: float, max_iter: in
         t, inv, eta = _vardi_zhang_step(dist, a, eps)
         if t is None:
             break
-        target = combine(x, t)
-        new = target
-        if float(eta) > 0.0:
-            pull = float(inv.sum()) * float(torch.linalg.vector_norm((target - y).to(torch.float64)))
+        new = t
+        if float(eta) > 0.0:  # the iterate sits on rows: one more read for ||R(y)||
+            pull = _sweep(x, c, [inv - inv.sum() * c])[1][0]
             share = 1.0 if pull == 0.0 else min(1.0, float(eta) / pull)
-            new = (1.0 - share) * target + share * y
-        step = float(torch.linalg.vector_norm((new - y).to(torch.float64)))
-        y = new
-        dist = _row_distances(x, y)
-        # The iterate is stored in x's dtype: steps below its rounding level are noise.
-        if step <= max(tol * _harmonic_mean(dist, a, eps), rounding * float(torch.linalg.vector_norm(y))):
+            new = (1.0 - share) * t + share * c
+        dist, (step, size) = _sweep(x, new, [new - c, new])
+        c = new
+        # The iterate is rounded to x's dtype: steps below that rounding level are noise.
+        if step <= max(tol * _harmonic_mean(dist, a, eps), rounding * size):
             break
-    return GeometricMedian(y, iterations, float((a * dist).sum()))
+    return GeometricMedian(combine(x, c), iterations, float((a * dist).sum()))
