@@ -12,6 +12,7 @@ each iteration instead reads the matrix once (``method="direct"``). The default 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -102,21 +103,26 @@ def geometric_median(
     return _direct_weiszfeld(x, a, tol, max_iter)
 
 
-def _vardi_zhang_step(dist: torch.Tensor, a: torch.Tensor, eps: float):
-    """Coefficients of the Weiszfeld target T, and the mixing weight of the current iterate.
+def _next_coefficients(
+    c: torch.Tensor, dist: torch.Tensor, a: torch.Tensor, eps: float, norm_of: Callable[[torch.Tensor], float]
+) -> torch.Tensor | None:
+    """One Weiszfeld step on the coefficients ``c`` of ``y = sum_i c_i x_i``, with Vardi-Zhang's
+    rule when ``y`` sits on rows (distance <= ``eps``); None when every row sits at ``y``.
 
-    Returns ``(t, inv, lam)``: ``t`` are the convex coefficients of T(y), ``inv = a / d`` (zero for
-    rows at the iterate) and ``lam`` in [0, 1] the share of the current iterate in the next one
-    (zero unless the iterate sits on rows; then it is ``min(1, eta / ||R(y)||)``, computed by the
-    caller, who knows ``||R(y)||``). Here ``lam`` is the total weight ``eta`` of coinciding rows.
+    ``norm_of(r)`` must return ``||sum_i r_i x_i||`` for coefficients ``r`` summing to zero.
     """
     at_iterate = dist <= eps
     inv = torch.where(at_iterate, torch.zeros_like(dist), a / dist.clamp(min=eps))
     total = inv.sum()
-    eta = a[at_iterate].sum()
-    if float(total) == 0.0:  # every row sits at the iterate
-        return None, inv, eta
-    return inv / total, inv, eta
+    if float(total) == 0.0:
+        return None
+    target = inv / total  # T(y), the plain Weiszfeld step
+    eta = float(a[at_iterate].sum())
+    if eta == 0.0:
+        return target
+    pull = norm_of(inv - total * c)  # ||R(y)|| = ||sum_i inv_i (x_i - y)||
+    share = 1.0 if pull == 0.0 else min(1.0, eta / pull)
+    return (1.0 - share) * target + share * c
 
 
 def _harmonic_mean(dist: torch.Tensor, a: torch.Tensor, eps: float) -> float:
@@ -131,23 +137,23 @@ def _sketch(x: torch.Tensor) -> torch.Tensor:
     return x[:, :: max(1, x.shape[1] // _SKETCH_COLUMNS)]
 
 
-def _medoid(x: torch.Tensor) -> int:
-    """Index of the row with the smallest sum of distances to the others, on a column sample."""
-    dist = squared_distances(centred_gram(_sketch(x))).sqrt()
-    return int(dist.sum(dim=1).argmin())
+def _medoid(gram: torch.Tensor, a: torch.Tensor) -> int:
+    """Index of the row with the smallest weighted sum of distances to the others."""
+    return int((squared_distances(gram).sqrt() * a[None, :]).sum(dim=1).argmin())
 
 
-def _gram_weiszfeld(x: torch.Tensor, a: torch.Tensor, tol: float, max_iter: int, coefficients: bool = False):
-    """Weiszfeld on the Gram matrix; returns the result, or only the coefficients of the median."""
-    n = x.shape[0]
-    start = _medoid(x)
-    gram = centred_gram(x, reference=start)
+def _gram_iterate(gram: torch.Tensor, a: torch.Tensor, tol: float, max_iter: int, start: int):
+    """Weiszfeld on coefficients ``c`` (``y = sum_i c_i x_i``) given the Gram matrix of the rows.
+
+    Returns ``(c, dist, iterations)``; ``dist`` are the distances from the final iterate.
+    """
+    n = gram.shape[0]
     diag = torch.diagonal(gram)
+    c = torch.zeros(n, dtype=torch.float64, device=gram.device)
+    c[start] = 1.0
     scale = float(diag.mean().sqrt())
     if scale == 0.0:  # all rows equal
-        c = torch.zeros(n, dtype=torch.float64, device=x.device)
-        c[0] = 1.0
-        return c if coefficients else GeometricMedian(x[0].clone(), 0, 0.0)
+        return c, torch.zeros(n, dtype=torch.float64, device=gram.device), 0
     eps = 1e-10 * scale
 
     def distances(c: torch.Tensor) -> torch.Tensor:
@@ -157,27 +163,24 @@ def _gram_weiszfeld(x: torch.Tensor, a: torch.Tensor, tol: float, max_iter: int,
     def norm_of(c: torch.Tensor) -> float:  # || sum_i c_i x_i || for coefficients summing to zero
         return float((c @ gram @ c).clamp(min=0.0).sqrt())
 
-    # Start from the most central row.
-    c = torch.zeros(n, dtype=torch.float64, device=x.device)
-    c[start] = 1.0
     dist = distances(c)
     iterations = 0
     for iterations in range(1, max_iter + 1):
-        t, inv, eta = _vardi_zhang_step(dist, a, eps)
-        if t is None:
+        new = _next_coefficients(c, dist, a, eps, norm_of)
+        if new is None:
             break
-        new = t
-        if float(eta) > 0.0:
-            pull = norm_of(inv - inv.sum() * c)  # ||R(y)|| = ||sum_i inv_i (x_i - y)||
-            share = 1.0 if pull == 0.0 else min(1.0, float(eta) / pull)
-            new = (1.0 - share) * t + share * c
         step = norm_of(new - c)
         c = new
         dist = distances(c)
         if step <= tol * _harmonic_mean(dist, a, eps):
             break
-    if coefficients:
-        return c
+    return c, dist, iterations
+
+
+def _gram_weiszfeld(x: torch.Tensor, a: torch.Tensor, tol: float, max_iter: int) -> GeometricMedian:
+    # Centre on the most central row (found on a column sample) and start there.
+    start = _medoid(centred_gram(_sketch(x)), a)
+    c, dist, iterations = _gram_iterate(centred_gram(x, reference=start), a, tol, max_iter, start)
     return GeometricMedian(combine(x, c), iterations, float((a * dist).sum()))
 
 
@@ -200,22 +203,21 @@ def _sweep(x: torch.Tensor, c: torch.Tensor, extra: list[torch.Tensor]) -> tuple
 
 def _direct_weiszfeld(x: torch.Tensor, a: torch.Tensor, tol: float, max_iter: int) -> GeometricMedian:
     # Start from the geometric median of a column sample: close to the answer, rarely on a row.
-    c = _gram_weiszfeld(_sketch(x), a, 1e-6, 100, coefficients=True)
+    sketch_gram = centred_gram(_sketch(x))
+    c, _, _ = _gram_iterate(sketch_gram, a, 1e-6, 100, _medoid(sketch_gram, a))
     dist, _ = _sweep(x, c, [])
     if float(dist.max()) == 0.0:
         return GeometricMedian(combine(x, c), 0, 0.0)
     eps = 1e-10 * float(dist.max())
     rounding = 4.0 * torch.finfo(x.dtype).eps
     iterations = 0
+    def norm_of(r: torch.Tensor) -> float:  # only when the iterate sits on rows: one more read
+        return _sweep(x, c, [r])[1][0]
+
     for iterations in range(1, max_iter + 1):
-        t, inv, eta = _vardi_zhang_step(dist, a, eps)
-        if t is None:
+        new = _next_coefficients(c, dist, a, eps, norm_of)
+        if new is None:
             break
-        new = t
-        if float(eta) > 0.0:  # the iterate sits on rows: one more read for ||R(y)||
-            pull = _sweep(x, c, [inv - inv.sum() * c])[1][0]
-            share = 1.0 if pull == 0.0 else min(1.0, float(eta) / pull)
-            new = (1.0 - share) * t + share * c
         dist, (step, size) = _sweep(x, new, [new - c, new])
         c = new
         # The iterate is rounded to x's dtype: steps below that rounding level are noise.
