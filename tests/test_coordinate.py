@@ -22,7 +22,7 @@ def test_median_matches_numpy(n, path):
     assert np.allclose(coordinate_median(x).numpy(), np.median(x.numpy(), axis=0), atol=1e-6)
 
 
-@pytest.mark.parametrize("n, beta", [(3, 0.2), (5, 0.2), (10, 0.1), (10, 0.25), (32, 0.2), (40, 0.45), (64, 0.3)])
+@pytest.mark.parametrize("n, beta", [(3, 0.2), (5, 0.2), (10, 0.1), (10, 0.25), (32, 0.2), (40, 0.45), (64, 0.3), (100, 0.3), (101, 0.1)])
 def test_trimmed_mean_matches_scipy(n, beta, path):
     x = torch.randn(n, 513, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
     assert np.allclose(trimmed_mean(x, beta).numpy(), stats.trim_mean(x.numpy(), beta, axis=0), atol=1e-12)

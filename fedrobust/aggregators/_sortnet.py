@@ -1,9 +1,10 @@
-"""Sorting networks for coordinate-wise order statistics of few rows (optional numba kernel).
+"""Compiled kernels for coordinate-wise order statistics (optional numba path).
 
-For small n, sorting each column with a fixed network of compare-exchange operations,
-vectorised across columns, is far faster than ``torch.sort`` or ``torch.median`` along dim 0.
-The kernel is compiled with numba when numba is installed (``pip install fedrobust[fast]``);
-without numba, or for tensors not on the CPU, callers fall back to pure torch.
+For small n (up to ``MAX_ROWS``), each column is sorted by a fixed network of compare-exchange
+operations, vectorised across columns; for more rows, each column is gathered and split with two
+partial partitions (O(n) per column). Both are far faster than ``torch.sort`` or ``torch.median``
+along dim 0. The kernels are compiled with numba when it is installed (``pip install
+fedrobust[fast]``); without numba, or for tensors not on the CPU, callers fall back to pure torch.
 """
 
 from __future__ import annotations
@@ -102,15 +103,33 @@ if HAVE_NUMBA:
                     out[j0 + c] = s * scale
 
 
+    @numba.njit(parallel=True, cache=True)
+    def _middle_mean_select_kernel(x, lo, hi, out, tile, nparts):  # pragma: no cover - compiled
+        n, d = x.shape
+        ntiles = (d + tile - 1) // tile
+        nparts = min(ntiles, nparts)
+        per_part = (ntiles + nparts - 1) // nparts
+        scale = 1.0 / (hi - lo)
+        for part in numba.prange(nparts):
+            buf = np.empty((tile, n), dtype=x.dtype)  # columns of the tile, made contiguous
+            for t in range(part * per_part, min(ntiles, (part + 1) * per_part)):
+                j0 = t * tile
+                w = min(tile, d - j0)
+                for i in range(n):
+                    for c in range(w):
+                        buf[c, i] = x[i, j0 + c]
+                for c in range(w):
+                    col = np.partition(buf[c], lo)  # ranks >= lo now sit at lo..n-1
+                    tail = np.partition(col[lo:], hi - lo - 1)  # its hi-lo smallest come first
+                    s = 0.0
+                    for i in range(hi - lo):
+                        s += tail[i]
+                    out[j0 + c] = s * scale
+
+
 def can_use(x: torch.Tensor) -> bool:
-    """Whether the compiled network path applies to ``x``."""
-    return (
-        HAVE_NUMBA
-        and x.device.type == "cpu"
-        and x.dtype in (torch.float32, torch.float64)
-        and x.shape[0] <= MAX_ROWS
-        and not x.requires_grad
-    )
+    """Whether a compiled kernel applies to ``x``."""
+    return HAVE_NUMBA and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and not x.requires_grad
 
 
 def middle_mean(x: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
@@ -118,9 +137,13 @@ def middle_mean(x: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
 
     Callers check :func:`can_use` first.
     """
-    first, second = network(x.shape[0], lo, hi)
     arr = x.detach().contiguous().numpy()
     out = np.empty(arr.shape[1], dtype=arr.dtype)
-    tile = max(16, min(512, 8192 // max(1, x.shape[0])))  # the tile stays in the L1 cache
-    _middle_mean_kernel(arr, first, second, lo, hi, out, tile, 8 * numba.get_num_threads())
+    parts = 8 * numba.get_num_threads()
+    n = x.shape[0]
+    if n <= MAX_ROWS:
+        first, second = network(n, lo, hi)
+        _middle_mean_kernel(arr, first, second, lo, hi, out, 64, parts)
+    else:
+        _middle_mean_select_kernel(arr, lo, hi, out, max(1, 8192 // n), parts)
     return torch.from_numpy(out)

@@ -20,9 +20,9 @@ def coordinate_median(x: torch.Tensor) -> torch.Tensor:
     """Coordinate-wise median of the rows of ``x``.
 
     For an even number of rows this is the mean of the two middle values, as in ``numpy.median``.
-    On the CPU with numba installed, columns are sorted by a compiled sorting network (fast for
-    up to ``fedrobust.aggregators._sortnet.MAX_ROWS`` rows); otherwise by ``torch.sort``. Inputs
-    must be finite (client messages are validated before aggregation).
+    On the CPU with numba installed, a compiled kernel computes it (a sorting network for up to
+    ``fedrobust.aggregators._sortnet.MAX_ROWS`` rows, partial partitions beyond); otherwise
+    ``torch.sort`` does (also on GPUs, where it is fast). Inputs must be finite (client messages are validated before aggregation).
 
     Parameters
     ----------
