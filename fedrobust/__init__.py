@@ -13,3 +13,14 @@ Nothing here imports torchvision at import time.
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "simulate"]
+
+
+def __getattr__(name: str):
+    # ``fedrobust.simulate`` without importing torch and Flower on ``import fedrobust``.
+    if name == "simulate":
+        from .simulation import simulate
+
+        return simulate
+    raise AttributeError(f"module 'fedrobust' has no attribute {name!r}")

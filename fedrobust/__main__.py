@@ -1,0 +1,8 @@
+"""``python -m fedrobust``: the same command line as the ``fedrobust`` script."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

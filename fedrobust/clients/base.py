@@ -1,0 +1,145 @@
+"""The shared part of every honest client: local data, the model, seeded minibatches, replies.
+
+A client is a :class:`flwr.client.NumPyClient` built anew for each message by the ClientApp's
+``client_fn``; what must survive between rounds lives in Flower's ``Context.state`` (a
+``RecordDict``), which the client receives as ``state``. The base class keeps a small
+``ConfigRecord`` there (:data:`STATE_KEY`): rounds taken part in and total bytes sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from flwr.client import NumPyClient
+from flwr.common import ConfigRecord, RecordDict, Scalar
+from flwr.common.constant import PARTITION_ID_KEY
+
+from ..models import flat_params, set_flat_params
+from ..ndarrays import flatten, payload_bytes, to_ndarrays
+
+__all__ = ["HonestClient", "STATE_KEY", "batch_generator"]
+
+STATE_KEY = "fedrobust-client"
+
+
+def batch_generator(seed: int, partition_id: int, server_round: int) -> torch.Generator:
+    """A CPU torch Generator seeded from (seed, partition id, round): reproducible minibatches.
+
+    Examples
+    --------
+    >>> a = torch.randint(100, (3,), generator=batch_generator(0, 1, 2))
+    >>> b = torch.randint(100, (3,), generator=batch_generator(0, 1, 2))
+    >>> bool((a == b).all())
+    True
+    """
+    entropy = np.random.SeedSequence([int(seed), int(partition_id), int(server_round)]).generate_state(2)
+    g = torch.Generator(device="cpu")
+    g.manual_seed(int(entropy[0]) << 32 | int(entropy[1]))
+    return g
+
+
+class HonestClient(NumPyClient):
+    """Base of the honest clients; subclasses implement ``fit`` for their protocol.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A :class:`fedrobust.models.FedModel` (``.loss(out, y)``, ``.predict(out)``) on ``device``.
+    x, y : torch.Tensor
+        This client's training examples and int64 labels (moved to ``device``).
+    partition_id : int
+        The data partition this client holds (its identity for seeded sampling).
+    device : torch.device or str
+        Where the client computes.
+    state : flwr.common.RecordDict, optional
+        ``Context.state``: per-client memory that survives between rounds.
+    """
+
+    protocol: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        partition_id: int,
+        device: torch.device | str = "cpu",
+        state: RecordDict | None = None,
+    ) -> None:
+        if len(x) != len(y) or len(x) == 0:
+            raise ValueError(f"x and y must hold the same, non-zero number of examples, got {len(x)} and {len(y)}")
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.x = x.to(self.device)
+        self.y = y.to(self.device)
+        self.partition_id = int(partition_id)
+        self.state = state if state is not None else RecordDict()
+        self.shapes = [tuple(p.shape) for p in self.model.parameters()]
+
+    # ------------------------------------------------------------------------- Flower interface
+    def get_properties(self, config: dict[str, Scalar]) -> dict[str, Scalar]:
+        """Report the partition id (the server samples by it) and the number of examples."""
+        return {PARTITION_ID_KEY: self.partition_id, "num-examples": len(self.x)}
+
+    def get_parameters(self, config: dict[str, Scalar]) -> list[np.ndarray]:
+        """The local model as ndarrays."""
+        return to_ndarrays(flat_params(self.model), self.shapes)
+
+    # ------------------------------------------------------------------------------- helpers
+    def load(self, parameters: Sequence[np.ndarray]) -> torch.Tensor:
+        """Set the model to the received parameters; return them as a flat vector on the device."""
+        vec = flatten(parameters).to(self.device)
+        set_flat_params(self.model, vec)
+        return vec
+
+    def minibatches(self, config: dict[str, Scalar], steps: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``steps`` minibatches of ``batch-size`` examples, drawn without replacement within a batch.
+
+        The draw is seeded by (``seed``, partition id, ``server-round``), so runs are reproducible.
+        """
+        g = batch_generator(int(config["seed"]), self.partition_id, int(config["server-round"]))
+        b = min(int(config["batch-size"]), len(self.x))
+        out = []
+        for _ in range(steps):
+            idx = torch.randperm(len(self.x), generator=g)[:b].to(self.device)
+            out.append((self.x[idx], self.y[idx]))
+        return out
+
+    def batch_loss(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        """The model's mean loss on one minibatch (train mode, graph kept for backward)."""
+        self.model.train()
+        return self.model.loss(self.model(xb), yb)
+
+    def reply(
+        self, vec: torch.Tensor, num_examples: int, metrics: dict[str, Scalar] | None = None
+    ) -> tuple[list[np.ndarray], int, dict[str, Scalar]]:
+        """Package a flat vector as the fit reply and update the per-client state.
+
+        The metrics carry ``bytes_sent`` (payload bytes of this reply), ``partition_id`` and
+        ``rounds_participated`` (from ``Context.state``), plus ``metrics``.
+        """
+        arrays = to_ndarrays(vec, self.shapes)
+        sent = payload_bytes(arrays)
+        memory = self._memory()
+        memory["rounds-participated"] = int(memory["rounds-participated"]) + 1
+        memory["bytes-sent"] = int(memory["bytes-sent"]) + sent
+        out: dict[str, Scalar] = {
+            "bytes_sent": sent,
+            "partition_id": self.partition_id,
+            "rounds_participated": int(memory["rounds-participated"]),
+            **(metrics or {}),
+        }
+        return arrays, int(num_examples), out
+
+    def _memory(self) -> ConfigRecord:
+        if STATE_KEY not in self.state:
+            self.state[STATE_KEY] = ConfigRecord({"rounds-participated": 0, "bytes-sent": 0})
+        return self.state[STATE_KEY]
+
+    def state_summary(self) -> dict[str, Any]:
+        """The per-client memory kept in ``Context.state`` (for inspection and tests)."""
+        return dict(self._memory())

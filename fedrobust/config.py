@@ -1,0 +1,216 @@
+"""The run configuration: one dataclass of every run key, shared by the Flower App and the CLI.
+
+A key's name is spelt the same everywhere: ``byzantine-fraction`` in ``[tool.flwr.app.config]``, in
+``flwr run --run-config``, as the CLI flag ``--byzantine-fraction``, in the results JSON, and as the
+field ``byzantine_fraction`` of :class:`RunConfig` (the only rule: ``-`` ↔ ``_``).
+
+Examples
+--------
+>>> cfg = RunConfig.from_mapping({"strategy": "mean-sgd", "num-clients": 4, "clients-per-round": 2})
+>>> cfg.strategy, cfg.num_clients, cfg.lr
+('mean-sgd', 4, 0.1)
+>>> RunConfig.from_mapping({"lr": 0})
+Traceback (most recent call last):
+...
+fedrobust.config.ConfigError: lr must be > 0, got 0.0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ConfigError", "RunConfig", "DEVICES", "ATTACKS", "config_keys", "key_of", "field_choices", "field_type"]
+
+DEVICES = ("auto", "cpu", "cuda")
+# The attack library lands with its own issue; until then only honest runs are valid.
+ATTACKS = ("none",)
+
+
+class ConfigError(ValueError):
+    """A run configuration is invalid; the message has one line per problem."""
+
+
+def _strategies() -> tuple[str, ...]:
+    from .strategies import STRATEGIES
+
+    return tuple(STRATEGIES)
+
+
+def _datasets() -> tuple[str, ...]:
+    from .data import DATASETS
+
+    return tuple(DATASETS)
+
+
+def _partitioners() -> tuple[str, ...]:
+    from .data import PARTITIONERS
+
+    return tuple(PARTITIONERS)
+
+
+def _models() -> tuple[str, ...]:
+    from .models import MODELS
+
+    return tuple(MODELS)
+
+
+def _key(default: Any, help: str, choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every key of a run, with its default; construction validates all of them at once.
+
+    Build it from a Flower run config or any mapping of ``key-name`` → value with
+    :meth:`from_mapping`; :meth:`to_dict` gives the same keys back.
+
+    Raises
+    ------
+    ConfigError
+        One line per invalid key (unknown names list the known ones).
+    """
+
+    strategy: str = _key("fedavg", "server strategy", _strategies)
+    attack: str = _key("none", "attack of the Byzantine clients", ATTACKS)
+    byzantine_fraction: float = _key(0.0, "fraction of Byzantine clients (only 0 until attacks land)")
+    dataset: str = _key("mnist5k", "dataset name", _datasets)
+    data_dir: str = _key("", "dataset cache directory ('' = the dataset's default)")
+    partitioner: str = _key("iid", "how the training set is split across clients", _partitioners)
+    dirichlet_alpha: float = _key(0.5, "concentration of the 'dirichlet' partitioner")
+    model: str = _key("mlp", "model name", _models)
+    num_clients: int = _key(10, "number of clients (= simulated SuperNodes = data partitions)")
+    clients_per_round: int = _key(10, "clients sampled each round (seeded, by partition id)")
+    rounds: int = _key(20, "number of server rounds")
+    local_steps: int = _key(10, "local SGD steps per round (local-steps protocol, e.g. fedavg)")
+    lr: float = _key(0.1, "learning rate (client SGD steps and the server's gradient step)")
+    batch_size: int = _key(32, "client minibatch size")
+    weighted: bool = _key(False, "fedavg: weight client updates by their numbers of examples")
+    seed: int = _key(0, "seed of model init, partitions, client sampling and minibatches")
+    device: str = _key("auto", "torch device for clients and server: auto picks cuda when present", DEVICES)
+    num_cpus: float = _key(1.0, "CPUs reserved per client actor (Ray client resources)")
+    num_gpus: float = _key(0.0, "GPU fraction per client actor; 0.25 = 4 clients per GPU (0 with cuda: auto)")
+    client_threads: int = _key(1, "torch threads per client actor (0 = torch's default)")
+    output: str = _key("", "write the results JSON to this path ('' = do not write)")
+
+    def __post_init__(self) -> None:
+        problems = _coerce_and_check_types(self)
+        if not problems:
+            problems = _value_problems(self)
+        if problems:
+            raise ConfigError("\n".join(problems))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None = None, **overrides: Any) -> RunConfig:
+        """Build a config from ``key-name`` (or ``field_name``) → value pairs plus keyword overrides.
+
+        Integers are accepted for float keys; everything else must have the key's type.
+        """
+        merged: dict[str, Any] = {}
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = []
+        for key, value in {**dict(values or {}), **overrides}.items():
+            name = str(key).replace("-", "_")
+            if name in names:
+                merged[name] = value
+            else:
+                unknown.append(str(key))
+        if unknown:
+            raise ConfigError(
+                "\n".join(f"unknown key {k!r}; known keys: {', '.join(config_keys())}" for k in unknown)
+            )
+        return cls(**merged)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A validated copy with some fields changed (field names, as in :func:`dataclasses.replace`)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as ``key-name`` → value (the form of run configs and the results JSON)."""
+        return {key_of(f.name): getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def torch_device(self) -> Any:
+        """The torch device ``device`` names here ('auto' → cuda when available, else cpu)."""
+        import torch
+
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device='cuda' but torch sees no CUDA device here; use device='auto' or 'cpu'")
+        return torch.device(self.device)
+
+
+def key_of(field_name: str) -> str:
+    """The run-config key of a field: ``byzantine_fraction`` → ``byzantine-fraction``."""
+    return field_name.replace("_", "-")
+
+
+def config_keys() -> tuple[str, ...]:
+    """All run-config keys, in declaration order."""
+    return tuple(key_of(f.name) for f in dataclasses.fields(RunConfig))
+
+
+def field_choices(f: dataclasses.Field) -> tuple[str, ...] | None:
+    """The allowed values of a string field, or None when any value of the right type goes."""
+    choices = f.metadata.get("choices")
+    return choices() if callable(choices) else choices
+
+
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+def field_type(f: dataclasses.Field) -> type:
+    """The Python type of a field (the annotation is a string under postponed evaluation)."""
+    return _TYPES[f.type] if isinstance(f.type, str) else f.type
+
+
+def _coerce_and_check_types(cfg: RunConfig) -> list[str]:
+    problems = []
+    for f in dataclasses.fields(cfg):
+        want, value = field_type(f), getattr(cfg, f.name)
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            # TOML and the CLI may give 1 for 1.0; the dataclass is frozen, so set it once, here.
+            object.__setattr__(cfg, f.name, float(value))
+            continue
+        if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
+            problems.append(f"{key_of(f.name)} must be of type {want.__name__}, got {value!r} ({type(value).__name__})")
+    return problems
+
+
+def _value_problems(cfg: RunConfig) -> list[str]:
+    problems = []
+    for f in dataclasses.fields(cfg):
+        choices = field_choices(f)
+        value = getattr(cfg, f.name)
+        if choices is not None and value not in choices:
+            problems.append(f"{key_of(f.name)} must be one of {', '.join(choices)}; got {value!r}")
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            problems.append(message)
+
+    for name in ("byzantine_fraction", "dirichlet_alpha", "lr", "num_cpus", "num_gpus"):
+        need(math.isfinite(getattr(cfg, name)), f"{key_of(name)} must be finite, got {getattr(cfg, name)}")
+    need(
+        cfg.byzantine_fraction == 0.0,
+        f"byzantine-fraction must be 0 until the attack library lands (attack='none'), got {cfg.byzantine_fraction}",
+    )
+    need(cfg.dirichlet_alpha > 0, f"dirichlet-alpha must be > 0, got {cfg.dirichlet_alpha}")
+    need(cfg.num_clients >= 1, f"num-clients must be >= 1, got {cfg.num_clients}")
+    need(
+        1 <= cfg.clients_per_round <= max(cfg.num_clients, 1),
+        f"clients-per-round must lie in [1, num-clients={cfg.num_clients}], got {cfg.clients_per_round}",
+    )
+    need(cfg.rounds >= 1, f"rounds must be >= 1, got {cfg.rounds}")
+    need(cfg.local_steps >= 1, f"local-steps must be >= 1, got {cfg.local_steps}")
+    need(cfg.lr > 0, f"lr must be > 0, got {cfg.lr}")
+    need(cfg.batch_size >= 1, f"batch-size must be >= 1, got {cfg.batch_size}")
+    need(cfg.seed >= 0, f"seed must be >= 0, got {cfg.seed}")
+    need(cfg.num_cpus > 0, f"num-cpus must be > 0, got {cfg.num_cpus}")
+    need(cfg.num_gpus >= 0, f"num-gpus must be >= 0, got {cfg.num_gpus}")
+    need(cfg.client_threads >= 0, f"client-threads must be >= 0, got {cfg.client_threads}")
+    return problems

@@ -1,0 +1,101 @@
+"""Results of a run: one record per server round, and the JSON file that holds them.
+
+The schema (the same for ``fedrobust.simulate(...)``, ``fedrobust run --output`` and ``flwr run``)::
+
+    {"fedrobust-version": "...", "config": {<run-config key>: value, ...},
+     "initial": {"accuracy": ..., "loss": ...},          # the model before round 1
+     "rounds": [{"round": 1, "accuracy": ..., "loss": ..., "bytes_up": ..., ...}, ...]}
+
+Examples
+--------
+>>> r = RoundRecord(round=1, accuracy=0.5, loss=1.2, bytes_up=80, bytes_down=160, num_clients=2)
+>>> r.to_dict()["bytes_up"], r.to_dict()["rejected_clients"]
+(80, 0)
+>>> RoundRecord(round=2, extra={"gm_iterations": 7}).to_dict()["gm_iterations"]
+7
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RoundRecord", "results_dict", "write_results", "read_results"]
+
+
+@dataclass
+class RoundRecord:
+    """What happened in one server round.
+
+    Attributes
+    ----------
+    round : int
+        Server round, from 1.
+    accuracy, loss : float or None
+        Centralised evaluation of the global model on the test split after the round.
+    bytes_up : int
+        Sum of the payload bytes (ndarray ``nbytes``) of every reply received this round.
+    bytes_down : int
+        Bytes of the parameters sent, times the number of clients they were sent to.
+    aggregation_seconds : float
+        Wall time of the aggregation function plus the model step on the server.
+    round_seconds : float
+        Wall time of the whole round (sampling, client work, aggregation, evaluation).
+    num_clients : int
+        Clients sampled this round.
+    rejected_clients : int
+        Replies dropped by validation (wrong arrays, shapes, dtype, non-finite values).
+    failed_clients : int
+        Clients that raised or timed out instead of replying.
+    extra : dict
+        Strategy-specific metrics, flattened into the record by :meth:`to_dict`.
+    """
+
+    round: int
+    accuracy: float | None = None
+    loss: float | None = None
+    bytes_up: int = 0
+    bytes_down: int = 0
+    aggregation_seconds: float = 0.0
+    round_seconds: float = 0.0
+    num_clients: int = 0
+    rejected_clients: int = 0
+    failed_clients: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as a flat JSON-ready dict (``extra`` merged in)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        out.update(self.extra)
+        return out
+
+
+def results_dict(
+    config: Mapping[str, Any], rounds: Sequence[RoundRecord], initial: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Assemble the results document (see the module docstring)."""
+    from . import __version__
+
+    return {
+        "fedrobust-version": __version__,
+        "config": dict(config),
+        "initial": dict(initial or {}),
+        "rounds": [r.to_dict() for r in rounds],
+    }
+
+
+def write_results(path: str | Path, results: Mapping[str, Any]) -> Path:
+    """Write ``results`` as indented JSON (creating parent folders) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_results(path: str | Path) -> dict[str, Any]:
+    """Read a results JSON file written by :func:`write_results`."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))

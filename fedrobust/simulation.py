@@ -1,0 +1,165 @@
+"""Run one simulation in-process on Flower's simulation engine (Ray backend): :func:`simulate`.
+
+The ServerApp runs in a thread of this process; every client runs in a Ray actor process that
+reserves ``num-cpus`` CPUs and ``num-gpus`` GPUs (a fraction shares a GPU: ``num-gpus = 0.25``
+puts 4 client actors on each GPU). Ray stays initialised after a run, so further simulations in
+the same process start faster (its resources are fixed by the first one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from .config import RunConfig
+from .results import RoundRecord
+
+__all__ = ["simulate", "check_runnable", "backend_config", "client_resources"]
+
+def client_resources(cfg: RunConfig) -> dict[str, float]:
+    """Ray resources of one client actor: ``num-cpus``, and ``num-gpus`` GPUs.
+
+    With ``num-gpus = 0`` and a device that resolves to CUDA, the GPUs are shared evenly among
+    the actors that fit by CPU (otherwise Ray would hide the GPUs from the clients).
+    """
+    gpus = cfg.num_gpus
+    if gpus == 0 and cfg.torch_device().type == "cuda":
+        import torch
+
+        actors = max(1, math.floor((os.cpu_count() or 1) / cfg.num_cpus))
+        gpus = math.floor(10_000 * min(1.0, torch.cuda.device_count() / actors)) / 10_000
+    return {"num_cpus": cfg.num_cpus, "num_gpus": gpus}
+
+
+def backend_config(cfg: RunConfig) -> dict[str, Any]:
+    """The Ray backend config Flower's ``run_simulation`` takes for this run."""
+    return {"client_resources": client_resources(cfg), "init_args": {"logging_level": "ERROR"}}
+
+
+def check_runnable(cfg: RunConfig) -> None:
+    """Fail fast, before Ray starts, on what a valid config can still get wrong here.
+
+    Resolves the device, loads the dataset, builds the model and the partitions (all cached, so
+    the in-process ServerApp reuses them).
+
+    Raises
+    ------
+    ValueError
+        A missing CUDA device, dataset files, or a partitioner that cannot split the data so.
+    """
+    from .workload import build_model, client_indices, load_splits
+
+    cfg.torch_device()
+    build_model(cfg, load_splits(cfg))
+    client_indices(cfg, 0)
+
+
+def simulate(
+    config: RunConfig | Mapping[str, Any] | None = None,
+    *,
+    progress: bool = False,
+    verbose: bool = False,
+    on_round: Callable[[RoundRecord], None] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Run one simulation and return its results document.
+
+    Parameters
+    ----------
+    config : RunConfig or mapping, optional
+        The run (a mapping uses run-config keys, ``"num-clients"``, or field names).
+    progress : bool
+        Show a progress bar with one step per round.
+    verbose : bool
+        Keep Flower's INFO logs (by default only its warnings and errors are shown).
+    on_round : callable, optional
+        Called with each finished :class:`~fedrobust.results.RoundRecord`.
+    **overrides
+        Config fields by field name, e.g. ``rounds=3, num_clients=4``.
+
+    Returns
+    -------
+    dict
+        ``{"fedrobust-version", "config", "initial", "rounds": [per-round records]}``, the same
+        document ``output`` (when set) is written as.
+    """
+    from flwr.simulation import run_simulation
+
+    from .app import make_client_app, make_server_app
+
+    if isinstance(config, RunConfig):
+        cfg = config.replace(**overrides) if overrides else config
+    else:
+        cfg = RunConfig.from_mapping(config, **overrides)
+    check_runnable(cfg)
+    resources = backend_config(cfg)
+    strategies: list[Any] = []
+    quiet_level = logging.INFO if verbose else logging.WARNING
+    with _progress_bar(cfg, enabled=progress) as advance, _flower_log_level(quiet_level):
+
+        def record_round(record: RoundRecord) -> None:
+            advance(record)
+            if on_round is not None:
+                on_round(record)
+
+        run_simulation(
+            server_app=make_server_app(cfg, on_round=record_round, on_strategy=strategies.append),
+            client_app=make_client_app(cfg),
+            num_supernodes=cfg.num_clients,
+            backend_name="ray",
+            backend_config=resources,
+            verbose_logging=verbose,
+        )
+    if not strategies:
+        raise RuntimeError("the simulation ended before its ServerApp built a strategy (see the log above)")
+    results = strategies[-1].results()
+    if len(results["rounds"]) != cfg.rounds:
+        done = len(results["rounds"])
+        raise RuntimeError(f"the simulation recorded {done} of {cfg.rounds} rounds (see the log above)")
+    return results
+
+
+def _drop_known_notices(record: logging.LogRecord) -> bool:
+    # run_simulation is the documented Python entry point of this design (the notice points users
+    # at `flwr run`, which fedrobust supports too).
+    return "`run_simulation` function is deprecated" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _flower_log_level(level: int) -> Iterator[None]:
+    logger = logging.getLogger("flwr")
+    before = logger.level
+    logger.setLevel(level)
+    logger.addFilter(_drop_known_notices)
+    try:
+        with warnings.catch_warnings():
+            # Ray's notice about a future default; client GPUs here never rely on that default
+            # (see client_resources).
+            warnings.filterwarnings("ignore", message="Tip: In future versions of Ray", category=FutureWarning)
+            yield
+    finally:
+        logger.removeFilter(_drop_known_notices)
+        logger.setLevel(before)
+
+
+@contextlib.contextmanager
+def _progress_bar(cfg: RunConfig, enabled: bool) -> Iterator[Callable[[RoundRecord], None]]:
+    if not enabled:
+        yield lambda record: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task(f"{cfg.strategy} on {cfg.dataset}", total=cfg.rounds)
+
+        def advance(record: RoundRecord) -> None:
+            acc = "" if record.accuracy is None else f" acc {record.accuracy:.3f}"
+            bar.update(task, advance=1, description=f"{cfg.strategy} on {cfg.dataset}: round {record.round}{acc}")
+
+        yield advance

@@ -1,0 +1,293 @@
+"""The common server loop of every fedrobust strategy (Flower's legacy ``Strategy`` API).
+
+The global model lives on the server as one flat float32 torch vector ``x`` (on the run's device).
+Each round a :class:`VectorStrategy`
+
+1. samples ``clients-per-round`` partition ids with the run seed (never Flower's random node ids:
+   each node is asked its ``partition-id`` once, through ``get_properties``);
+2. sends them ``x`` as the model's ndarrays plus a config dict (server round, lr, seed, ...);
+3. validates every reply (array count, shapes, dtype float32, finite values): bad replies are
+   dropped and counted as ``rejected_clients``, never raised;
+4. stacks the accepted client vectors into one (n, d) float32 tensor and calls :meth:`step`,
+   where a subclass applies a pure function of :mod:`fedrobust.aggregators` and moves ``x``;
+5. evaluates ``x`` centrally and records a :class:`~fedrobust.results.RoundRecord`.
+
+Subclasses set ``name`` (the ``strategy`` key), ``protocol`` (the client protocol, see
+:mod:`fedrobust.clients`) and implement :meth:`step`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from flwr.common import (
+    Code,
+    EvaluateIns,
+    EvaluateRes,
+    FitIns,
+    FitRes,
+    GetPropertiesIns,
+    Parameters,
+    Scalar,
+    ndarrays_to_parameters,
+    parameters_to_ndarrays,
+)
+from flwr.common.constant import PARTITION_ID_KEY
+from flwr.server.client_manager import ClientManager
+from flwr.server.client_proxy import ClientProxy
+from flwr.server.strategy import Strategy
+
+from ..config import RunConfig
+from ..ndarrays import flatten, payload_bytes, to_ndarrays
+from ..results import RoundRecord, results_dict
+
+__all__ = ["VectorStrategy", "select_partitions", "EvaluateFn"]
+
+EvaluateFn = Callable[[torch.Tensor], tuple[float, float]]
+"""Maps the flat global model to (test loss, test accuracy)."""
+
+def select_partitions(num_clients: int, k: int, seed: int, server_round: int) -> list[int]:
+    """The partition ids taking part in a round: ``k`` of ``range(num_clients)``, seeded, sorted.
+
+    Examples
+    --------
+    >>> select_partitions(10, 3, seed=0, server_round=1) == select_partitions(10, 3, seed=0, server_round=1)
+    True
+    >>> len(set(select_partitions(10, 10, seed=0, server_round=5)))
+    10
+    """
+    rng = np.random.default_rng([seed, server_round])
+    return sorted(int(i) for i in rng.choice(num_clients, size=k, replace=False))
+
+
+class VectorStrategy(Strategy):
+    """Base strategy: flat server model, seeded sampling by partition id, validated stacking.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run configuration (``lr``, ``seed``, ``num-clients``, ``clients-per-round``, ...).
+    x0 : torch.Tensor
+        Initial flat model, shape (d,); copied to float32 on ``cfg``'s device.
+    shapes : sequence of tuple of int
+        Shapes of the model's parameter tensors, in wire order (they sum to d).
+    evaluate_fn : callable, optional
+        ``evaluate_fn(x) -> (loss, accuracy)`` on the test split; no centralised evaluation if None.
+    on_round : callable, optional
+        Called with each finished :class:`~fedrobust.results.RoundRecord` (progress bars, files).
+    """
+
+    name: ClassVar[str] = ""
+    protocol: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        x0: torch.Tensor,
+        shapes: Sequence[tuple[int, ...]],
+        *,
+        evaluate_fn: EvaluateFn | None = None,
+        on_round: Callable[[RoundRecord], None] | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(cfg, RunConfig):
+            raise TypeError(f"cfg must be a RunConfig, got {type(cfg).__name__}")
+        self.cfg = cfg
+        self.device = cfg.torch_device()
+        self.shapes = [tuple(int(n) for n in s) for s in shapes]
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.x = x0.detach().to(self.device, torch.float32).reshape(-1).clone()
+        if self.x.numel() != sum(self.sizes):
+            raise ValueError(f"x0 has {self.x.numel()} entries but shapes need {sum(self.sizes)}")
+        self.evaluate_fn = evaluate_fn
+        self.on_round = on_round
+        self.records: list[RoundRecord] = []
+        self.initial: dict[str, float] = {}
+        self._partition_of: dict[str, int] = {}  # Flower cid -> partition id
+        self._open: dict[int, tuple[float, RoundRecord]] = {}  # round -> (start time, record)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, d={self.x.numel()}, device={self.device})"
+
+    # ----------------------------------------------------------------------------------- the math
+    def step(self, updates: torch.Tensor, weights: torch.Tensor) -> dict[str, Scalar] | None:
+        """Move ``self.x`` given the (n, d) accepted client vectors and their example counts (n,).
+
+        Return strategy-specific metrics for the round record, or None.
+        """
+        raise NotImplementedError
+
+    def fit_config(self, server_round: int) -> dict[str, Scalar]:
+        """The config dict sent to every client with the model (subclasses may extend it)."""
+        c = self.cfg
+        return {
+            "server-round": server_round,
+            "lr": c.lr,
+            "local-steps": c.local_steps,
+            "batch-size": c.batch_size,
+            "seed": c.seed,
+        }
+
+    # --------------------------------------------------------------------------- Flower interface
+    def initialize_parameters(self, client_manager: ClientManager) -> Parameters | None:
+        """The initial global model, as the model's ndarrays."""
+        return self._parameters()
+
+    def configure_fit(
+        self, server_round: int, parameters: Parameters, client_manager: ClientManager
+    ) -> list[tuple[ClientProxy, FitIns]]:
+        """Sample partition ids with the run seed and send each of their clients ``x``."""
+        started = time.perf_counter()
+        by_partition = self._clients_by_partition(client_manager, server_round)
+        chosen = select_partitions(self.cfg.num_clients, self.cfg.clients_per_round, self.cfg.seed, server_round)
+        missing = [p for p in chosen if p not in by_partition]
+        if missing:
+            raise RuntimeError(
+                f"no client holds partition ids {missing}: the federation has {len(by_partition)} nodes with "
+                f"partition ids {sorted(by_partition)[:20]}, but num-clients={self.cfg.num_clients}; "
+                "run as many SuperNodes as num-clients (flwr run: --federation-config 'num-supernodes=N')"
+            )
+        arrays = to_ndarrays(self.x, self.shapes)
+        ins = FitIns(ndarrays_to_parameters(arrays), self.fit_config(server_round))
+        sent = payload_bytes(arrays)
+        record = RoundRecord(round=server_round, bytes_down=sent * len(chosen), num_clients=len(chosen))
+        self._open[server_round] = (started, record)
+        return [(by_partition[p], ins) for p in chosen]
+
+    def aggregate_fit(
+        self,
+        server_round: int,
+        results: list[tuple[ClientProxy, FitRes]],
+        failures: list[tuple[ClientProxy, FitRes] | BaseException],
+    ) -> tuple[Parameters | None, dict[str, Scalar]]:
+        """Validate and stack the replies, then :meth:`step`; bad replies are dropped and counted.
+
+        Raises
+        ------
+        RuntimeError
+            When every sampled client failed (raised or timed out): a fault of the run, not a bad reply.
+        """
+        if failures and not results:
+            first = failures[0]
+            reason = first if isinstance(first, BaseException) else first[1].status.message
+            raise RuntimeError(f"every sampled client failed in round {server_round}; first failure: {reason}")
+        record = self._record(server_round)
+        updates, weights, bytes_up, rejected = self._stack(results)
+        record.bytes_up = bytes_up
+        record.rejected_clients = rejected
+        record.failed_clients = len(failures)
+        if updates.shape[0] > 0:
+            t0 = time.perf_counter()
+            extra = self.step(updates.to(self.device), weights.to(self.device))
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            record.aggregation_seconds = time.perf_counter() - t0
+            record.extra.update(extra or {})
+        metrics: dict[str, Scalar] = {
+            "accepted_clients": int(updates.shape[0]),
+            "rejected_clients": rejected,
+            "failed_clients": len(failures),
+            "bytes_up": bytes_up,
+        }
+        return self._parameters(), metrics
+
+    def configure_evaluate(
+        self, server_round: int, parameters: Parameters, client_manager: ClientManager
+    ) -> list[tuple[ClientProxy, EvaluateIns]]:
+        """No federated evaluation: the global model is evaluated centrally in :meth:`evaluate`."""
+        return []
+
+    def aggregate_evaluate(
+        self,
+        server_round: int,
+        results: list[tuple[ClientProxy, EvaluateRes]],
+        failures: list[tuple[ClientProxy, EvaluateRes] | BaseException],
+    ) -> tuple[float | None, dict[str, Scalar]]:
+        """Nothing to aggregate (no federated evaluation)."""
+        return None, {}
+
+    def evaluate(self, server_round: int, parameters: Parameters) -> tuple[float, dict[str, Scalar]] | None:
+        """Evaluate ``x`` on the test split, then close the round's record (round 0: the initial model)."""
+        loss = accuracy = None
+        if self.evaluate_fn is not None:
+            loss, accuracy = (float(v) for v in self.evaluate_fn(self.x))
+        if server_round == 0:
+            self.initial = {"accuracy": accuracy, "loss": loss}
+        elif server_round in self._open:
+            started, record = self._open.pop(server_round)
+            record.accuracy, record.loss = accuracy, loss
+            record.round_seconds = time.perf_counter() - started
+            self.records.append(record)
+            if self.on_round is not None:
+                self.on_round(record)
+        return None if loss is None else (loss, {"accuracy": accuracy})
+
+    # ------------------------------------------------------------------------------------ results
+    def results(self) -> dict[str, Any]:
+        """The results document of the rounds so far (see :mod:`fedrobust.results`)."""
+        return results_dict(self.cfg.to_dict(), self.records, self.initial)
+
+    # ------------------------------------------------------------------------------------ helpers
+    def _parameters(self) -> Parameters:
+        return ndarrays_to_parameters(to_ndarrays(self.x, self.shapes))
+
+    def _record(self, server_round: int) -> RoundRecord:
+        if server_round not in self._open:  # aggregate_fit without configure_fit (direct calls)
+            self._open[server_round] = (time.perf_counter(), RoundRecord(round=server_round))
+        return self._open[server_round][1]
+
+    def _clients_by_partition(self, client_manager: ClientManager, server_round: int) -> dict[int, ClientProxy]:
+        clients = client_manager.all()
+        unknown = [c for cid, c in clients.items() if cid not in self._partition_of]
+        if unknown:
+            ins = GetPropertiesIns(config={})
+            with ThreadPoolExecutor(max_workers=min(32, len(unknown))) as pool:
+                replies = list(pool.map(lambda c: c.get_properties(ins, timeout=None, group_id=server_round), unknown))
+            for client, reply in zip(unknown, replies):
+                if reply.status.code != Code.OK or PARTITION_ID_KEY not in reply.properties:
+                    raise RuntimeError(f"client {client.cid} did not report its {PARTITION_ID_KEY}: {reply.status}")
+                self._partition_of[client.cid] = int(reply.properties[PARTITION_ID_KEY])
+        return {self._partition_of[cid]: c for cid, c in clients.items()}
+
+    def _stack(self, results: list[tuple[ClientProxy, FitRes]]) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+        """Valid replies as an (n, d) float32 CPU tensor (one copy, into a preallocated buffer)."""
+        d = sum(self.sizes)
+        buf = np.empty((len(results), d), dtype=np.float32)
+        weights = np.empty(len(results), dtype=np.float64)
+        n = bytes_up = rejected = 0
+        for _, res in results:
+            arrays = self._decode(res)
+            if arrays is None:
+                bytes_up += sum(len(t) for t in res.parameters.tensors)
+                rejected += 1
+                continue
+            bytes_up += payload_bytes(arrays)
+            if not self._valid(arrays) or res.num_examples < 0:
+                rejected += 1
+                continue
+            flatten(arrays, out=buf[n])
+            if not np.isfinite(buf[n]).all():
+                rejected += 1
+                continue
+            weights[n] = res.num_examples
+            n += 1
+        return torch.from_numpy(buf[:n]), torch.from_numpy(weights[:n]), bytes_up, rejected
+
+    @staticmethod
+    def _decode(res: FitRes) -> list[np.ndarray] | None:
+        if res.status.code != Code.OK:
+            return None
+        try:
+            return parameters_to_ndarrays(res.parameters)
+        except Exception:  # noqa: BLE001 - a malformed payload is a bad reply, not a server crash
+            return None
+
+    def _valid(self, arrays: list[np.ndarray]) -> bool:
+        return len(arrays) == len(self.shapes) and all(
+            isinstance(a, np.ndarray) and a.dtype == np.float32 and a.shape == s for a, s in zip(arrays, self.shapes)
+        )

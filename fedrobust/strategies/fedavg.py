@@ -1,0 +1,29 @@
+"""FedAvg on the local-steps protocol: clients run H local SGD steps and send Δ_i = x − y_i.
+
+The server steps ``x ← x − mean(Δ)``; with ``weighted = true`` the mean is weighted by the
+clients' numbers of examples (McMahan et al. 2017), otherwise uniform.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from flwr.common import Scalar
+
+from ..aggregators import mean
+from .base import VectorStrategy
+
+__all__ = ["FedAvg"]
+
+
+class FedAvg(VectorStrategy):
+    """``x ← x − mean(Δ)`` over the clients' model differences (see module docstring)."""
+
+    name: ClassVar[str] = "fedavg"
+    protocol: ClassVar[str] = "local-steps"
+
+    def step(self, updates: torch.Tensor, weights: torch.Tensor) -> dict[str, Scalar] | None:
+        """Apply ``x ← x − mean(updates)``, weighted by ``weights`` when ``cfg.weighted``."""
+        self.x.sub_(mean(updates, weights if self.cfg.weighted else None))
+        return None

@@ -1,0 +1,44 @@
+"""`fedrobust run`: one error line per user mistake (exit 2), and a full mean-SGD run (slow)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fedrobust.cli import main
+from fedrobust.results import read_results
+
+
+def test_config_mistakes_print_one_line_each_and_exit_2(capsys):
+    assert main(["run", "--lr", "-1", "--strategy", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("fedrobust: error: ") for line in err)
+    assert "strategy must be one of" in err[0] and "lr must be > 0" in err[1]
+    assert "Traceback" not in "".join(err)
+
+
+def test_runtime_mistakes_are_caught_before_the_simulation_starts(capsys):
+    assert main(["run", "--dataset", "mnist"]) == 2  # the full MNIST needs data-dir
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("fedrobust: error: ") and "data_dir" in line
+
+
+def test_bad_flag_values_exit_2_through_argparse():
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--num-clients", "ten"])
+    assert exc.value.code == 2
+
+
+@pytest.mark.slow
+def test_fedrobust_run_mean_sgd_reaches_90_percent(tmp_path):
+    out = tmp_path / "mean-sgd.json"
+    script = Path(sys.executable).with_name("fedrobust")
+    flags = "--strategy mean-sgd --dataset mnist5k --model mlp --num-clients 10 --clients-per-round 10"
+    flags += f" --rounds 60 --lr 0.3 --batch-size 64 --output {out}"
+    done = subprocess.run([str(script), "run", *flags.split()], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "60/60" in done.stdout + done.stderr  # the progress bar reached the last round
+    results = read_results(out)
+    assert len(results["rounds"]) == 60 and results["config"]["strategy"] == "mean-sgd"
+    assert results["rounds"][-1]["accuracy"] >= 0.90, [r["accuracy"] for r in results["rounds"]][-10:]

@@ -1,0 +1,95 @@
+"""RunConfig: defaults, validation messages, key names shared with pyproject and the CLI."""
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from fedrobust.cli import build_parser, config_values
+from fedrobust.config import ConfigError, RunConfig, config_keys, key_of
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_are_valid_and_keys_are_kebab_case():
+    cfg = RunConfig()
+    assert cfg.to_dict()["byzantine-fraction"] == 0.0
+    assert all("_" not in k for k in config_keys())
+    assert key_of("clients_per_round") == "clients-per-round"
+
+
+def test_from_mapping_accepts_keys_and_field_names_and_round_trips():
+    cfg = RunConfig.from_mapping({"num-clients": 4, "clients_per_round": 2}, lr=1)
+    assert (cfg.num_clients, cfg.clients_per_round, cfg.lr) == (4, 2, 1.0)
+    assert isinstance(cfg.lr, float)
+    assert RunConfig.from_mapping(cfg.to_dict()) == cfg
+
+
+def test_unknown_key_lists_the_known_ones():
+    with pytest.raises(ConfigError) as err:
+        RunConfig.from_mapping({"learning-rate": 0.1})
+    assert "unknown key 'learning-rate'" in str(err.value)
+    assert "lr" in str(err.value) and "byzantine-fraction" in str(err.value)
+
+
+def test_unknown_names_list_the_allowed_values():
+    with pytest.raises(ConfigError) as err:
+        RunConfig(strategy="krum-typo")
+    assert str(err.value).startswith("strategy must be one of ") and {"mean-sgd", "fedavg"} <= set(
+        str(err.value).split("; got")[0].removeprefix("strategy must be one of ").split(", ")
+    )
+    with pytest.raises(ConfigError, match="device must be one of auto, cpu, cuda"):
+        RunConfig(device="tpu")
+
+
+def test_every_problem_gets_one_line():
+    with pytest.raises(ConfigError) as err:
+        RunConfig.from_mapping({"lr": -1, "rounds": 0, "model": "nope", "clients-per-round": 11})
+    lines = str(err.value).splitlines()
+    assert len(lines) == 4
+    assert any(line.startswith("lr must be > 0") for line in lines)
+    assert any(line.startswith("rounds must be >= 1") for line in lines)
+    assert any(line.startswith("model must be one of") for line in lines)
+    assert any("clients-per-round must lie in [1, num-clients=10]" in line for line in lines)
+
+
+def test_types_are_checked_not_coerced_from_strings_or_bools():
+    with pytest.raises(ConfigError, match=r"lr must be of type float, got '0.1' \(str\)"):
+        RunConfig.from_mapping({"lr": "0.1"})
+    with pytest.raises(ConfigError, match="rounds must be of type int, got True"):
+        RunConfig(rounds=True)
+    with pytest.raises(ConfigError, match="weighted must be of type bool"):
+        RunConfig(weighted=1)
+
+
+def test_attacks_are_refused_until_the_attack_library_lands():
+    with pytest.raises(ConfigError, match="attack must be one of none"):
+        RunConfig(attack="sign-flip")
+    with pytest.raises(ConfigError, match="byzantine-fraction must be 0"):
+        RunConfig(byzantine_fraction=0.2)
+
+
+def test_cuda_request_without_cuda_is_a_config_error(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert RunConfig(device="auto").torch_device().type == "cpu"
+    with pytest.raises(ConfigError, match="device='cuda'"):
+        RunConfig(device="cuda").torch_device()
+
+
+def test_pyproject_app_config_has_exactly_the_config_keys_and_defaults():
+    app = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["flwr"]["app"]
+    assert app["components"] == {"serverapp": "fedrobust.app:server_app", "clientapp": "fedrobust.app:client_app"}
+    assert list(app["config"]) == list(config_keys())
+    assert RunConfig.from_mapping(app["config"]) == RunConfig()
+
+
+def test_cli_flags_are_the_config_keys():
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    flags = {opt for action in run._actions for opt in action.option_strings}
+    assert {f"--{k}" for k in config_keys()} <= flags
+    args = build_parser().parse_args(["run", "--byzantine-fraction", "0", "--no-weighted", "--lr", "0.5"])
+    assert config_values(args) == {"byzantine-fraction": 0.0, "weighted": False, "lr": 0.5}
+    assert len(dataclasses.fields(RunConfig)) == len(config_keys())

@@ -1,0 +1,122 @@
+"""End to end on Flower's Ray simulation engine: fedrobust.simulate and `flwr run .`.
+
+Both runs are slow (Ray start-up, actors importing torch); they are marked ``slow`` (CI runs them).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import fedrobust
+from fedrobust.models import num_params
+from fedrobust.results import read_results
+from fedrobust.workload import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORD_KEYS = {
+    "round", "accuracy", "loss", "bytes_up", "bytes_down", "aggregation_seconds", "round_seconds",
+    "num_clients", "rejected_clients", "failed_clients",
+}
+
+
+@pytest.mark.slow
+def test_fedavg_reaches_90_percent_on_mnist5k(tmp_path):
+    seen = []
+    out = tmp_path / "fedavg.json"
+    results = fedrobust.simulate(
+        strategy="fedavg", dataset="mnist5k", model="mlp", num_clients=10, clients_per_round=10,
+        rounds=20, local_steps=10, lr=0.1, batch_size=32, output=str(out), on_round=seen.append,
+    )
+    rounds = results["rounds"]
+    assert [r["round"] for r in rounds] == list(range(1, 21)) == [r.round for r in seen]
+    assert set(rounds[0]) >= RECORD_KEYS
+    assert rounds[-1]["accuracy"] >= 0.90, [r["accuracy"] for r in rounds]
+    assert results["initial"]["accuracy"] < 0.3  # it learned, it did not start there
+    d = num_params(build_model(fedrobust.config.RunConfig()))
+    assert all(r["bytes_up"] == r["bytes_down"] == 10 * 4 * d for r in rounds)
+    assert all(r["rejected_clients"] == r["failed_clients"] == 0 and r["num_clients"] == 10 for r in rounds)
+    assert results["config"]["strategy"] == "fedavg" and results["config"]["local-steps"] == 10
+    assert read_results(out) == json.loads(json.dumps(results))
+
+
+def _pids_with_env(name, value):
+    """Processes (of this user) whose environment has name=value: exactly those our flwr run started."""
+    needle = f"{name}={value}".encode() + b"\0"
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if needle in (proc / "environ").read_bytes():
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+def _stop(pids):
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        time.sleep(2)
+
+
+def _flwr(args, env, timeout=120):
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("flwr")), *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the processes it started through /proc")
+def test_flwr_run_dot_completes_offline(tmp_path):
+    home = tmp_path / "flwr-home"
+    out = tmp_path / "flwr-run.json"
+    env = {
+        **os.environ,
+        "FLWR_HOME": str(home),
+        "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+        "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": str(_free_port()),
+        "FLWR_LOCAL_CONTROL_API_PORT": str(_free_port()),
+    }
+    try:
+        started = _flwr(
+            [
+                "run", ".", "--format", "json",
+                "--run-config", f"strategy='mean-sgd' rounds=2 num-clients=4 clients-per-round=3 output='{out}'",
+                "--federation-config", "num-supernodes=4 client-resources-num-cpus=1",
+            ],
+            env,
+        )
+        assert started.returncode == 0, started.stdout + started.stderr
+        run_id = json.loads(started.stdout[started.stdout.index("{"):])["run-id"]
+        status, deadline = "", time.monotonic() + 240
+        while not status.startswith("finished") and time.monotonic() < deadline:
+            time.sleep(3)
+            listed = _flwr(["ls", "--run-id", run_id, "--format", "json"], env)
+            status = json.loads(listed.stdout[listed.stdout.index("{"):])["runs"][0]["status"]
+        log = home / "local-superlink" / "superlink.log"
+        assert status == "finished:completed", log.read_text() if log.exists() else status
+        results = read_results(out)
+        assert [r["round"] for r in results["rounds"]] == [1, 2]
+        assert results["config"]["strategy"] == "mean-sgd" and results["config"]["num-clients"] == 4
+        assert all(r["num_clients"] == 3 and r["rejected_clients"] == 0 for r in results["rounds"])
+    finally:
+        _stop(_pids_with_env("FLWR_HOME", home))
+    assert _pids_with_env("FLWR_HOME", home) == []
