@@ -23,15 +23,76 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ConfigError", "RunConfig", "DEVICES", "ATTACKS", "config_keys", "key_of", "field_choices", "field_type"]
+__all__ = [
+    "ConfigError",
+    "RunConfig",
+    "DEVICES",
+    "config_keys",
+    "key_of",
+    "field_choices",
+    "field_type",
+    "parse_params",
+]
 
 DEVICES = ("auto", "cpu", "cuda")
-# The attack library lands with its own issue; until then only honest runs are valid.
-ATTACKS = ("none",)
+BYZANTINE_MODES = ("fixed", "dynamic")
+MEMORY_CHOICES = ("auto", "mean", "rows", "none")
+SELECTION_CHOICES = ("sample", "top-k")
 
 
 class ConfigError(ValueError):
     """A run configuration is invalid; the message has one line per problem."""
+
+
+def _attacks() -> tuple[str, ...]:
+    from .attacks import ATTACKS
+
+    return tuple(ATTACKS)
+
+
+def _compressors() -> tuple[str, ...]:
+    from .compression import COMPRESSORS
+
+    return tuple(COMPRESSORS)
+
+
+def parse_params(text: str, key: str = "params") -> dict[str, Any]:
+    """Parse ``"name=value,name=value"`` into keyword arguments (numbers and booleans converted).
+
+    Flower run configs hold only scalars, so an attack's or a compressor's own parameters travel
+    as one string.
+
+    Examples
+    --------
+    >>> parse_params("scale=10, trigger=true,target=3,mode=x")
+    {'scale': 10, 'trigger': True, 'target': 3, 'mode': 'x'}
+    >>> parse_params("")
+    {}
+    >>> parse_params("scale")
+    Traceback (most recent call last):
+    ...
+    fedrobust.config.ConfigError: params: expected name=value pairs separated by commas, got 'scale'
+    """
+    out: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, raw = item.partition("=")
+        name, raw = name.strip(), raw.strip()
+        if not sep or not name:
+            raise ConfigError(f"{key}: expected name=value pairs separated by commas, got {item!r}")
+        out[name.replace("-", "_")] = _scalar(raw)
+    return out
+
+
+def _scalar(raw: str) -> Any:
+    low = raw.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            pass
+    return raw
 
 
 def _strategies() -> tuple[str, ...]:
@@ -76,8 +137,10 @@ class RunConfig:
     """
 
     strategy: str = _key("fedavg", "server strategy", _strategies)
-    attack: str = _key("none", "attack of the Byzantine clients", ATTACKS)
-    byzantine_fraction: float = _key(0.0, "fraction of Byzantine clients (only 0 until attacks land)")
+    attack: str = _key("none", "attack of the Byzantine clients", _attacks)
+    attack_params: str = _key("", "the attack's parameters as name=value pairs, e.g. 'scale=100' or 'variance=10'")
+    byzantine_fraction: float = _key(0.0, "fraction psi of Byzantine clients, in [0, 1)")
+    byzantine_mode: str = _key("fixed", "fixed: one seeded set of Byzantine clients; dynamic: a fresh set each round", BYZANTINE_MODES)
     dataset: str = _key("mnist5k", "dataset name", _datasets)
     data_dir: str = _key("", "dataset cache directory ('' = the dataset's default)")
     partitioner: str = _key("iid", "how the training set is split across clients", _partitioners)
@@ -90,6 +153,18 @@ class RunConfig:
     lr: float = _key(0.1, "learning rate (client SGD steps and the server's gradient step)")
     batch_size: int = _key(32, "client minibatch size")
     weighted: bool = _key(False, "fedavg: weight client updates by their numbers of examples")
+    weight_decay: float = _key(0.0, "L2 weight decay added to every honest client's gradient")
+    server_lr: float = _key(1.0, "server step size gamma_s (fl-bgmd's error-corrected step)")
+    rho: float = _key(0.1, "bgmd / fl-bgmd: block fraction, k = rho * d coordinates per round")
+    memory: str = _key("auto", "bgmd: residual memory (auto: mean for bgmd, rows for fl-bgmd)", MEMORY_CHOICES)
+    selection: str = _key("sample", "bgmd: block selection, sampled by column norm or top-k", SELECTION_CHOICES)
+    gm_tol: float = _key(1e-7, "geometric median: relative tolerance of the Weiszfeld iteration")
+    gm_max_iter: int = _key(200, "geometric median: iteration cap")
+    beta: float = _key(0.2, "fraction trimmed: from each side (trimmed-mean) or by norm (norm thresholding)")
+    krum_f: int = _key(-1, "krum: assumed Byzantine clients per round (-1: byzantine-fraction x clients-per-round)")
+    krum_m: int = _key(1, "krum: rows averaged (1: Krum, >1: multi-Krum)")
+    compressor: str = _key("identity", "what clients compress their messages with", _compressors)
+    compressor_params: str = _key("", "the compressor's parameters as name=value pairs, e.g. 'ratio=0.01'")
     seed: int = _key(0, "seed of model init, partitions, client sampling and minibatches")
     device: str = _key("auto", "torch device for clients and server: auto picks cuda when present", DEVICES)
     num_cpus: float = _key(1.0, "CPUs reserved per client actor (Ray client resources)")
@@ -193,12 +268,23 @@ def _value_problems(cfg: RunConfig) -> list[str]:
         if not ok:
             problems.append(message)
 
-    for name in ("byzantine_fraction", "dirichlet_alpha", "lr", "num_cpus", "num_gpus"):
+    for name in ("byzantine_fraction", "dirichlet_alpha", "lr", "num_cpus", "num_gpus", "weight_decay",
+                 "server_lr", "rho", "gm_tol", "beta"):
         need(math.isfinite(getattr(cfg, name)), f"{key_of(name)} must be finite, got {getattr(cfg, name)}")
-    need(
-        cfg.byzantine_fraction == 0.0,
-        f"byzantine-fraction must be 0 until the attack library lands (attack='none'), got {cfg.byzantine_fraction}",
-    )
+    need(0.0 <= cfg.byzantine_fraction < 1.0, f"byzantine-fraction must lie in [0, 1), got {cfg.byzantine_fraction}")
+    need(cfg.weight_decay >= 0, f"weight-decay must be >= 0, got {cfg.weight_decay}")
+    need(cfg.server_lr > 0, f"server-lr must be > 0, got {cfg.server_lr}")
+    need(0.0 < cfg.rho <= 1.0, f"rho must lie in (0, 1], got {cfg.rho}")
+    need(cfg.gm_tol > 0, f"gm-tol must be > 0, got {cfg.gm_tol}")
+    need(cfg.gm_max_iter >= 1, f"gm-max-iter must be >= 1, got {cfg.gm_max_iter}")
+    need(0.0 <= cfg.beta < 1.0, f"beta must lie in [0, 1), got {cfg.beta}")
+    need(cfg.krum_f >= -1, f"krum-f must be >= 0, or -1 to derive it from byzantine-fraction, got {cfg.krum_f}")
+    need(cfg.krum_m >= 1, f"krum-m must be >= 1, got {cfg.krum_m}")
+    for key, text in (("attack-params", cfg.attack_params), ("compressor-params", cfg.compressor_params)):
+        try:
+            parse_params(text, key)
+        except ConfigError as err:
+            problems.append(str(err))
     need(cfg.dirichlet_alpha > 0, f"dirichlet-alpha must be > 0, got {cfg.dirichlet_alpha}")
     need(cfg.num_clients >= 1, f"num-clients must be >= 1, got {cfg.num_clients}")
     need(

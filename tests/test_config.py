@@ -63,11 +63,16 @@ def test_types_are_checked_not_coerced_from_strings_or_bools():
         RunConfig(weighted=1)
 
 
-def test_attacks_are_refused_until_the_attack_library_lands():
-    with pytest.raises(ConfigError, match="attack must be one of none"):
-        RunConfig(attack="sign-flip")
-    with pytest.raises(ConfigError, match="byzantine-fraction must be 0"):
-        RunConfig(byzantine_fraction=0.2)
+def test_attack_keys_are_validated():
+    with pytest.raises(ConfigError, match="attack must be one of none, .*bit-flip"):
+        RunConfig(attack="flip-everything")
+    with pytest.raises(ConfigError, match="attack-params: expected name=value"):
+        RunConfig(attack="gaussian", attack_params="variance")
+    with pytest.raises(ConfigError, match="byzantine-mode must be one of fixed, dynamic"):
+        RunConfig(byzantine_mode="sometimes")
+    with pytest.raises(ConfigError, match=r"byzantine-fraction must lie in \[0, 1\)"):
+        RunConfig(byzantine_fraction=1.0)
+    assert RunConfig(byzantine_fraction=0.2, attack="bit-flip").byzantine_fraction == 0.2
 
 
 def test_cuda_request_without_cuda_is_a_config_error(monkeypatch):
