@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from .._registry import init_params
+
 from ._checks import check_data, check_generator, check_message, check_rng
 
-__all__ = ["Attack", "UpdateAttack", "DataAttack", "KINDS", "init_params", "randn_like"]
+__all__ = ["Attack", "UpdateAttack", "DataAttack", "KINDS", "randn_like"]
 
 KINDS = ("none", "update", "data")
 """The kinds of attack: ``none`` (honest), ``update`` (corrupts messages), ``data`` (poisons local data)."""
@@ -149,21 +150,6 @@ class DataAttack(Attack):
         self, x: np.ndarray, y: np.ndarray, num_classes: int, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError(f"{type(self).__name__} must implement _poison(x, y, num_classes, rng)")
-
-
-def init_params(cls: type) -> tuple[list[str], bool]:
-    """Names of the keyword parameters of ``cls.__init__`` and whether it also takes ``**kwargs``.
-
-    Examples
-    --------
-    >>> init_params(Attack)
-    ([], False)
-    """
-    if cls.__init__ is object.__init__:
-        return [], False
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]  # drop self
-    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    return names, any(p.kind is p.VAR_KEYWORD for p in params)
 
 
 def randn_like(message: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

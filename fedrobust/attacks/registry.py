@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
-from .base import KINDS, Attack, init_params
+from .._registry import Registry
+from .base import KINDS, Attack
 
 __all__ = ["ATTACKS", "register_attack", "get_attack"]
 
-ATTACKS: dict[str, type[Attack]] = {}
+
+def _check_kind(klass: type[Attack]) -> None:
+    if klass.kind not in KINDS:
+        raise ValueError(f"{klass.__name__}.kind must be one of {', '.join(KINDS)}, got {klass.kind!r}")
+
+
+ATTACKS = Registry("attack", Attack, check=_check_kind)
 """Registered attack classes by name (filled on import of :mod:`fedrobust.attacks`)."""
 
-A = TypeVar("A", bound=type[Attack])
 
-
-def register_attack(name: str, cls: A | None = None, *, overwrite: bool = False) -> Any:
+def register_attack(name: str, cls: type[Attack] | None = None, *, overwrite: bool = False) -> Any:
     """Register an :class:`~fedrobust.attacks.Attack` subclass under ``name`` (decorator or plain call).
 
     Parameters
@@ -43,23 +48,7 @@ def register_attack(name: str, cls: A | None = None, *, overwrite: bool = False)
     array([0, 0])
     >>> _ = ATTACKS.pop("doctest-zero-labels")
     """
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"name must be a non-empty str, got {name!r}")
-
-    def decorator(klass: A) -> A:
-        if not (isinstance(klass, type) and issubclass(klass, Attack)):
-            raise TypeError(f"only Attack subclasses can be registered, got {klass!r}")
-        if klass.kind not in KINDS:
-            raise ValueError(f"{klass.__name__}.kind must be one of {', '.join(KINDS)}, got {klass.kind!r}")
-        if name in ATTACKS and ATTACKS[name] is not klass and not overwrite:
-            raise ValueError(f"attack name {name!r} is already registered (pass overwrite=True to replace it)")
-        klass.name = name
-        ATTACKS[name] = klass
-        return klass
-
-    if cls is None:
-        return decorator
-    return decorator(cls)
+    return ATTACKS.register(name, cls, overwrite=overwrite)
 
 
 def get_attack(name: str | Attack = "none", **params: Any) -> Attack:
@@ -90,22 +79,4 @@ def get_attack(name: str | Attack = "none", **params: Any) -> Attack:
     ...
     ValueError: attack 'negative-update': c must lie in (0, 1), got 2
     """
-    if isinstance(name, Attack):
-        if params:
-            raise ValueError("params cannot be given together with an Attack instance")
-        return name
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str or an Attack, got {type(name).__name__}")
-    if name not in ATTACKS:
-        raise ValueError(f"unknown attack {name!r}; known: {', '.join(sorted(ATTACKS))}")
-    cls = ATTACKS[name]
-    takes, any_keyword = init_params(cls)
-    if not any_keyword:
-        for key in params:
-            if key not in takes:
-                accepted = ", ".join(takes) or "(none)"
-                raise ValueError(f"attack {name!r} takes no parameter {key!r}; it takes: {accepted}")
-    try:
-        return cls(**params)
-    except (ValueError, TypeError) as err:
-        raise type(err)(f"attack {name!r}: {err}") from None
+    return ATTACKS.build(name, **params)

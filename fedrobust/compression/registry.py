@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
+from .._registry import Registry
 from .base import Compressor
 
 __all__ = ["COMPRESSORS", "register_compressor", "get_compressor"]
 
-COMPRESSORS: dict[str, type[Compressor]] = {}
+COMPRESSORS = Registry("compressor", Compressor)
 """Registered compressor classes by name (filled on import of :mod:`fedrobust.compression`)."""
 
-C = TypeVar("C", bound=type[Compressor])
 
-
-def register_compressor(name: str, cls: C | None = None, *, overwrite: bool = False) -> Any:
+def register_compressor(name: str, cls: type[Compressor] | None = None, *, overwrite: bool = False) -> Any:
     """Register a :class:`Compressor` subclass under ``name`` (decorator or plain call).
 
     Parameters
@@ -48,21 +47,7 @@ def register_compressor(name: str, cls: C | None = None, *, overwrite: bool = Fa
     tensor([ 1., -2.])
     >>> _ = COMPRESSORS.pop("doctest-half")
     """
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"name must be a non-empty str, got {name!r}")
-
-    def decorator(klass: C) -> C:
-        if not (isinstance(klass, type) and issubclass(klass, Compressor)):
-            raise TypeError(f"only Compressor subclasses can be registered, got {klass!r}")
-        if name in COMPRESSORS and COMPRESSORS[name] is not klass and not overwrite:
-            raise ValueError(f"compressor name {name!r} is already registered (pass overwrite=True to replace it)")
-        klass.name = name
-        COMPRESSORS[name] = klass
-        return klass
-
-    if cls is None:
-        return decorator
-    return decorator(cls)
+    return COMPRESSORS.register(name, cls, overwrite=overwrite)
 
 
 def get_compressor(name: str | Compressor, **params: Any) -> Compressor:
@@ -79,14 +64,4 @@ def get_compressor(name: str | Compressor, **params: Any) -> Compressor:
     ...
     ValueError: unknown compressor 'nope'; known: bernoulli-qsgd, identity, qsgd, rand-k, scaled-sign, sign, top-k
     """
-    if isinstance(name, Compressor):
-        if params:
-            raise ValueError("params cannot be given together with a Compressor instance")
-        return name
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str or a Compressor, got {type(name).__name__}")
-    if name not in COMPRESSORS:
-        raise ValueError(f"unknown compressor {name!r}; known: {', '.join(sorted(COMPRESSORS))}")
-    return COMPRESSORS[name](**params)
-
-
+    return COMPRESSORS.build(name, **params)
