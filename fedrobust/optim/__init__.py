@@ -1,0 +1,47 @@
+"""Client- and server-side update rules of 002, 003 and 004 as pure torch functions (no Flower).
+
+Every function checks its arguments, runs unchanged on CPU or CUDA (results on the input's device)
+and never keeps state: memories and models go in and come out. The Flower strategies and clients are
+thin shells around these.
+
+===========================  ====================================================================
+``error_feedback_step``      002 Alg. 2 client: p = lr·g + e, send Q(p), keep e' = p − Q(p)
+``norm_threshold_step``      002 Alg. 1/2 server: keep the (1 − β) smallest norms, x ← Π_W(x − lr·mean)
+``norm_threshold_mean``      the kept rows' mean and indices (shared by the two norm-threshold servers)
+``project_ball``             Π_W, Euclidean projection on an ℓ2 ball
+``signsgd_step``             signSGD with majority vote: x ← x − lr·sign(Σ sign(s_i))
+``draw_coordinates``         C-RSA's ω: rand-l from a seed, or top-l by |x₀|
+``worker_message``           C-RSA upload sign(C(x₀) − x_k) on ω, int8
+``worker_update``            C-RSA worker: x_k ← x_k − α[∇f(x_k) + λ·P_ω(sign(x_k − C(x₀)))]
+``master_update``            C-RSA master: x₀ ← x₀ − α[∇f₀(x₀) + λ·Σ_k P_ω(m_k)]
+``pack_signs``               ternary messages as two packed bit-planes (``unpack_signs`` back)
+``hvp``                      Hessian-vector product by double backward
+``cubic_step``               FED-CURE client: approximate cubic-regularised Newton step
+``fedcure_step``             FED-CURE server: x ← x + η·mean of the (1 − β) smallest-norm steps
+===========================  ====================================================================
+"""
+
+from .cubic import cubic_step, hvp
+from .error_feedback import error_feedback_step
+from .fedcure import fedcure_step
+from .norm_threshold import norm_threshold_mean, norm_threshold_step, project_ball
+from .rsa import METHODS, draw_coordinates, master_update, pack_signs, unpack_signs, worker_message, worker_update
+from .signsgd import signsgd_step
+
+__all__ = [
+    "METHODS",
+    "cubic_step",
+    "draw_coordinates",
+    "error_feedback_step",
+    "fedcure_step",
+    "hvp",
+    "master_update",
+    "norm_threshold_mean",
+    "norm_threshold_step",
+    "pack_signs",
+    "project_ball",
+    "signsgd_step",
+    "unpack_signs",
+    "worker_message",
+    "worker_update",
+]

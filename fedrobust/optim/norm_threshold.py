@@ -1,0 +1,126 @@
+"""Server side of 002's norm-thresholding (Algorithms 1 and 2) and the ℓ2-ball projection Π_W.
+
+The server ranks the n client messages by a norm, keeps the (1 − β) fraction with the smallest
+norms (:func:`~fedrobust.aggregators.norm_trim`) and steps along their mean:
+
+- Algorithm 1, Option I: rank by the norm of the *uncompressed* gradient each client reports
+  (pass ``norms``); Option II: rank by the norm of the compressed message itself (``norms=None``).
+  Step w ← Π_W(w − lr·mean_kept Q(∇F_i(w))).
+- Algorithm 2 (error feedback): the messages are Q(lr·∇F_i(w) + e_i), already scaled by the step
+  size on the client (:func:`~fedrobust.optim.error_feedback.error_feedback_step`), so the caller
+  passes ``lr=1`` (SPEC note: the paper's second γ is a typo) and ranks by the messages' own norms.
+
+β must exceed the Byzantine fraction for the guarantees of 002 to hold.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..aggregators import norm_trim
+from ._checks import check_positive, check_rows, check_vector
+
+__all__ = ["norm_threshold_mean", "norm_threshold_step", "project_ball"]
+
+
+def norm_threshold_mean(
+    messages: torch.Tensor, beta: float, norms: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean of the rows kept by norm thresholding, and their indices.
+
+    Parameters
+    ----------
+    messages : torch.Tensor
+        Client messages, shape (n, d).
+    beta : float
+        Fraction of rows dropped (the largest norms), in [0, 1); ``floor(beta·n)`` rows go.
+    norms : torch.Tensor, optional
+        Reported norms (n,) to rank by (Option I); default: the rows' own ℓ2 norms (Option II).
+
+    Returns
+    -------
+    mean : torch.Tensor
+        Mean of the kept rows, shape (d,), in ``messages``' dtype and device.
+    kept : torch.Tensor
+        int64 indices of the kept rows, smallest norm first.
+
+    Examples
+    --------
+    >>> m = torch.tensor([[1.0, 0.0], [0.0, 3.0], [100.0, 100.0]])
+    >>> norm_threshold_mean(m, beta=1 / 3)
+    (tensor([0.5000, 1.5000]), tensor([0, 1]))
+    """
+    kept = norm_trim(messages, beta, norms=norms)
+    return messages.index_select(0, kept).mean(dim=0), kept
+
+
+def project_ball(x: torch.Tensor, radius: float, center: torch.Tensor | None = None) -> torch.Tensor:
+    """Euclidean projection of ``x`` on the ball of ``radius`` around ``center`` (default: the origin).
+
+    Examples
+    --------
+    >>> project_ball(torch.tensor([3.0, 4.0]), radius=1.0)
+    tensor([0.6000, 0.8000])
+    >>> project_ball(torch.tensor([0.3, 0.4]), radius=1.0)
+    tensor([0.3000, 0.4000])
+    """
+    x = check_vector(x, "x")
+    radius = check_positive(radius, "radius")
+    c = torch.zeros_like(x) if center is None else check_vector(center, "center", d=x.numel()).to(x)
+    diff = x - c
+    norm = torch.linalg.vector_norm(diff)
+    if float(norm) <= radius:
+        return x.clone()
+    return c + diff * (radius / norm)
+
+
+def norm_threshold_step(
+    x: torch.Tensor,
+    messages: torch.Tensor,
+    beta: float,
+    lr: float,
+    norms: torch.Tensor | None = None,
+    radius: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One server step of norm-thresholded (compressed) gradient descent: x ← Π_W(x − lr·mean_kept).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        The global model, shape (d,).
+    messages : torch.Tensor
+        Decoded client messages Q(g_i), shape (n, d), on ``x``'s device.
+    beta : float
+        Fraction of clients dropped, in [0, 1) (``beta = 0``: the plain mean, the non-robust baseline).
+    lr : float
+        Server step size γ > 0; pass 1 for Algorithm 2, whose messages already carry γ.
+    norms : torch.Tensor, optional
+        Norms (n,) the clients reported for their uncompressed gradients (Option I); default:
+        the messages' own norms (Option II and Algorithm 2).
+    radius : float, optional
+        Project the result on the ℓ2 ball of this radius around the origin (Π_W); off by default.
+
+    Returns
+    -------
+    new_x : torch.Tensor
+        The updated model, in ``x``'s dtype and device.
+    kept : torch.Tensor
+        int64 indices of the kept clients, smallest norm first.
+
+    Examples
+    --------
+    >>> x = torch.zeros(2)
+    >>> msgs = torch.tensor([[1.0, 1.0], [3.0, 1.0], [-50.0, 80.0]])
+    >>> norm_threshold_step(x, msgs, beta=0.34, lr=0.5)
+    (tensor([-1.0000, -0.5000]), tensor([0, 1]))
+    >>> norm_threshold_step(x, msgs, beta=0.34, lr=0.5, norms=torch.tensor([9.0, 1.0, 2.0]))[1]
+    tensor([1, 2])
+    """
+    x = check_vector(x, "x")
+    check_rows(messages, "messages", x)
+    lr = check_positive(lr, "lr")
+    step, kept = norm_threshold_mean(messages, beta, norms=norms)
+    new_x = x - lr * step.to(x.dtype)
+    if radius is not None:
+        new_x = project_ball(new_x, radius)
+    return new_x, kept
