@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
@@ -58,3 +59,78 @@ def check_int(value, name: str, *, low: int, high: int | None = None) -> int:
 def check_seed(seed) -> int:
     """Return ``seed`` if it is a non-negative int, else raise."""
     return check_int(seed, "seed", low=0)
+
+
+def check_real(value, name: str) -> float:
+    """Return ``value`` as a float, or raise unless it is a finite real number.
+
+    Examples
+    --------
+    >>> check_real(3, "value")
+    3.0
+    >>> check_real(float("inf"), "value")
+    Traceback (most recent call last):
+    ...
+    ValueError: value must be a finite number, got inf
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return v
+
+
+def check_positive(value, name: str) -> float:
+    """Return ``value`` as a float, or raise unless it is a finite number > 0.
+
+    Examples
+    --------
+    >>> check_positive(0, "lr")
+    Traceback (most recent call last):
+    ...
+    ValueError: lr must be a finite number > 0, got 0
+    """
+    v = check_real(value, name)
+    if v <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
+
+
+def check_nonnegative(value, name: str) -> float:
+    """Return ``value`` as a float, or raise unless it is a finite number >= 0.
+
+    Examples
+    --------
+    >>> check_nonnegative(-1, "lam")
+    Traceback (most recent call last):
+    ...
+    ValueError: lam must be a finite number >= 0, got -1
+    """
+    v = check_real(value, name)
+    if v < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return v
+
+
+def check_vector(x, name: str = "x", d: int | None = None) -> torch.Tensor:
+    """Raise unless ``x`` is a non-empty 1-D floating-point tensor (of length ``d`` if given); return it.
+
+    Examples
+    --------
+    >>> check_vector(torch.zeros(2, 2), "x")
+    Traceback (most recent call last):
+    ...
+    ValueError: x must be 1-D (a flat parameter vector), got shape (2, 2)
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a 1-D floating-point torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 1:
+        raise ValueError(f"{name} must be 1-D (a flat parameter vector), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.numel() < 1:
+        raise ValueError(f"{name} must have at least one entry")
+    if d is not None and x.numel() != d:
+        raise ValueError(f"{name} must have length {d}, got {x.numel()}")
+    return x

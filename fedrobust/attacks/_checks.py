@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import torch
 
-from .._checks import check_int
+from .._checks import check_int, check_positive, check_real
 
 __all__ = [
     "check_real",
@@ -20,42 +19,6 @@ __all__ = [
     "check_rng",
     "count_of",
 ]
-
-
-def check_real(value, name: str) -> float:
-    """Return ``value`` as a float, or raise unless it is a finite real number.
-
-    Examples
-    --------
-    >>> check_real(3, "value")
-    3.0
-    >>> check_real(float("inf"), "value")
-    Traceback (most recent call last):
-    ...
-    ValueError: value must be a finite number, got inf
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return v
-
-
-def check_positive(value, name: str) -> float:
-    """Return ``value`` as a float, or raise unless it is a finite number > 0.
-
-    Examples
-    --------
-    >>> check_positive(0, "scale")
-    Traceback (most recent call last):
-    ...
-    ValueError: scale must be a finite number > 0, got 0
-    """
-    v = check_real(value, name)
-    if v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return v
 
 
 def check_open_unit(value, name: str) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .._checks import check_int
+from .._checks import check_vector as _check_vector
 
 SEED_MAX = 2**64 - 1
 """Largest seed accepted (seeds travel as one uint64)."""
@@ -12,14 +13,7 @@ SEED_MAX = 2**64 - 1
 
 def check_vector(x: torch.Tensor, name: str = "x") -> torch.Tensor:
     """Raise unless ``x`` is a non-empty, finite, 1-D floating-point tensor; return it detached."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a 1-D floating-point torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 1:
-        raise ValueError(f"{name} must be 1-D (a flat parameter vector), got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if x.numel() < 1:
-        raise ValueError(f"{name} must have at least one entry")
+    x = _check_vector(x, name)
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} must be finite (no NaN or Inf) to be compressed")
     return x.detach()

@@ -2,78 +2,12 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 
 import torch
 
+from .._checks import check_nonnegative, check_positive, check_vector
+
 __all__ = ["check_nonnegative", "check_positive", "check_vector", "check_rows"]
-
-
-def _real(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return v
-
-
-def check_positive(value, name: str) -> float:
-    """Return ``value`` as a float, or raise unless it is a finite number > 0.
-
-    Examples
-    --------
-    >>> check_positive(0.5, "lr")
-    0.5
-    >>> check_positive(0, "lr")
-    Traceback (most recent call last):
-    ...
-    ValueError: lr must be a finite number > 0, got 0
-    """
-    v = _real(value, name)
-    if v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return v
-
-
-def check_nonnegative(value, name: str) -> float:
-    """Return ``value`` as a float, or raise unless it is a finite number >= 0.
-
-    Examples
-    --------
-    >>> check_nonnegative(-1, "lam")
-    Traceback (most recent call last):
-    ...
-    ValueError: lam must be a finite number >= 0, got -1
-    """
-    v = _real(value, name)
-    if v < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return v
-
-
-def check_vector(x, name: str, d: int | None = None) -> torch.Tensor:
-    """Raise unless ``x`` is a non-empty 1-D floating-point tensor (of length ``d`` if given); return it.
-
-    Examples
-    --------
-    >>> check_vector(torch.zeros(2, 2), "x")
-    Traceback (most recent call last):
-    ...
-    ValueError: x must be 1-D (a flat parameter vector), got shape (2, 2)
-    """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a 1-D floating-point torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 1:
-        raise ValueError(f"{name} must be 1-D (a flat parameter vector), got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if x.numel() < 1:
-        raise ValueError(f"{name} must have at least one entry")
-    if d is not None and x.numel() != d:
-        raise ValueError(f"{name} must have length {d}, got {x.numel()}")
-    return x
 
 
 def check_rows(rows, name: str, x: torch.Tensor) -> torch.Tensor:
