@@ -3,8 +3,13 @@
 The schema (the same for ``fedrobust.simulate(...)``, ``fedrobust run --output`` and ``flwr run``)::
 
     {"fedrobust-version": "...", "config": {<run-config key>: value, ...},
+     "attack": {"name": "bit-flip", "kind": "update", "params": {"scale": 100.0},
+                "byzantine_clients": [2, 7]},          # the whole fixed set; null when dynamic
      "initial": {"accuracy": ..., "loss": ...},          # the model before round 1
-     "rounds": [{"round": 1, "accuracy": ..., "loss": ..., "bytes_up": ..., ...}, ...]}
+     "rounds": [{"round": 1, "accuracy": ..., "loss": ..., "bytes_up": ...,
+                 "byzantine_clients": [7], ...}, ...]}  # Byzantine among the round's sampled clients
+
+Under the ``backdoor`` attack every round also has ``attack_success_rate``.
 
 Examples
 --------
@@ -24,7 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RoundRecord", "results_dict", "write_results", "read_results"]
+from .config import RunConfig
+
+__all__ = ["RoundRecord", "results_dict", "attack_summary", "write_results", "read_results"]
 
 
 @dataclass
@@ -52,7 +59,9 @@ class RoundRecord:
     failed_clients : int
         Clients that raised or timed out instead of replying.
     extra : dict
-        Strategy-specific metrics, flattened into the record by :meth:`to_dict`.
+        Further metrics, flattened into the record by :meth:`to_dict`: ``byzantine_clients`` (the
+        Byzantine partition ids among the sampled clients), ``attack_success_rate`` (under the
+        ``backdoor`` attack) and the strategy's own.
     """
 
     round: int
@@ -77,15 +86,42 @@ class RoundRecord:
 def results_dict(
     config: Mapping[str, Any], rounds: Sequence[RoundRecord], initial: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Assemble the results document (see the module docstring)."""
+    """Assemble the results document (see the module docstring).
+
+    ``config`` maps run-config keys to values; when it has an ``attack`` key the ``attack`` section
+    is derived from it (:func:`attack_summary`).
+    """
     from . import __version__
 
-    return {
-        "fedrobust-version": __version__,
-        "config": dict(config),
-        "initial": dict(initial or {}),
-        "rounds": [r.to_dict() for r in rounds],
-    }
+    out: dict[str, Any] = {"fedrobust-version": __version__, "config": dict(config)}
+    if "attack" in config:
+        out["attack"] = attack_summary(RunConfig.from_mapping(config))
+    out["initial"] = dict(initial or {})
+    out["rounds"] = [r.to_dict() for r in rounds]
+    return out
+
+
+def attack_summary(cfg: RunConfig) -> dict[str, Any]:
+    """The run's attack for the results: name, kind, parameters (defaults included), Byzantine ids.
+
+    ``byzantine_clients`` is the sorted set of Byzantine partition ids when ``byzantine-mode`` is
+    ``fixed``, and None when ``dynamic`` (the rounds record each round's set).
+
+    Examples
+    --------
+    >>> attack_summary(RunConfig(attack="bit-flip", byzantine_fraction=0.2, num_clients=10))
+    {'name': 'bit-flip', 'kind': 'update', 'params': {'scale': 100.0}, 'byzantine_clients': [6, 8]}
+    >>> dynamic = RunConfig(attack="bit-flip", byzantine_fraction=0.2, byzantine_mode="dynamic")
+    >>> attack_summary(dynamic)["byzantine_clients"] is None
+    True
+    >>> attack_summary(RunConfig())
+    {'name': 'none', 'kind': 'none', 'params': {}, 'byzantine_clients': []}
+    """
+    from .workload import build_attack, byzantine_clients
+
+    attack = build_attack(cfg)
+    ids = sorted(byzantine_clients(cfg, 0)) if cfg.byzantine_mode == "fixed" else None
+    return {"name": attack.name, "kind": attack.kind, "params": attack.params, "byzantine_clients": ids}
 
 
 def write_results(path: str | Path, results: Mapping[str, Any]) -> Path:

@@ -1,8 +1,11 @@
-"""What a run config describes, built and cached once per process: dataset, partitions, model.
+"""What a run config describes, built and cached once per process: dataset, partitions, model, attack.
 
 Flower builds a client for every message, in long-lived Ray actor processes; loading and
 partitioning the dataset again each time would dominate small runs, so both are cached here
-(keyed by the config values they depend on).
+(keyed by the config values they depend on), and so is a Byzantine client's poisoned data.
+
+Who is Byzantine (:func:`byzantine_clients`) is worked out from the config alone, so the server
+(which records it) and every client (which acts on it) agree without talking.
 """
 
 from __future__ import annotations
@@ -12,11 +15,22 @@ import functools
 import numpy as np
 import torch
 
-from .config import RunConfig
+from .attacks import Attack, byzantine_ids, get_attack
+from .config import RunConfig, parse_params
 from .data import DatasetSplits, load_dataset, partition
 from .models import get_model
 
-__all__ = ["load_splits", "client_indices", "client_data", "build_model"]
+__all__ = [
+    "load_splits",
+    "client_indices",
+    "client_data",
+    "build_model",
+    "build_attack",
+    "byzantine_clients",
+    "poisoned_client_data",
+]
+
+_POISON_STREAM = 0x504F4953  # "POIS": the poisoning rng's own stream, apart from other (seed, id) draws
 
 
 @functools.lru_cache(maxsize=4)
@@ -57,3 +71,69 @@ def build_model(cfg: RunConfig, splits: DatasetSplits | None = None) -> torch.nn
     """The run's model, initialised from the run seed (so every process builds the same x0)."""
     splits = splits if splits is not None else load_splits(cfg)
     return get_model(cfg.model, input_shape=splits.input_shape, num_classes=splits.num_classes, seed=cfg.seed)
+
+
+def build_attack(cfg: RunConfig) -> Attack:
+    """The run's attack: ``attack`` built with the parameters of ``attack-params``.
+
+    Raises
+    ------
+    ValueError
+        A parameter the attack does not take, or a value out of its range.
+
+    Examples
+    --------
+    >>> build_attack(RunConfig(attack="bit-flip", attack_params="scale=10"))
+    BitFlip(scale=10.0)
+    >>> build_attack(RunConfig()).kind
+    'none'
+    """
+    return get_attack(cfg.attack, **parse_params(cfg.attack_params, "attack-params"))
+
+
+def byzantine_clients(cfg: RunConfig, server_round: int) -> frozenset[int]:
+    """Partition ids that act Byzantine in ``server_round``: none when ``attack`` is ``none``.
+
+    ``byzantine-mode = fixed`` gives the same seeded set every round; ``dynamic`` a fresh one per
+    round (see :func:`fedrobust.attacks.byzantine_ids`).
+
+    Examples
+    --------
+    >>> cfg = RunConfig(attack="sign-flip", byzantine_fraction=0.2, num_clients=10)
+    >>> len(byzantine_clients(cfg, 1)), byzantine_clients(cfg, 1) == byzantine_clients(cfg, 2)
+    (2, True)
+    >>> byzantine_clients(cfg.replace(attack="none"), 1)
+    frozenset()
+    """
+    if cfg.attack == "none":
+        return frozenset()
+    return byzantine_ids(cfg.num_clients, cfg.byzantine_fraction, cfg.byzantine_mode, cfg.seed, server_round)
+
+
+@functools.lru_cache(maxsize=1024)
+def _poisoned(
+    dataset: str, data_dir: str, seed: int, num_clients: int, partitioner: str, alpha: float,
+    attack: Attack, partition_id: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    splits = _splits(dataset, data_dir, seed)
+    idx = _partitions(dataset, data_dir, seed, num_clients, partitioner, alpha)[partition_id]
+    rng = np.random.default_rng([seed, _POISON_STREAM, partition_id])
+    return attack.poison(splits.x_train[idx], splits.y_train[idx], splits.num_classes, rng)
+
+
+def poisoned_client_data(
+    cfg: RunConfig, partition_id: int, attack: Attack | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One client's training data after the data attack, as CPU tensors (cached per process).
+
+    ``attack`` defaults to the run's (:func:`build_attack`). The poisoning is seeded by
+    (``seed``, partition id), so every process poisons a client alike. An attack of another kind
+    than ``data`` leaves the data as it is (a copy).
+    """
+    client_indices(cfg, partition_id)  # check the id before it becomes a cache key
+    attack = build_attack(cfg) if attack is None else attack
+    x, y = _poisoned(
+        cfg.dataset, cfg.data_dir, cfg.seed, cfg.num_clients, cfg.partitioner, cfg.dirichlet_alpha, attack,
+        int(partition_id),
+    )
+    return torch.from_numpy(x), torch.from_numpy(y)
