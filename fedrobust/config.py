@@ -37,6 +37,7 @@ __all__ = [
 DEVICES = ("auto", "cpu", "cuda")
 BYZANTINE_MODES = ("fixed", "dynamic")
 MEMORY_CHOICES = ("auto", "mean", "rows", "none")
+MEMORY_WEIGHT_CHOICES = ("gm", "uniform")
 SELECTION_CHOICES = ("sample", "top-k")
 
 
@@ -157,6 +158,10 @@ class RunConfig:
     server_lr: float = _key(1.0, "server step size gamma_s (fl-bgmd's error-corrected step)")
     rho: float = _key(0.1, "bgmd / fl-bgmd: block fraction, k = rho * d coordinates per round")
     memory: str = _key("auto", "bgmd: residual memory (auto: mean for bgmd, rows for fl-bgmd)", MEMORY_CHOICES)
+    memory_weights: str = _key(
+        "gm", "bgmd: weights of the rows in the mean memory (gm: Weiszfeld weights; uniform: 001's plain mean)",
+        MEMORY_WEIGHT_CHOICES,
+    )
     selection: str = _key("sample", "bgmd: block selection, sampled by column norm or top-k", SELECTION_CHOICES)
     gm_tol: float = _key(1e-7, "geometric median: relative tolerance of the Weiszfeld iteration")
     gm_max_iter: int = _key(200, "geometric median: iteration cap")

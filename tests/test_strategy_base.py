@@ -94,7 +94,9 @@ def test_configure_fit_sends_x_as_model_arrays_and_the_round_config():
     (client, ins), *_ = s.configure_fit(4, Parameters([], ""), manager([str(i) for i in range(6)]))
     arrays = parameters_to_ndarrays(ins.parameters)
     assert [a.shape for a in arrays] == SHAPES and arrays[1].tolist() == [4.0, 5.0, 6.0]
-    assert ins.config == {"server-round": 4, "lr": 0.5, "local-steps": 10, "batch-size": 32, "seed": 0}
+    assert ins.config == {
+        "server-round": 4, "lr": 0.5, "local-steps": 10, "batch-size": 32, "seed": 0, "weight-decay": 0.0,
+    }
 
 
 def test_missing_partitions_are_a_clear_error():

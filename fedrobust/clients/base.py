@@ -8,7 +8,7 @@ A client is a :class:`flwr.client.NumPyClient` built anew for each message by th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -59,6 +59,10 @@ class HonestClient(NumPyClient):
     """
 
     protocol: ClassVar[str] = ""
+
+    corrupt_message: Callable[[torch.Tensor], torch.Tensor] | None = None
+    """Set by a :class:`~fedrobust.clients.ByzantineClient` in the rounds it runs an update attack:
+    :meth:`reply` then sends ``corrupt_message(vec)`` in place of the honest flat message ``vec``."""
 
     def __init__(
         self,
@@ -121,8 +125,12 @@ class HonestClient(NumPyClient):
 
         The metrics carry ``bytes_sent`` (payload bytes of this reply), ``partition_id`` and
         ``rounds_participated`` (from ``Context.state``), plus ``metrics``.
+        A Byzantine client's update attack (:attr:`corrupt_message`) replaces ``vec`` first, before
+        any encoding, so its reply has the protocol's wire format.
         """
-        arrays = to_ndarrays(vec, self.shapes)
+        if self.corrupt_message is not None:
+            vec = self.corrupt_message(vec)
+        arrays = self.encode(vec)
         sent = payload_bytes(arrays)
         memory = self._memory()
         memory["rounds-participated"] = int(memory["rounds-participated"]) + 1
@@ -134,6 +142,11 @@ class HonestClient(NumPyClient):
             **(metrics or {}),
         }
         return arrays, int(num_examples), out
+
+    def encode(self, vec: torch.Tensor) -> list[np.ndarray]:
+        """The wire form of the flat message: the model's float32 arrays (compressed protocols
+        override this to send a compressor's compact payload)."""
+        return to_ndarrays(vec, self.shapes)
 
     def _memory(self) -> ConfigRecord:
         if STATE_KEY not in self.state:

@@ -19,7 +19,7 @@ __all__ = ["LocalStepsClient"]
 
 
 class LocalStepsClient(HonestClient):
-    """Runs ``local-steps`` plain SGD steps y ← y − lr·g on seeded minibatches, sends x − y."""
+    """Runs ``local-steps`` SGD steps y ← y − lr·(g + weight-decay·y) on seeded minibatches, sends x − y."""
 
     protocol: ClassVar[str] = "local-steps"
 
@@ -28,7 +28,8 @@ class LocalStepsClient(HonestClient):
     ) -> tuple[list[np.ndarray], int, dict[str, Scalar]]:
         """Load x, train H steps locally, return the model difference Δ = x − y_H."""
         x = self.load(parameters)
-        optimizer = torch.optim.SGD(self.model.parameters(), lr=float(config["lr"]))
+        weight_decay = float(config.get("weight-decay", 0.0))
+        optimizer = torch.optim.SGD(self.model.parameters(), lr=float(config["lr"]), weight_decay=weight_decay)
         steps = int(config["local-steps"])
         total = 0.0
         for xb, yb in self.minibatches(config, steps=steps):

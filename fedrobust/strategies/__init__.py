@@ -6,16 +6,40 @@ Each strategy is a thin class over the pure functions of :mod:`fedrobust.aggrega
 ``protocol`` it needs (see :mod:`fedrobust.clients`).
 
 >>> sorted(STRATEGIES)
-['fedavg', 'mean-sgd']
+['bgmd', 'cmd', 'fedavg', 'fl-bgmd', 'gmd', 'krum', 'mean-sgd', 'qbgmd', 'trimmed-mean']
 >>> STRATEGIES["mean-sgd"].protocol, STRATEGIES["fedavg"].protocol
 ('gradient', 'local-steps')
 """
 
 from .base import VectorStrategy, select_partitions
+from .bgmd import BGMD, BlockGMStrategy
+from .cmd import CMD
 from .fedavg import FedAvg
+from .fl_bgmd import FLBGMD
+from .gmd import GMD
 from .gradient import GradientStrategy
+from .krum import Krum
 from .mean_sgd import MeanSGD
+from .qbgmd import QBGMD
+from .trimmed_mean import TrimmedMean
 
-STRATEGIES: dict[str, type[VectorStrategy]] = {cls.name: cls for cls in (MeanSGD, FedAvg)}
+STRATEGIES: dict[str, type[VectorStrategy]] = {
+    cls.name: cls for cls in (MeanSGD, FedAvg, BGMD, GMD, CMD, TrimmedMean, Krum, QBGMD, FLBGMD)
+}
 
-__all__ = ["STRATEGIES", "VectorStrategy", "GradientStrategy", "MeanSGD", "FedAvg", "select_partitions"]
+__all__ = [
+    "STRATEGIES",
+    "VectorStrategy",
+    "GradientStrategy",
+    "BlockGMStrategy",
+    "MeanSGD",
+    "FedAvg",
+    "BGMD",
+    "GMD",
+    "CMD",
+    "TrimmedMean",
+    "Krum",
+    "QBGMD",
+    "FLBGMD",
+    "select_partitions",
+]

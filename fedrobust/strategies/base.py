@@ -45,6 +45,7 @@ from flwr.server.strategy import Strategy
 from ..config import RunConfig
 from ..ndarrays import flatten, payload_bytes, to_ndarrays
 from ..results import RoundRecord, results_dict
+from ..workload import byzantine_clients
 
 __all__ = ["VectorStrategy", "select_partitions", "EvaluateFn"]
 
@@ -110,6 +111,8 @@ class VectorStrategy(Strategy):
         self.initial: dict[str, float] = {}
         self._partition_of: dict[str, int] = {}  # Flower cid -> partition id
         self._open: dict[int, tuple[float, RoundRecord]] = {}  # round -> (start time, record)
+        self.server_round = 0  # the round being aggregated (set before step)
+        self.round_partitions: list[int] = []  # partition id of each row step() receives
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, d={self.x.numel()}, device={self.device})"
@@ -131,6 +134,7 @@ class VectorStrategy(Strategy):
             "local-steps": c.local_steps,
             "batch-size": c.batch_size,
             "seed": c.seed,
+            "weight-decay": c.weight_decay,
         }
 
     # --------------------------------------------------------------------------- Flower interface
@@ -156,6 +160,8 @@ class VectorStrategy(Strategy):
         ins = FitIns(ndarrays_to_parameters(arrays), self.fit_config(server_round))
         sent = payload_bytes(arrays)
         record = RoundRecord(round=server_round, bytes_down=sent * len(chosen), num_clients=len(chosen))
+        # Who attacks among the sampled clients (the clients work out the same set on their own).
+        record.extra["byzantine_clients"] = sorted(byzantine_clients(self.cfg, server_round).intersection(chosen))
         self._open[server_round] = (started, record)
         return [(by_partition[p], ins) for p in chosen]
 
@@ -183,6 +189,7 @@ class VectorStrategy(Strategy):
         record.failed_clients = len(failures)
         if updates.shape[0] > 0:
             t0 = time.perf_counter()
+            self.server_round = server_round
             extra = self.step(updates.to(self.device), weights.to(self.device))
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
@@ -260,21 +267,22 @@ class VectorStrategy(Strategy):
         buf = np.empty((len(results), d), dtype=np.float32)
         weights = np.empty(len(results), dtype=np.float64)
         n = bytes_up = rejected = 0
-        for _, res in results:
+        self.round_partitions = []
+        for index, (proxy, res) in enumerate(results):
             arrays = self._decode(res)
             if arrays is None:
                 bytes_up += sum(len(t) for t in res.parameters.tensors)
                 rejected += 1
                 continue
             bytes_up += payload_bytes(arrays)
-            if not self._valid(arrays) or res.num_examples < 0:
+            if res.num_examples < 0:
                 rejected += 1
                 continue
-            flatten(arrays, out=buf[n])
-            if not np.isfinite(buf[n]).all():
+            if not self.read_reply(arrays, buf[n]) or not np.isfinite(buf[n]).all():
                 rejected += 1
                 continue
             weights[n] = res.num_examples
+            self.round_partitions.append(self._reply_partition(proxy, res, index))
             n += 1
         return torch.from_numpy(buf[:n]), torch.from_numpy(weights[:n]), bytes_up, rejected
 
@@ -286,6 +294,49 @@ class VectorStrategy(Strategy):
             return parameters_to_ndarrays(res.parameters)
         except Exception:  # noqa: BLE001 - a malformed payload is a bad reply, not a server crash
             return None
+
+    def read_reply(self, arrays: list[np.ndarray], out: np.ndarray) -> bool:
+        """Write the flat client vector of a reply's ndarrays into ``out`` (a row of the (n, d) buffer).
+
+        Return False for a malformed reply (it is then rejected). The default reads the model's
+        arrays (shapes, dtype float32); compressed protocols override it to decode their payload.
+        """
+        if not self._valid(arrays):
+            return False
+        flatten(arrays, out=out)
+        return True
+
+    def _reply_partition(self, proxy: ClientProxy | None, res: FitRes, index: int) -> int:
+        """The partition id of a reply's sender: known from ``get_properties`` in a run; direct calls
+        without a known proxy fall back to the reply's ``partition_id`` metric, then to its position."""
+        if proxy is not None and proxy.cid in self._partition_of:
+            return self._partition_of[proxy.cid]
+        reported = res.metrics.get("partition_id") if res.metrics else None
+        return int(reported) if isinstance(reported, int) and not isinstance(reported, bool) else index
+
+    # -------------------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """What a restarted strategy needs to continue: the model ``x`` and the last aggregated round.
+
+        Subclasses with server memory (BGMD's residuals) add theirs. Tensors are CPU copies.
+        """
+        return {"x": self.x.detach().cpu().clone(), "round": int(self.server_round)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output (onto this strategy's device).
+
+        Raises
+        ------
+        ValueError
+            If ``x`` does not have this model's d entries, or ``round`` is negative.
+        """
+        x = torch.as_tensor(state["x"], dtype=torch.float32).reshape(-1)
+        if x.numel() != self.x.numel():
+            raise ValueError(f"state['x'] must have {self.x.numel()} entries, got {x.numel()}")
+        if int(state["round"]) < 0:
+            raise ValueError(f"state['round'] must be >= 0, got {state['round']}")
+        self.x.copy_(x.to(self.device))
+        self.server_round = int(state["round"])
 
     def _valid(self, arrays: list[np.ndarray]) -> bool:
         return len(arrays) == len(self.shapes) and all(

@@ -1,0 +1,67 @@
+"""Server side of the compressed protocols: name the compressor, decode untrusted payloads.
+
+A strategy with this mixin sends ``compressor`` and ``compressor-params`` (the run-config keys) in
+every round's config, and reads each reply as the compressor's payload: the arrays are matched to
+the compressor's keys (:func:`~fedrobust.compression.payload_from_ndarrays`) and decoded
+(:meth:`~fedrobust.compression.Compressor.decode`, which checks every field). A malformed payload
+(wrong keys, dtypes, lengths, indices out of range, NaN) is rejected and counted in
+``rejected_clients``, never raised. ``bytes_up`` is the payloads' real size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from flwr.common import Scalar
+
+from ..compression import Compressor, payload_from_ndarrays
+from ..config import RunConfig
+
+__all__ = ["CompressedReplies", "run_compressor"]
+
+
+def run_compressor(cfg: RunConfig) -> Compressor:
+    """The compressor of a run (``compressor`` with ``compressor-params``).
+
+    Examples
+    --------
+    >>> run_compressor(RunConfig(compressor="top-k", compressor_params="ratio=0.01"))
+    TopK(k=None, ratio=0.01)
+    """
+    from ..clients.compressed import compressor_from_config
+
+    return compressor_from_config(cfg.to_dict())
+
+
+class CompressedReplies:
+    """Mixin for a :class:`~fedrobust.strategies.VectorStrategy` whose clients send compressed payloads.
+
+    Put it before the strategy class in the bases; it builds the run's compressor on construction
+    (so bad ``compressor-params`` fail at once).
+    """
+
+    compressor: Compressor
+
+    def __init__(self, cfg: RunConfig, x0: torch.Tensor, shapes: Sequence[tuple[int, ...]], **kwargs: Any) -> None:
+        super().__init__(cfg, x0, shapes, **kwargs)  # type: ignore[call-arg]
+        self.compressor = run_compressor(cfg)
+
+    def fit_config(self, server_round: int) -> dict[str, Scalar]:
+        """The base config plus the compressor the clients must use."""
+        config = super().fit_config(server_round)  # type: ignore[misc]
+        config["compressor"] = self.cfg.compressor  # type: ignore[attr-defined]
+        config["compressor-params"] = self.cfg.compressor_params  # type: ignore[attr-defined]
+        return config
+
+    def read_reply(self, arrays: list[np.ndarray], out: np.ndarray) -> bool:
+        """Decode the payload into ``out``; False (rejected) when it is malformed."""
+        try:
+            payload = payload_from_ndarrays(self.compressor, arrays)
+            vec = self.compressor.decode(payload, out.shape[0])
+        except Exception:  # noqa: BLE001 - an untrusted payload that fails to decode is a bad reply
+            return False
+        out[:] = vec.numpy()
+        return True

@@ -1,0 +1,36 @@
+"""FL-BGMD (000, Algorithm 3): local steps, compressed model differences, server error correction.
+
+Clients run ``local-steps`` SGD steps (step ``lr``) from x and send ``c_i = Q(x − y_i)`` with the
+run's compressor. The server keeps a residual memory M and, with ``gamma_s = server-lr``:
+
+1. ``P[i] = gamma_s · c_i + M[i]``;
+2. ``Delta = C_k(P)`` (k = rho · d; selected from P, not from the raw messages, so that M is an
+   error-feedback memory: see SPEC's note);
+3. ``M[i] ← P[i] − Delta[i]``;
+4. ``x ← x − GM(Delta)`` (a GM in R^k).
+
+``memory = auto`` (or ``rows``) keeps one residual row per client id, an (N, d) float32 tensor
+(4·N·d bytes); ``memory = mean`` keeps one shared vector as BGMD does, ``none`` none. See
+:mod:`fedrobust.strategies.bgmd` for the shared step and its per-round metrics.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .bgmd import BlockGMStrategy
+from .compressed import CompressedReplies
+
+__all__ = ["FLBGMD"]
+
+
+class FLBGMD(CompressedReplies, BlockGMStrategy):
+    """FL-BGMD on the ``compressed-local-steps`` protocol, scaled by ``server-lr``."""
+
+    name: ClassVar[str] = "fl-bgmd"
+    protocol: ClassVar[str] = "compressed-local-steps"
+    default_memory: ClassVar[str] = "rows"
+
+    def gamma(self) -> float:
+        """The server step size ``server-lr`` (the clients' ``lr`` is already in x − y_i)."""
+        return self.cfg.server_lr
