@@ -75,6 +75,24 @@ def _flwr(args, env, timeout=120):
     )
 
 
+def _flwr_json(args, env, attempts=4):
+    """Run a ``flwr ... --format json`` command; retry while the local SuperLink is still starting.
+
+    Flower 1.41's CLI waits only 15 s (``LOCAL_SUPERLINK_STARTUP_TIMEOUT``) for the SuperLink it
+    launches; on a loaded machine that can pass while the SuperLink is still coming up. The CLI
+    then prints ``{"success": false, ...}`` and exits 0; the SuperLink goes on starting, so a
+    later attempt finds it.
+    """
+    for attempt in range(attempts):
+        done = _flwr(args, env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        payload = json.loads(done.stdout[done.stdout.index("{"):])
+        if payload.get("success", True):
+            return payload
+        time.sleep(5)
+    raise AssertionError(f"flwr {' '.join(args[:2])} failed {attempts} times: {payload}")
+
+
 def _free_port():
     import socket
 
@@ -96,21 +114,18 @@ def test_flwr_run_dot_completes_offline(tmp_path):
         "FLWR_LOCAL_CONTROL_API_PORT": str(_free_port()),
     }
     try:
-        started = _flwr(
+        run_id = _flwr_json(
             [
                 "run", ".", "--format", "json",
                 "--run-config", f"strategy='mean-sgd' rounds=2 num-clients=4 clients-per-round=3 output='{out}'",
                 "--federation-config", "num-supernodes=4 client-resources-num-cpus=1",
             ],
             env,
-        )
-        assert started.returncode == 0, started.stdout + started.stderr
-        run_id = json.loads(started.stdout[started.stdout.index("{"):])["run-id"]
+        )["run-id"]
         status, deadline = "", time.monotonic() + 240
         while not status.startswith("finished") and time.monotonic() < deadline:
             time.sleep(3)
-            listed = _flwr(["ls", "--run-id", run_id, "--format", "json"], env)
-            status = json.loads(listed.stdout[listed.stdout.index("{"):])["runs"][0]["status"]
+            status = _flwr_json(["ls", "--run-id", run_id, "--format", "json"], env)["runs"][0]["status"]
         log = home / "local-superlink" / "superlink.log"
         assert status == "finished:completed", log.read_text() if log.exists() else status
         results = read_results(out)
