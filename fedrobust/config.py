@@ -39,6 +39,8 @@ BYZANTINE_MODES = ("fixed", "dynamic")
 MEMORY_CHOICES = ("auto", "mean", "rows", "none")
 MEMORY_WEIGHT_CHOICES = ("gm", "uniform")
 SELECTION_CHOICES = ("sample", "top-k")
+COORD_METHOD_CHOICES = ("rand", "top")
+NORM_OPTIONS = (1, 2)
 
 
 class ConfigError(ValueError):
@@ -54,7 +56,7 @@ def _attacks() -> tuple[str, ...]:
 def _compressors() -> tuple[str, ...]:
     from .compression import COMPRESSORS
 
-    return tuple(COMPRESSORS)
+    return ("auto", *COMPRESSORS)
 
 
 def parse_params(text: str, key: str = "params") -> dict[str, Any]:
@@ -151,10 +153,16 @@ class RunConfig:
     clients_per_round: int = _key(10, "clients sampled each round (seeded, by partition id)")
     rounds: int = _key(20, "number of server rounds")
     local_steps: int = _key(10, "local SGD steps per round (local-steps protocol, e.g. fedavg)")
-    lr: float = _key(0.1, "learning rate (client SGD steps and the server's gradient step)")
+    lr: float = _key(
+        0.1, "learning rate: client SGD steps and the server's gradient step (gamma of norm-threshold and "
+        "fed-cure, alpha of c-rsa / rsa, the per-coordinate step of signsgd-mv)",
+    )
     batch_size: int = _key(32, "client minibatch size")
     weighted: bool = _key(False, "fedavg: weight client updates by their numbers of examples")
-    weight_decay: float = _key(0.0, "L2 weight decay added to every honest client's gradient")
+    weight_decay: float = _key(
+        0.0, "L2 weight decay added to every honest client's gradient (c-rsa / rsa: the master's regulariser "
+        "mu, the workers get none)",
+    )
     server_lr: float = _key(1.0, "server step size gamma_s (fl-bgmd's error-corrected step)")
     rho: float = _key(0.1, "bgmd / fl-bgmd: block fraction, k = rho * d coordinates per round")
     memory: str = _key("auto", "bgmd: residual memory (auto: mean for bgmd, rows for fl-bgmd)", MEMORY_CHOICES)
@@ -165,11 +173,34 @@ class RunConfig:
     selection: str = _key("sample", "bgmd: block selection, sampled by column norm or top-k", SELECTION_CHOICES)
     gm_tol: float = _key(1e-7, "geometric median: relative tolerance of the Weiszfeld iteration")
     gm_max_iter: int = _key(200, "geometric median: iteration cap")
-    beta: float = _key(0.2, "fraction trimmed: from each side (trimmed-mean) or by norm (norm thresholding)")
+    beta: float = _key(
+        0.2, "fraction trimmed: from each side (trimmed-mean) or the largest norms (norm-threshold, "
+        "norm-threshold-ef, fed-cure)",
+    )
     krum_f: int = _key(-1, "krum: assumed Byzantine clients per round (-1: byzantine-fraction x clients-per-round)")
     krum_m: int = _key(1, "krum: rows averaged (1: Krum, >1: multi-Krum)")
-    compressor: str = _key("identity", "what clients compress their messages with", _compressors)
+    compressor: str = _key(
+        "auto", "what clients compress their messages with (auto: the strategy's default: scaled-sign for "
+        "norm-threshold and norm-threshold-ef, sign for signsgd-mv, identity otherwise)", _compressors,
+    )
     compressor_params: str = _key("", "the compressor's parameters as name=value pairs, e.g. 'ratio=0.01'")
+    norm_option: int = _key(
+        2, "norm-threshold: rank clients by 1: the uncompressed gradient norm each client reports, "
+        "2: the norm of the compressed message the server decodes",
+    )
+    radius: float = _key(0.0, "norm-threshold(-ef): project the model on the l2 ball of this radius (0 = no projection)")
+    lam: float = _key(
+        0.002, "c-rsa / rsa: l1 penalty lambda tying the workers' models to the master's (each worker moves each "
+        "coordinate of the master's model by at most lr * lam per round)",
+    )
+    coord_ratio: float = _key(0.5, "c-rsa: fraction l/d of coordinates exchanged per round (rsa: all of them)")
+    coord_method: str = _key(
+        "rand", "c-rsa: how the l coordinates are drawn: rand (from a per-round seed) or top (largest |x0|)",
+        COORD_METHOD_CHOICES,
+    )
+    cubic_m: float = _key(10.0, "fed-cure: cubic regularisation M of the clients' sub-problem")
+    cubic_steps: int = _key(10, "fed-cure: gradient-descent steps of the clients' cubic solver")
+    eta: float = _key(1.0, "fed-cure: server step size, x <- x + eta * mean of the kept steps")
     seed: int = _key(0, "seed of model init, partitions, client sampling and minibatches")
     device: str = _key("auto", "torch device for clients and server: auto picks cuda when present", DEVICES)
     num_cpus: float = _key(1.0, "CPUs reserved per client actor (Ray client resources)")
@@ -274,7 +305,7 @@ def _value_problems(cfg: RunConfig) -> list[str]:
             problems.append(message)
 
     for name in ("byzantine_fraction", "dirichlet_alpha", "lr", "num_cpus", "num_gpus", "weight_decay",
-                 "server_lr", "rho", "gm_tol", "beta"):
+                 "server_lr", "rho", "gm_tol", "beta", "radius", "lam", "coord_ratio", "cubic_m", "eta"):
         need(math.isfinite(getattr(cfg, name)), f"{key_of(name)} must be finite, got {getattr(cfg, name)}")
     need(0.0 <= cfg.byzantine_fraction < 1.0, f"byzantine-fraction must lie in [0, 1), got {cfg.byzantine_fraction}")
     need(cfg.weight_decay >= 0, f"weight-decay must be >= 0, got {cfg.weight_decay}")
@@ -285,6 +316,13 @@ def _value_problems(cfg: RunConfig) -> list[str]:
     need(0.0 <= cfg.beta < 1.0, f"beta must lie in [0, 1), got {cfg.beta}")
     need(cfg.krum_f >= -1, f"krum-f must be >= 0, or -1 to derive it from byzantine-fraction, got {cfg.krum_f}")
     need(cfg.krum_m >= 1, f"krum-m must be >= 1, got {cfg.krum_m}")
+    need(cfg.norm_option in NORM_OPTIONS, f"norm-option must be 1 or 2, got {cfg.norm_option}")
+    need(cfg.radius >= 0, f"radius must be >= 0 (0 = no projection), got {cfg.radius}")
+    need(cfg.lam >= 0, f"lam must be >= 0, got {cfg.lam}")
+    need(0.0 < cfg.coord_ratio <= 1.0, f"coord-ratio must lie in (0, 1], got {cfg.coord_ratio}")
+    need(cfg.cubic_m > 0, f"cubic-m must be > 0, got {cfg.cubic_m}")
+    need(cfg.cubic_steps >= 0, f"cubic-steps must be >= 0, got {cfg.cubic_steps}")
+    need(cfg.eta > 0, f"eta must be > 0, got {cfg.eta}")
     for key, text in (("attack-params", cfg.attack_params), ("compressor-params", cfg.compressor_params)):
         try:
             parse_params(text, key)

@@ -6,25 +6,37 @@ maps a strategy's ``protocol`` to its client class:
 - ``"gradient"``: :class:`GradientClient` returns one minibatch stochastic gradient at x.
 - ``"local-steps"``: :class:`LocalStepsClient` runs H local SGD steps and returns x − y.
 - ``"compressed-gradient"`` / ``"compressed-local-steps"``: the same messages sent as the round's
-  compressor's compact payload (:mod:`fedrobust.clients.compressed`; QBGMD and FL-BGMD).
+  compressor's compact payload (:mod:`fedrobust.clients.compressed`; QBGMD, FL-BGMD, signSGD).
+- ``"compressed-gradient-norm"``: Q(g) plus the reported norm ‖g‖ (norm-threshold, 002 Alg. 1).
+- ``"error-feedback"``: Q(lr·g + e) with the error memory e in ``Context.state`` (002 Alg. 2).
+- ``"rsa"``: 003's worker with its own model x_k in ``Context.state``, ternary replies (C-RSA, RSA).
+- ``"cubic"``: Q(s), a cubic-regularised Newton step on the local data (FED-CURE, 004).
 
 A Byzantine client is :class:`ByzantineClient` around the honest client of the protocol: in the
 rounds it is Byzantine it runs that protocol on poisoned data, or corrupts the honest message
 before it is encoded, so it always answers in the protocol's wire format.
 
->>> sorted(CLIENTS)
-['compressed-gradient', 'compressed-local-steps', 'gradient', 'local-steps']
+>>> sorted(CLIENTS)  # doctest: +NORMALIZE_WHITESPACE
+['compressed-gradient', 'compressed-gradient-norm', 'compressed-local-steps', 'cubic', 'error-feedback',
+ 'gradient', 'local-steps', 'rsa']
 """
 
 from .base import HonestClient, batch_generator
 from .byzantine import ByzantineClient, attack_generator
 from .compressed import CompressedGradientClient, CompressedLocalStepsClient
+from .error_feedback import ErrorFeedbackClient
+from .fed_cure import CubicClient
 from .gradient import GradientClient
 from .local_steps import LocalStepsClient
+from .norm_threshold import CompressedGradientNormClient
+from .rsa import RSAClient
 
 CLIENTS: dict[str, type[HonestClient]] = {
     cls.protocol: cls
-    for cls in (GradientClient, LocalStepsClient, CompressedGradientClient, CompressedLocalStepsClient)
+    for cls in (
+        GradientClient, LocalStepsClient, CompressedGradientClient, CompressedLocalStepsClient,
+        CompressedGradientNormClient, ErrorFeedbackClient, RSAClient, CubicClient,
+    )
 }
 
 __all__ = [
@@ -34,6 +46,10 @@ __all__ = [
     "LocalStepsClient",
     "CompressedGradientClient",
     "CompressedLocalStepsClient",
+    "CompressedGradientNormClient",
+    "ErrorFeedbackClient",
+    "RSAClient",
+    "CubicClient",
     "ByzantineClient",
     "batch_generator",
     "attack_generator",

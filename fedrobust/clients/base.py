@@ -130,6 +130,7 @@ class HonestClient(NumPyClient):
         """
         if self.corrupt_message is not None:
             vec = self.corrupt_message(vec)
+        extra = self.message_metrics(vec)
         arrays = self.encode(vec)
         sent = payload_bytes(arrays)
         memory = self._memory()
@@ -140,8 +141,14 @@ class HonestClient(NumPyClient):
             "partition_id": self.partition_id,
             "rounds_participated": int(memory["rounds-participated"]),
             **(metrics or {}),
+            **extra,
         }
         return arrays, int(num_examples), out
+
+    def message_metrics(self, vec: torch.Tensor) -> dict[str, Scalar]:
+        """Metrics computed from the flat message actually sent (after any attack), added to the
+        reply's metrics; none by default (the norm-thresholding protocol reports the norm here)."""
+        return {}
 
     def encode(self, vec: torch.Tensor) -> list[np.ndarray]:
         """The wire form of the flat message: the model's float32 arrays (compressed protocols

@@ -5,26 +5,35 @@ Each strategy is a thin class over the pure functions of :mod:`fedrobust.aggrega
 ``STRATEGIES`` maps the ``strategy`` run-config key to the class; each class names the client
 ``protocol`` it needs (see :mod:`fedrobust.clients`).
 
->>> sorted(STRATEGIES)
-['bgmd', 'cmd', 'fedavg', 'fl-bgmd', 'gmd', 'krum', 'mean-sgd', 'qbgmd', 'trimmed-mean']
+>>> sorted(STRATEGIES)  # doctest: +NORMALIZE_WHITESPACE
+['bgmd', 'c-rsa', 'cmd', 'fed-cure', 'fedavg', 'fl-bgmd', 'gmd', 'krum', 'mean-sgd', 'norm-threshold',
+ 'norm-threshold-ef', 'qbgmd', 'rsa', 'signsgd-mv', 'trimmed-mean']
 >>> STRATEGIES["mean-sgd"].protocol, STRATEGIES["fedavg"].protocol
 ('gradient', 'local-steps')
 """
 
 from .base import VectorStrategy, select_partitions
 from .bgmd import BGMD, BlockGMStrategy
+from .c_rsa import CRSA, RSA
 from .cmd import CMD
+from .fed_cure import FedCure
 from .fedavg import FedAvg
 from .fl_bgmd import FLBGMD
 from .gmd import GMD
 from .gradient import GradientStrategy
 from .krum import Krum
 from .mean_sgd import MeanSGD
+from .norm_threshold import NormThreshold, NormThresholdEF
 from .qbgmd import QBGMD
+from .signsgd import SignSGDMV
 from .trimmed_mean import TrimmedMean
 
 STRATEGIES: dict[str, type[VectorStrategy]] = {
-    cls.name: cls for cls in (MeanSGD, FedAvg, BGMD, GMD, CMD, TrimmedMean, Krum, QBGMD, FLBGMD)
+    cls.name: cls
+    for cls in (
+        MeanSGD, FedAvg, BGMD, GMD, CMD, TrimmedMean, Krum, QBGMD, FLBGMD,
+        NormThreshold, NormThresholdEF, CRSA, RSA, FedCure, SignSGDMV,
+    )
 }
 
 __all__ = [
@@ -41,5 +50,11 @@ __all__ = [
     "Krum",
     "QBGMD",
     "FLBGMD",
+    "NormThreshold",
+    "NormThresholdEF",
+    "CRSA",
+    "RSA",
+    "FedCure",
+    "SignSGDMV",
     "select_partitions",
 ]

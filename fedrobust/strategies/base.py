@@ -13,7 +13,12 @@ Each round a :class:`VectorStrategy`
 5. evaluates ``x`` centrally and records a :class:`~fedrobust.results.RoundRecord`.
 
 Subclasses set ``name`` (the ``strategy`` key), ``protocol`` (the client protocol, see
-:mod:`fedrobust.clients`) and implement :meth:`step`.
+:mod:`fedrobust.clients`) and implement :meth:`step`. Protocols that send something other than the
+model, or read other replies, override the hooks :meth:`~VectorStrategy.fit_messages` (what each
+sampled client receives), :meth:`~VectorStrategy.reply_length` and
+:meth:`~VectorStrategy.read_reply` (the rows of the stacked matrix) and
+:meth:`~VectorStrategy.check_metrics` (a reply's metrics; the accepted ones are in
+``round_metrics``, row by row).
 """
 
 from __future__ import annotations
@@ -113,6 +118,7 @@ class VectorStrategy(Strategy):
         self._open: dict[int, tuple[float, RoundRecord]] = {}  # round -> (start time, record)
         self.server_round = 0  # the round being aggregated (set before step)
         self.round_partitions: list[int] = []  # partition id of each row step() receives
+        self.round_metrics: list[dict[str, Scalar]] = []  # the reply metrics of each row step() receives
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, d={self.x.numel()}, device={self.device})"
@@ -137,6 +143,25 @@ class VectorStrategy(Strategy):
             "weight-decay": c.weight_decay,
         }
 
+    def fit_messages(
+        self, server_round: int, partitions: list[int]
+    ) -> list[tuple[list[np.ndarray], dict[str, Scalar]]]:
+        """What each sampled partition receives: (arrays, config), one pair per entry of ``partitions``.
+
+        The default sends every client the model ``x`` as the model's arrays with :meth:`fit_config`;
+        ``bytes_down`` is the sum of the arrays' bytes over the clients. Pairs may be shared objects.
+        """
+        message = (to_ndarrays(self.x, self.shapes), self.fit_config(server_round))
+        return [message] * len(partitions)
+
+    def reply_length(self, server_round: int) -> int:
+        """The length of the vector :meth:`read_reply` writes per reply (default: the model's d)."""
+        return sum(self.sizes)
+
+    def check_metrics(self, metrics: dict[str, Scalar]) -> bool:
+        """Whether a reply's metrics are acceptable (default: always); False rejects the reply."""
+        return True
+
     # --------------------------------------------------------------------------- Flower interface
     def initialize_parameters(self, client_manager: ClientManager) -> Parameters | None:
         """The initial global model, as the model's ndarrays."""
@@ -156,14 +181,19 @@ class VectorStrategy(Strategy):
                 f"partition ids {sorted(by_partition)[:20]}, but num-clients={self.cfg.num_clients}; "
                 "run as many SuperNodes as num-clients (flwr run: --federation-config 'num-supernodes=N')"
             )
-        arrays = to_ndarrays(self.x, self.shapes)
-        ins = FitIns(ndarrays_to_parameters(arrays), self.fit_config(server_round))
-        sent = payload_bytes(arrays)
-        record = RoundRecord(round=server_round, bytes_down=sent * len(chosen), num_clients=len(chosen))
+        instructions: dict[tuple[int, int], FitIns] = {}  # one FitIns per distinct (arrays, config)
+        pairs, sent = [], 0
+        for partition, (arrays, config) in zip(chosen, self.fit_messages(server_round, chosen)):
+            key = (id(arrays), id(config))
+            if key not in instructions:
+                instructions[key] = FitIns(ndarrays_to_parameters(arrays), config)
+            pairs.append((by_partition[partition], instructions[key]))
+            sent += payload_bytes(arrays)
+        record = RoundRecord(round=server_round, bytes_down=sent, num_clients=len(chosen))
         # Who attacks among the sampled clients (the clients work out the same set on their own).
         record.extra["byzantine_clients"] = sorted(byzantine_clients(self.cfg, server_round).intersection(chosen))
         self._open[server_round] = (started, record)
-        return [(by_partition[p], ins) for p in chosen]
+        return pairs
 
     def aggregate_fit(
         self,
@@ -183,7 +213,7 @@ class VectorStrategy(Strategy):
             reason = first if isinstance(first, BaseException) else first[1].status.message
             raise RuntimeError(f"every sampled client failed in round {server_round}; first failure: {reason}")
         record = self._record(server_round)
-        updates, weights, bytes_up, rejected = self._stack(results)
+        updates, weights, bytes_up, rejected = self._stack(results, server_round)
         record.bytes_up = bytes_up
         record.rejected_clients = rejected
         record.failed_clients = len(failures)
@@ -261,13 +291,16 @@ class VectorStrategy(Strategy):
                 self._partition_of[client.cid] = int(reply.properties[PARTITION_ID_KEY])
         return {self._partition_of[cid]: c for cid, c in clients.items()}
 
-    def _stack(self, results: list[tuple[ClientProxy, FitRes]]) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-        """Valid replies as an (n, d) float32 CPU tensor (one copy, into a preallocated buffer)."""
-        d = sum(self.sizes)
+    def _stack(
+        self, results: list[tuple[ClientProxy, FitRes]], server_round: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+        """Valid replies as an (n, reply_length) float32 CPU tensor (one copy, into a preallocated buffer)."""
+        d = self.reply_length(server_round)
         buf = np.empty((len(results), d), dtype=np.float32)
         weights = np.empty(len(results), dtype=np.float64)
         n = bytes_up = rejected = 0
         self.round_partitions = []
+        self.round_metrics = []
         for index, (proxy, res) in enumerate(results):
             arrays = self._decode(res)
             if arrays is None:
@@ -281,8 +314,13 @@ class VectorStrategy(Strategy):
             if not self.read_reply(arrays, buf[n]) or not np.isfinite(buf[n]).all():
                 rejected += 1
                 continue
+            metrics = dict(res.metrics or {})
+            if not self.check_metrics(metrics):
+                rejected += 1
+                continue
             weights[n] = res.num_examples
             self.round_partitions.append(self._reply_partition(proxy, res, index))
+            self.round_metrics.append(metrics)
             n += 1
         return torch.from_numpy(buf[:n]), torch.from_numpy(weights[:n]), bytes_up, rejected
 

@@ -11,7 +11,7 @@ the compressor's keys (:func:`~fedrobust.compression.payload_from_ndarrays`) and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -20,32 +20,48 @@ from flwr.common import Scalar
 from ..compression import Compressor, payload_from_ndarrays
 from ..config import RunConfig
 
-__all__ = ["CompressedReplies", "run_compressor"]
+__all__ = ["CompressedReplies", "run_compressor", "resolve_compressor"]
 
 
-def run_compressor(cfg: RunConfig) -> Compressor:
-    """The compressor of a run (``compressor`` with ``compressor-params``).
+def run_compressor(cfg: RunConfig, default: str = "identity") -> Compressor:
+    """The compressor of a run (``compressor`` with ``compressor-params``; ``auto`` means ``default``).
 
     Examples
     --------
     >>> run_compressor(RunConfig(compressor="top-k", compressor_params="ratio=0.01"))
     TopK(k=None, ratio=0.01)
+    >>> run_compressor(RunConfig(), default="scaled-sign")
+    ScaledSign()
     """
     from ..clients.compressed import compressor_from_config
 
-    return compressor_from_config(cfg.to_dict())
+    return compressor_from_config({**cfg.to_dict(), "compressor": resolve_compressor(cfg, default).compressor})
+
+
+def resolve_compressor(cfg: RunConfig, default: str) -> RunConfig:
+    """``cfg`` with ``compressor = auto`` replaced by ``default`` (the strategy's own default).
+
+    Examples
+    --------
+    >>> resolve_compressor(RunConfig(), "sign").compressor, resolve_compressor(RunConfig(compressor="qsgd"), "sign").compressor
+    ('sign', 'qsgd')
+    """
+    return cfg.replace(compressor=default) if cfg.compressor == "auto" else cfg
 
 
 class CompressedReplies:
     """Mixin for a :class:`~fedrobust.strategies.VectorStrategy` whose clients send compressed payloads.
 
     Put it before the strategy class in the bases; it builds the run's compressor on construction
-    (so bad ``compressor-params`` fail at once).
+    (so bad ``compressor-params`` fail at once). ``compressor = auto`` becomes the class's
+    ``default_compressor`` (also in ``self.cfg``, so the results record the compressor used).
     """
 
     compressor: Compressor
+    default_compressor: ClassVar[str] = "identity"
 
     def __init__(self, cfg: RunConfig, x0: torch.Tensor, shapes: Sequence[tuple[int, ...]], **kwargs: Any) -> None:
+        cfg = resolve_compressor(cfg, self.default_compressor)
         super().__init__(cfg, x0, shapes, **kwargs)  # type: ignore[call-arg]
         self.compressor = run_compressor(cfg)
 

@@ -1,0 +1,110 @@
+"""Norm-thresholding with compression (002, Algorithm 1) and with error feedback (Algorithm 2).
+
+``norm-threshold`` (protocol ``compressed-gradient-norm``): every client sends Q(g_i), its
+minibatch gradient compressed by the run's compressor (``auto``: ``scaled-sign`` as in 002), and
+reports ‖g_i‖ (the uncompressed norm) in its metrics as ``grad_norm``. The server ranks the clients
+by a norm, keeps the (1 − ``beta``) fraction with the smallest ones and steps
+``x ← Π_W(x − lr · mean_kept Q(g_i))`` (:func:`~fedrobust.optim.norm_threshold_step`):
+
+- ``norm-option = 1`` ranks by the reported ``grad_norm``: a reply without one, or with a
+  non-numeric, negative or non-finite one, is malformed (rejected and counted in
+  ``rejected_clients``). The norm is a client's claim: a Byzantine client here reports the norm of
+  the message it compressed, but one that lies about it is not caught.
+- ``norm-option = 2`` (default) ranks by ‖Q(g_i)‖, which the server computes from the message.
+
+``norm-threshold-ef`` (protocol ``error-feedback``): every client keeps e_i in ``Context.state``,
+sends Q(lr · g_i + e_i) and keeps the residual; the server ranks by ‖Q(p_i)‖ and steps
+``x ← Π_W(x − mean_kept Q(p_i))``, with no second step size (SPEC's note on 002's typo).
+
+Π_W is the projection on the ℓ2 ball of radius ``radius`` around the origin, off when ``radius =
+0`` (default). ``beta`` must exceed the Byzantine fraction ψ for 002's guarantees. Each round
+records ``kept_clients``. ``bytes_up`` counts the payloads (the reported norm travels as one
+metric, not counted).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+from flwr.common import Scalar
+
+from ..optim import norm_threshold_step
+from .base import VectorStrategy
+from .compressed import CompressedReplies
+
+__all__ = ["NormThreshold", "NormThresholdEF", "NORM_KEY", "reported_norm"]
+
+NORM_KEY = "grad_norm"
+"""The metric in which ``compressed-gradient-norm`` clients report ‖g_i‖."""
+
+
+def reported_norm(metrics: dict[str, Scalar]) -> float | None:
+    """The ``grad_norm`` a reply reports, or None when it is missing or not a finite number >= 0.
+
+    Examples
+    --------
+    >>> reported_norm({"grad_norm": 2.5}), reported_norm({"grad_norm": 3})
+    (2.5, 3.0)
+    >>> [reported_norm(m) for m in ({}, {"grad_norm": "1"}, {"grad_norm": float("nan")}, {"grad_norm": -1.0})]
+    [None, None, None, None]
+    >>> reported_norm({"grad_norm": True}) is None
+    True
+    """
+    value = metrics.get(NORM_KEY)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+class NormThreshold(CompressedReplies, VectorStrategy):
+    """002 Algorithm 1 on the ``compressed-gradient-norm`` protocol (see the module docstring)."""
+
+    name: ClassVar[str] = "norm-threshold"
+    protocol: ClassVar[str] = "compressed-gradient-norm"
+    default_compressor: ClassVar[str] = "scaled-sign"
+
+    def check_metrics(self, metrics: dict[str, Scalar]) -> bool:
+        """Option 1 needs a valid reported norm (:func:`reported_norm`); option 2 accepts any metrics."""
+        return self.cfg.norm_option != 1 or reported_norm(metrics) is not None
+
+    def step_size(self) -> float:
+        """The server's step size γ: ``lr`` (the messages are raw compressed gradients)."""
+        return self.cfg.lr
+
+    def ranking_norms(self, updates: torch.Tensor) -> torch.Tensor | None:
+        """The norms the clients are ranked by: reported (option 1) or None (the messages' own)."""
+        if self.cfg.norm_option != 1:
+            return None
+        values = [reported_norm(m) for m in self.round_metrics]
+        return torch.tensor(values, dtype=torch.float32, device=updates.device)
+
+    def step(self, updates: torch.Tensor, weights: torch.Tensor) -> dict[str, Scalar] | None:
+        """Keep the (1 − beta) smallest norms, ``x ← Π_W(x − γ · mean_kept)``."""
+        radius = self.cfg.radius or None
+        new_x, kept = norm_threshold_step(
+            self.x, updates, self.cfg.beta, self.step_size(), norms=self.ranking_norms(updates), radius=radius
+        )
+        self.x.copy_(new_x)
+        return {"kept_clients": int(kept.numel())}
+
+
+class NormThresholdEF(NormThreshold):
+    """002 Algorithm 2 on the ``error-feedback`` protocol: rank by ‖Q(p_i)‖, step by their mean."""
+
+    name: ClassVar[str] = "norm-threshold-ef"
+    protocol: ClassVar[str] = "error-feedback"
+
+    def check_metrics(self, metrics: dict[str, Scalar]) -> bool:
+        """No reported norm is used: any metrics are accepted."""
+        return True
+
+    def step_size(self) -> float:
+        """1: the clients already scaled their messages by ``lr`` (no second γ)."""
+        return 1.0
+
+    def ranking_norms(self, updates: torch.Tensor) -> torch.Tensor | None:
+        """None: always the messages' own norms."""
+        return None

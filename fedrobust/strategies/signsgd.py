@@ -1,0 +1,47 @@
+"""signSGD with majority vote (Bernstein et al., 2019), the baseline of 002 and 003.
+
+Protocol ``compressed-gradient`` with the ``sign`` compressor: every client sends sign(g_i) (one
+bit per coordinate, ceil(d/8) bytes; a second bit-plane only when g_i has exact zeros), the server
+steps ``x ← x − lr · sign(Σ_i sign(g_i))`` (:func:`~fedrobust.optim.signsgd_step`): every
+coordinate moves by exactly ``lr`` or not at all, so ``lr`` is much smaller than for SGD.
+``compressor`` must be ``auto`` or ``sign``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+from flwr.common import Scalar
+
+from ..config import RunConfig
+from ..optim import signsgd_step
+from .base import VectorStrategy
+from .compressed import CompressedReplies
+
+__all__ = ["SignSGDMV"]
+
+
+class SignSGDMV(CompressedReplies, VectorStrategy):
+    """``x ← x − lr · majority_sign(G)`` over the clients' sign messages.
+
+    Raises
+    ------
+    ValueError
+        If ``compressor`` is neither ``auto`` nor ``sign``.
+    """
+
+    name: ClassVar[str] = "signsgd-mv"
+    protocol: ClassVar[str] = "compressed-gradient"
+    default_compressor: ClassVar[str] = "sign"
+
+    def __init__(self, cfg: RunConfig, x0: torch.Tensor, shapes: Sequence[tuple[int, ...]], **kwargs: Any) -> None:
+        if cfg.compressor not in ("auto", "sign"):
+            raise ValueError(f"signsgd-mv sends sign(g): compressor must be 'auto' or 'sign', got {cfg.compressor!r}")
+        super().__init__(cfg, x0, shapes, **kwargs)
+
+    def step(self, updates: torch.Tensor, weights: torch.Tensor) -> dict[str, Scalar] | None:
+        """The majority-vote step; ``weights`` are ignored (one vote per client)."""
+        self.x.copy_(signsgd_step(self.x, updates, self.cfg.lr))
+        return None
