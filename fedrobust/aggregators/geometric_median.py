@@ -195,9 +195,10 @@ def _sweep(x: torch.Tensor, c: torch.Tensor, extra: list[torch.Tensor]) -> tuple
     norms2 = torch.zeros(len(extra), dtype=torch.float64, device=x.device)
     for _, block in column_blocks(x):
         combos = coeffs @ block
-        dist2 += (block - combos[0]).pow_(2).sum(dim=1, dtype=torch.float64)
+        # Block sums in the input's dtype (cache-sized, so accurate), accumulated in float64.
+        dist2 += (block - combos[0]).pow_(2).sum(dim=1)
         if extra:
-            norms2 += combos[1:].pow(2).sum(dim=1, dtype=torch.float64)
+            norms2 += combos[1:].pow(2).sum(dim=1)
     return dist2.sqrt_(), norms2.sqrt_().tolist()
 
 
