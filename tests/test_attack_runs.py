@@ -10,9 +10,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from flwr.common import Code, GetPropertiesRes, Parameters, Status
+from flwr.common import Parameters
 from flwr.server.client_manager import SimpleClientManager
-from flwr.server.client_proxy import ClientProxy
 
 import fedrobust
 from fedrobust.app import make_strategy
@@ -24,34 +23,13 @@ from fedrobust.results import attack_summary, read_results, results_dict
 from fedrobust.strategies import select_partitions
 from fedrobust.workload import build_model, byzantine_clients, load_splits
 
-
-class PartitionOnly(ClientProxy):
-    """A ClientProxy that only reports its partition id (all the strategy asks before fit)."""
-
-    def __init__(self, partition_id):
-        super().__init__(f"node-{partition_id}")
-        self.partition_id = partition_id
-
-    def get_properties(self, ins, timeout, group_id):
-        return GetPropertiesRes(Status(Code.OK, ""), {"partition-id": self.partition_id})
-
-    def get_parameters(self, ins, timeout, group_id):  # pragma: no cover - unused
-        raise NotImplementedError
-
-    def fit(self, ins, timeout, group_id):  # pragma: no cover - unused
-        raise NotImplementedError
-
-    def evaluate(self, ins, timeout, group_id):  # pragma: no cover - unused
-        raise NotImplementedError
-
-    def reconnect(self, ins, timeout, group_id):  # pragma: no cover - unused
-        raise NotImplementedError
+from _proxies import PartitionOnlyProxy
 
 
 def _manager(n):
     cm = SimpleClientManager()
     for pid in range(n):
-        cm.register(PartitionOnly(pid))
+        cm.register(PartitionOnlyProxy(pid))
     return cm
 
 

@@ -6,51 +6,26 @@ import torch
 from flwr.common import (
     Code,
     FitRes,
-    GetPropertiesRes,
     Parameters,
     Status,
     ndarrays_to_parameters,
     parameters_to_ndarrays,
 )
 from flwr.server.client_manager import SimpleClientManager
-from flwr.server.client_proxy import ClientProxy
 
 from fedrobust.config import RunConfig
 from fedrobust.strategies import STRATEGIES, MeanSGD, select_partitions
 
+from _proxies import PartitionOnlyProxy
+
 SHAPES = [(2, 2), (3,)]  # d = 7
-
-
-class FakeClient(ClientProxy):
-    """A ClientProxy that only answers get_properties (the strategy asks for the partition id)."""
-
-    def __init__(self, cid, partition_id):
-        super().__init__(cid)
-        self.partition_id = partition_id
-        self.asked = 0
-
-    def get_properties(self, ins, timeout, group_id):
-        self.asked += 1
-        return GetPropertiesRes(Status(Code.OK, ""), {"partition-id": self.partition_id})
-
-    def get_parameters(self, ins, timeout, group_id):  # pragma: no cover - unused
-        raise NotImplementedError
-
-    def fit(self, ins, timeout, group_id):  # pragma: no cover - unused
-        raise NotImplementedError
-
-    def evaluate(self, ins, timeout, group_id):  # pragma: no cover - unused
-        raise NotImplementedError
-
-    def reconnect(self, ins, timeout, group_id):  # pragma: no cover - unused
-        raise NotImplementedError
 
 
 def manager(cids, rng_seed=0):
     """Clients with arbitrary Flower ids, partition i for the i-th id."""
     cm = SimpleClientManager()
     for pid, cid in enumerate(cids):
-        cm.register(FakeClient(cid, pid))
+        cm.register(PartitionOnlyProxy(pid, cid))
     return cm
 
 
