@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .config import ConfigError, RunConfig, field_choices, field_type, key_of
+from .config import ConfigError, RunConfig, field_type, key_of
 
 __all__ = ["main", "build_parser", "config_values"]
 

@@ -1,6 +1,5 @@
 """FL-BGMD: P = server-lr · Q(x − y_i) + M[i], block GM, residual rows kept per client id."""
 
-import numpy as np
 import pytest
 import torch
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
