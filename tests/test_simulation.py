@@ -109,6 +109,8 @@ def test_flwr_run_dot_completes_offline(tmp_path):
     env = {
         **os.environ,
         "FLWR_HOME": str(home),
+        # `flwr run` starts `flower-superlink` by name: it must be on PATH even without an activated venv.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
         "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": str(_free_port()),
         "FLWR_LOCAL_CONTROL_API_PORT": str(_free_port()),
