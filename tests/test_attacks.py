@@ -45,11 +45,11 @@ def local_data(n: int = 64, classes: int = 10, seed: int = 0):
 
 
 def test_registry_holds_exactly_the_documented_attacks():
-    assert set(ATTACKS) == {"none", *UPDATE, *DATA}
+    assert set(ATTACKS) == {"none", *UPDATE, *DATA, "malformed"}  # malformed: tests/test_malformed.py
     for name, cls in ATTACKS.items():
         attack = cls()
         assert attack.name == name
-        assert attack.kind == ("none" if name == "none" else "update" if name in UPDATE else "data")
+        assert attack.kind == ("none" if name == "none" else "update" if name in (*UPDATE, "malformed") else "data")
 
 
 def test_default_is_none_and_it_changes_nothing():

@@ -103,9 +103,11 @@ def test_all_bad_replies_leave_x_unchanged():
     assert metrics["accepted_clients"] == 0 and torch.equal(s.x, torch.zeros(7))
 
 
-def test_every_client_failing_is_raised():
-    with pytest.raises(RuntimeError, match="every sampled client failed in round 2"):
-        strategy().aggregate_fit(2, [], [ValueError("client crashed")])
+def test_every_client_failing_leaves_x_unchanged_and_is_recorded():
+    s = strategy()
+    params, metrics = s.aggregate_fit(2, [], [ValueError("client crashed")])
+    assert metrics["accepted_clients"] == 0 and metrics["failed_clients"] == 1
+    assert torch.equal(s.x, torch.zeros(7))
 
 
 def test_round_record_counts_bytes_time_and_evaluation():

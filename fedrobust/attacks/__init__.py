@@ -5,7 +5,9 @@ honest client) is the default. Every attack has a ``name``, a ``kind`` and its `
 
 - ``update`` attacks rewrite the message a client sends, ``corrupt(message, generator)``:
   ``bit-flip`` (−scale·g), ``gaussian`` (g + N(0, variance)), ``gaussian-replace`` (N(0, std²)
-  entries), ``sign-flip`` (−g), ``large-number`` (every entry = value), ``negative-update`` (−c·g);
+  entries), ``sign-flip`` (−g), ``large-number`` (every entry = value), ``negative-update`` (−c·g), and ``malformed`` (replies the server must reject: NaN, ±Inf,
+  1e38 entries, wrong array count, shape or dtype, undecodable payloads, non-numeric metrics;
+  it also rewrites the encoded reply through ``corrupt_reply``);
 - ``data`` attacks poison the client's local data once, ``poison(x, y, num_classes, rng)``:
   ``label-flip`` (uniform random labels), ``label-shift`` (y → C−1−y), ``backdoor`` (relabel to a
   target class, optionally with a pixel trigger), ``feature-gaussian`` (x + N(0, variance)),
@@ -60,6 +62,7 @@ A data attack is the same with :class:`DataAttack` and ``_poison(x, y, num_class
 from .backdoor import Backdoor
 from .base import KINDS, Attack, DataAttack, UpdateAttack, randn_like
 from .data import FeatureGaussian, FeatureImpulse, LabelFlip, LabelShift
+from .malformed import FAULTS, Malformed
 from .metrics import attack_success_rate, model_predictor
 from .none import NoAttack
 from .registry import ATTACKS, get_attack, register_attack
@@ -87,6 +90,8 @@ __all__ = [
     "SignFlip",
     "LargeNumber",
     "NegativeUpdate",
+    "Malformed",
+    "FAULTS",
     "LabelFlip",
     "LabelShift",
     "Backdoor",

@@ -83,6 +83,16 @@ class Attack:
             raise ValueError(f"{type(self).__name__}._corrupt must return a tensor of shape {want}, got {got}")
         return out.to(device=message.device, dtype=message.dtype)
 
+    def corrupt_reply(
+        self, arrays: list[np.ndarray], metrics: dict[str, Any], generator: torch.Generator | None = None
+    ) -> tuple[list[np.ndarray], dict[str, Any]]:
+        """The encoded reply (wire arrays and metrics) a Byzantine client sends; default: unchanged.
+
+        Called after the protocol encoded the (already :meth:`corrupt`-ed) message; attacks on the
+        wire format itself (e.g. ``malformed``) override it.
+        """
+        return list(arrays), dict(metrics)
+
     def poison(
         self, x: np.ndarray, y: np.ndarray, num_classes: int, rng: np.random.Generator | None = None
     ) -> tuple[np.ndarray, np.ndarray]:

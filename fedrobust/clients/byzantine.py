@@ -7,7 +7,8 @@ A :class:`ByzantineClient` wraps the honest client of the strategy's protocol (a
 - ``data`` attack: runs the honest protocol on its poisoned copy of the local data;
 - ``update`` attack: runs the honest protocol and has the honest flat message ``vec`` replaced by
   ``attack.corrupt(vec, generator)`` inside :meth:`HonestClient.reply
-  <fedrobust.clients.HonestClient.reply>`, before any encoding.
+  <fedrobust.clients.HonestClient.reply>`, before any encoding; then the encoded reply passes
+  through ``attack.corrupt_reply`` (unchanged except for attacks on the wire format, ``malformed``).
 
 Either way the reply is built by the honest client, so it has the protocol's wire format
 (shapes, dtype, compressed payloads) and the same metrics keys: the server cannot tell a Byzantine
@@ -169,7 +170,12 @@ class ByzantineClient(NumPyClient):
             generator = attack_generator(seed, self.partition_id, server_round)
             honest.corrupt_message = functools.partial(self.attack.corrupt, generator=generator)
         try:
-            return honest.fit(parameters, config)
+            arrays, num_examples, metrics = honest.fit(parameters, config)
         finally:
             honest.x, honest.y = clean
             honest.corrupt_message = corrupt_before
+        if self.attack.kind == "update":  # attacks on the wire format itself (e.g. malformed)
+            arrays, metrics = self.attack.corrupt_reply(
+                arrays, metrics, attack_generator(seed, self.partition_id, server_round)
+            )
+        return arrays, num_examples, metrics

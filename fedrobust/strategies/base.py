@@ -6,11 +6,23 @@ Each round a :class:`VectorStrategy`
 1. samples ``clients-per-round`` partition ids with the run seed (never Flower's random node ids:
    each node is asked its ``partition-id`` once, through ``get_properties``);
 2. sends them ``x`` as the model's ndarrays plus a config dict (server round, lr, seed, ...);
-3. validates every reply (array count, shapes, dtype float32, finite values): bad replies are
-   dropped and counted as ``rejected_clients``, never raised;
+3. validates every reply with the shared validator :mod:`fedrobust.validation` (array count,
+   shapes, dtype float32, payloads that decode, finite values of magnitude at most
+   :data:`~fedrobust.validation.MAGNITUDE_BOUND`, the metrics the strategy needs): bad replies
+   are dropped, counted as ``rejected_clients``, logged with their reason and listed in the
+   round's ``rejections`` ([partition id, reason] pairs), never raised;
 4. stacks the accepted client vectors into one (n, d) float32 tensor and calls :meth:`step`,
    where a subclass applies a pure function of :mod:`fedrobust.aggregators` and moves ``x``;
 5. evaluates ``x`` centrally and records a :class:`~fedrobust.results.RoundRecord`.
+
+Reliability rules of the loop (see docs/reliability.md):
+
+- a round where every reply is rejected, or every sampled client failed (raised or timed out),
+  leaves the model unchanged and the run continues (``accepted_clients`` is 0);
+- the global model never becomes non-finite: a step that would make ``x`` (or another (d,)-sized
+  server tensor, e.g. BGMD's mean memory) non-finite is not applied; those tensors are restored
+  and the round records ``skipped_step = True`` (False otherwise). A non-robust aggregator still
+  collapses (its accuracy shows it): it is only kept from writing NaN or ±Inf into ``x``.
 
 Subclasses set ``name`` (the ``strategy`` key), ``protocol`` (the client protocol, see
 :mod:`fedrobust.clients`) and implement :meth:`step`. Protocols that send something other than the
@@ -26,6 +38,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from logging import WARNING
 from typing import Any, ClassVar
 
 import numpy as np
@@ -43,6 +56,7 @@ from flwr.common import (
     parameters_to_ndarrays,
 )
 from flwr.common.constant import PARTITION_ID_KEY
+from flwr.common.logger import log
 from flwr.server.client_manager import ClientManager
 from flwr.server.client_proxy import ClientProxy
 from flwr.server.strategy import Strategy
@@ -50,6 +64,7 @@ from flwr.server.strategy import Strategy
 from ..config import RunConfig
 from ..ndarrays import flatten, payload_bytes, to_ndarrays
 from ..results import RoundRecord, results_dict
+from ..validation import MalformedReply, check_arrays, check_values
 from ..workload import byzantine_clients
 
 __all__ = ["VectorStrategy", "select_partitions", "EvaluateFn"]
@@ -119,6 +134,7 @@ class VectorStrategy(Strategy):
         self.server_round = 0  # the round being aggregated (set before step)
         self.round_partitions: list[int] = []  # partition id of each row step() receives
         self.round_metrics: list[dict[str, Scalar]] = []  # the reply metrics of each row step() receives
+        self.round_rejections: list[tuple[int, str]] = []  # (partition id, reason) of each rejected reply
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, d={self.x.numel()}, device={self.device})"
@@ -159,7 +175,8 @@ class VectorStrategy(Strategy):
         return sum(self.sizes)
 
     def check_metrics(self, metrics: dict[str, Scalar]) -> bool:
-        """Whether a reply's metrics are acceptable (default: always); False rejects the reply."""
+        """Whether a reply's metrics are acceptable (default: always); False rejects the reply
+        (raising :class:`~fedrobust.validation.MalformedReply` rejects it with that reason)."""
         return True
 
     # --------------------------------------------------------------------------- Flower interface
@@ -203,28 +220,33 @@ class VectorStrategy(Strategy):
     ) -> tuple[Parameters | None, dict[str, Scalar]]:
         """Validate and stack the replies, then :meth:`step`; bad replies are dropped and counted.
 
-        Raises
-        ------
-        RuntimeError
-            When every sampled client failed (raised or timed out): a fault of the run, not a bad reply.
+        Never raises for what clients send or for clients that fail: a round with no accepted reply
+        leaves the model unchanged, and a step that would make the model non-finite is undone
+        (``skipped_step``); see the module docstring.
         """
-        if failures and not results:
-            first = failures[0]
-            reason = first if isinstance(first, BaseException) else first[1].status.message
-            raise RuntimeError(f"every sampled client failed in round {server_round}; first failure: {reason}")
         record = self._record(server_round)
+        for failure in failures:
+            reason = failure if isinstance(failure, BaseException) else failure[1].status.message
+            log(WARNING, "round %s: a sampled client failed: %s", server_round, reason)
         updates, weights, bytes_up, rejected = self._stack(results, server_round)
         record.bytes_up = bytes_up
         record.rejected_clients = rejected
         record.failed_clients = len(failures)
+        record.extra["rejections"] = [list(r) for r in self.round_rejections]
+        record.extra["skipped_step"] = False
+        self.server_round = server_round
         if updates.shape[0] > 0:
             t0 = time.perf_counter()
-            self.server_round = server_round
-            extra = self.step(updates.to(self.device), weights.to(self.device))
+            extra, skipped = self._guarded_step(updates.to(self.device), weights.to(self.device))
+            if skipped:
+                record.extra["skipped_step"] = True
+                log(WARNING, "round %s: the step would make the model non-finite; not applied", server_round)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             record.aggregation_seconds = time.perf_counter() - t0
             record.extra.update(extra or {})
+        elif results or failures:
+            log(WARNING, "round %s: no reply accepted; the model is unchanged", server_round)
         metrics: dict[str, Scalar] = {
             "accepted_clients": int(updates.shape[0]),
             "rejected_clients": rejected,
@@ -298,40 +320,81 @@ class VectorStrategy(Strategy):
         d = self.reply_length(server_round)
         buf = np.empty((len(results), d), dtype=np.float32)
         weights = np.empty(len(results), dtype=np.float64)
-        n = bytes_up = rejected = 0
+        n = bytes_up = 0
         self.round_partitions = []
         self.round_metrics = []
+        self.round_rejections = []
         for index, (proxy, res) in enumerate(results):
-            arrays = self._decode(res)
+            arrays, reason = self._decode(res)
             if arrays is None:
-                bytes_up += sum(len(t) for t in res.parameters.tensors)
-                rejected += 1
-                continue
-            bytes_up += payload_bytes(arrays)
-            if res.num_examples < 0:
-                rejected += 1
-                continue
-            if not self.read_reply(arrays, buf[n]) or not np.isfinite(buf[n]).all():
-                rejected += 1
-                continue
-            metrics = dict(res.metrics or {})
-            if not self.check_metrics(metrics):
-                rejected += 1
+                bytes_up += sum(len(t) for t in getattr(res.parameters, "tensors", ()) or ())
+            else:
+                bytes_up += payload_bytes(arrays)
+                reason = self._check_reply(res, arrays, buf[n])
+            partition = self._reply_partition(proxy, res, index)
+            if reason is not None:
+                self.round_rejections.append((partition, reason))
+                log(WARNING, "round %s: reply of partition %s rejected: %s", server_round, partition, reason)
                 continue
             weights[n] = res.num_examples
-            self.round_partitions.append(self._reply_partition(proxy, res, index))
-            self.round_metrics.append(metrics)
+            self.round_partitions.append(partition)
+            self.round_metrics.append(dict(res.metrics or {}))
             n += 1
+        rejected = len(self.round_rejections)
         return torch.from_numpy(buf[:n]), torch.from_numpy(weights[:n]), bytes_up, rejected
 
-    @staticmethod
-    def _decode(res: FitRes) -> list[np.ndarray] | None:
-        if res.status.code != Code.OK:
-            return None
+    def _check_reply(self, res: FitRes, arrays: list[np.ndarray], out: np.ndarray) -> str | None:
+        """Why a decoded reply is rejected (None: accepted, its vector written into ``out``)."""
+        if isinstance(res.num_examples, bool) or not isinstance(res.num_examples, (int, np.integer)):
+            return f"num_examples is not an integer: {res.num_examples!r}"
+        if res.num_examples < 0:
+            return f"num_examples is negative: {res.num_examples}"
         try:
-            return parameters_to_ndarrays(res.parameters)
-        except Exception:  # noqa: BLE001 - a malformed payload is a bad reply, not a server crash
-            return None
+            if not self.read_reply(arrays, out):
+                return "the payload does not decode"
+            reason = check_values(out)
+            if reason is not None:
+                return reason
+            metrics = res.metrics if isinstance(res.metrics, dict) else {}
+            if not self.check_metrics(dict(metrics)):
+                return "missing or invalid metrics"
+        except MalformedReply as err:
+            return str(err)
+        except Exception as err:  # noqa: BLE001 - an untrusted reply that breaks a reader is a bad reply
+            return f"the payload does not decode: {type(err).__name__}: {err}"
+        return None
+
+    @staticmethod
+    def _decode(res: FitRes) -> tuple[list[np.ndarray] | None, str | None]:
+        """The reply's ndarrays, or None and the reason they cannot be had."""
+        if res.status.code != Code.OK:
+            return None, f"status {res.status.code.name}: {res.status.message}"
+        try:
+            return parameters_to_ndarrays(res.parameters), None
+        except Exception as err:  # noqa: BLE001 - a malformed payload is a bad reply, not a server crash
+            return None, f"the arrays do not deserialise: {type(err).__name__}: {err}"
+
+    def _small_state(self) -> dict[str, torch.Tensor]:
+        """``x`` and the strategy's other float tensor attributes of at most d entries (e.g. BGMD's
+        mean memory): what a non-finite step rolls back. Larger state (per-client rows) is not copied."""
+        d = self.x.numel()
+        return {
+            k: v for k, v in vars(self).items() if isinstance(v, torch.Tensor) and v.is_floating_point() and v.numel() <= d
+        }
+
+    def _guarded_step(self, updates: torch.Tensor, weights: torch.Tensor) -> tuple[dict[str, Scalar] | None, bool]:
+        """:meth:`step`, undone when it leaves a non-finite value in :meth:`_small_state`; returns
+        (the step's metrics, whether it was skipped)."""
+        before = {k: v.clone() for k, v in self._small_state().items()}
+        extra = self.step(updates, weights)
+        after = self._small_state()
+        if all(bool(torch.isfinite(v).all()) for v in after.values()):
+            return extra, False
+        self.x.copy_(before["x"])
+        for name in after:
+            if name != "x":
+                setattr(self, name, before.get(name))
+        return extra, True
 
     def read_reply(self, arrays: list[np.ndarray], out: np.ndarray) -> bool:
         """Write the flat client vector of a reply's ndarrays into ``out`` (a row of the (n, d) buffer).
@@ -377,6 +440,7 @@ class VectorStrategy(Strategy):
         self.server_round = int(state["round"])
 
     def _valid(self, arrays: list[np.ndarray]) -> bool:
-        return len(arrays) == len(self.shapes) and all(
-            isinstance(a, np.ndarray) and a.dtype == np.float32 and a.shape == s for a, s in zip(arrays, self.shapes)
-        )
+        reason = check_arrays(arrays, self.shapes)
+        if reason is not None:
+            raise MalformedReply(reason)
+        return True

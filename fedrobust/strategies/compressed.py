@@ -4,8 +4,8 @@ A strategy with this mixin sends ``compressor`` and ``compressor-params`` (the r
 every round's config, and reads each reply as the compressor's payload: the arrays are matched to
 the compressor's keys (:func:`~fedrobust.compression.payload_from_ndarrays`) and decoded
 (:meth:`~fedrobust.compression.Compressor.decode`, which checks every field). A malformed payload
-(wrong keys, dtypes, lengths, indices out of range, NaN) is rejected and counted in
-``rejected_clients``, never raised. ``bytes_up`` is the payloads' real size.
+(wrong keys, dtypes, lengths, indices out of range, NaN) is rejected with the decoder's reason
+(:class:`~fedrobust.validation.MalformedReply`) and counted in ``rejected_clients``, never raised. ``bytes_up`` is the payloads' real size.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from flwr.common import Scalar
 
 from ..compression import Compressor, payload_from_ndarrays
 from ..config import RunConfig
+from ..validation import MalformedReply
 
 __all__ = ["CompressedReplies", "run_compressor", "resolve_compressor"]
 
@@ -73,11 +74,17 @@ class CompressedReplies:
         return config
 
     def read_reply(self, arrays: list[np.ndarray], out: np.ndarray) -> bool:
-        """Decode the payload into ``out``; False (rejected) when it is malformed."""
+        """Decode the payload into ``out``.
+
+        Raises
+        ------
+        MalformedReply
+            When it does not decode (the reason names the decoder's complaint); the reply is rejected.
+        """
         try:
             payload = payload_from_ndarrays(self.compressor, arrays)
             vec = self.compressor.decode(payload, out.shape[0])
-        except Exception:  # noqa: BLE001 - an untrusted payload that fails to decode is a bad reply
-            return False
+        except Exception as err:  # noqa: BLE001 - an untrusted payload that fails to decode is a bad reply
+            raise MalformedReply(f"{self.compressor.name} payload does not decode: {err}") from err
         out[:] = vec.numpy()
         return True
