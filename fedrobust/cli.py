@@ -5,6 +5,10 @@ Its flags are generated from :class:`~fedrobust.config.RunConfig`, so a flag is 
 key with ``--`` in front (``--byzantine-fraction`` ↔ ``byzantine-fraction``); a flag left out keeps
 the key's default. A user mistake prints one ``fedrobust: error:`` line per problem and exits 2.
 
+``fedrobust sweep GRID.toml --output DIR`` runs every cell of a grid of run configs and appends each
+to ``DIR/results.jsonl`` (rerunning it resumes; see :mod:`fedrobust.sweep`);
+``fedrobust report DIR --output REPORT_DIR`` writes its tables and plots (:mod:`fedrobust.report`).
+
 Examples
 --------
 >>> args = build_parser().parse_args(["run", "--strategy", "mean-sgd", "--num-clients", "4"])
@@ -41,6 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
         _add_flag(config_flags, f)
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
     run.add_argument("--verbose", action="store_true", help="show Flower's INFO logs")
+    sweep = commands.add_parser(
+        "sweep",
+        help="run a grid of simulations, resumably",
+        description="Run every cell of GRID.toml (run-config keys; a list is an axis, a scalar is fixed) and "
+        "append each finished cell to DIR/results.jsonl; a rerun skips finished cells.",
+    )
+    sweep.add_argument("grid", metavar="GRID.toml", help="the grid: run-config keys at the top level")
+    sweep.add_argument("--output", required=True, metavar="DIR", help="the sweep's folder")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bars")
+    report = commands.add_parser(
+        "report",
+        help="tables and plots of a sweep",
+        description="Write REPORT_DIR/report.md (final accuracy tables: attack x psi by strategy, mean +- std "
+        "over seeds) and PNG plots from DIR/results.jsonl.",
+    )
+    report.add_argument("sweep_dir", metavar="DIR", help="a sweep's folder (or its results.jsonl)")
+    report.add_argument("--output", required=True, metavar="REPORT_DIR", help="where to write the report")
     return parser
 
 
@@ -63,18 +84,58 @@ def config_values(args: argparse.Namespace) -> dict[str, Any]:
     return {key_of(k): v for k, v in vars(args).items() if k in names}
 
 
+def _errors(err: BaseException) -> int:
+    for line in str(err).splitlines() or [type(err).__name__]:
+        print(f"fedrobust: error: {line}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .sweep import expand_grid, load_grid, run_sweep
+
+    try:
+        cells = expand_grid(load_grid(args.grid))
+        summary = run_sweep(cells, args.output, progress=not args.quiet)
+    except OSError as err:
+        return _errors(ConfigError(f"{args.grid}: {err.strerror or err}"))
+    except (ConfigError, ValueError, TypeError) as err:
+        return _errors(err)
+    except KeyboardInterrupt:
+        print(f"fedrobust: interrupted; finished cells are in {args.output}; rerun to resume", file=sys.stderr)
+        return 130
+    for ident, message in summary.failed.items():
+        print(f"fedrobust: cell {ident} failed: {message}", file=sys.stderr)
+    if not args.quiet:
+        print(f"{summary.cells} cells: {summary.skipped} already done, {summary.ran} run, "
+              f"{len(summary.failed)} failed; results in {summary.path}")
+    return 1 if summary.failed else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    try:
+        written = write_report(args.sweep_dir, args.output)
+    except (OSError, ValueError) as err:
+        return _errors(err)
+    print(f"{written[0]} and {len(written) - 1} plots")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fedrobust`` script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.command == "sweep":
+        return _sweep(args)
+    if args.command == "report":
+        return _report(args)
     try:
         cfg = RunConfig.from_mapping(config_values(args))
         from .simulation import check_runnable
 
         check_runnable(cfg)
     except (ConfigError, ValueError, TypeError) as err:
-        for line in str(err).splitlines() or [type(err).__name__]:
-            print(f"fedrobust: error: {line}", file=sys.stderr)
-        return EXIT_USAGE
+        return _errors(err)
     from .simulation import simulate
 
     try:

@@ -1,0 +1,372 @@
+"""Grid sweeps: every cell of a grid of run configs, run one by one, appended to ``results.jsonl``.
+
+A grid maps run-config keys to values: a list is an axis of the grid, a scalar is fixed for every
+cell (``GRID.toml`` holds exactly that, see :func:`load_grid`). Each finished cell becomes one line
+of ``DIR/results.jsonl``::
+
+    {"cell": ID, "config": {...every run key...}, "num_classes": 10, "results": {...}}
+
+where ``results`` is the run's results document (see ``docs/simulation.md``) and ``ID`` is
+:func:`cell_id`, a hash of the full config. A rerun skips every cell whose id is already in the
+file, so an interrupted sweep resumes where it stopped; a partly written last line (the process
+was killed while writing it) is dropped.
+
+Examples
+--------
+>>> cells = expand_grid({"strategy": ["bgmd", "gmd"], "seed": [0, 1], "rounds": 3})
+>>> [(c.strategy, c.seed, c.rounds) for c in cells]
+[('bgmd', 0, 3), ('bgmd', 1, 3), ('gmd', 0, 3), ('gmd', 1, 3)]
+>>> cell_id(cells[0]) == cell_id(cells[0].replace()) != cell_id(cells[1])
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import itertools
+import json
+import os
+import sys
+import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, RunConfig, key_of
+from .results import RoundRecord
+
+__all__ = [
+    "RESULTS_FILE",
+    "SweepSummary",
+    "load_grid",
+    "expand_grid",
+    "cell_id",
+    "read_sweep",
+    "simulate_cell",
+    "run_sweep",
+]
+
+#: Name of the file a sweep appends its finished cells to, inside the sweep's folder.
+RESULTS_FILE = "results.jsonl"
+
+#: ``run_cell(config, on_round) -> results document``: how a sweep runs one cell.
+CellRunner = Callable[[RunConfig, Callable[[RoundRecord], None]], Mapping[str, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSummary:
+    """What one call of :func:`run_sweep` did.
+
+    Attributes
+    ----------
+    path : Path
+        The ``results.jsonl`` file.
+    cells : int
+        Cells in the grid.
+    skipped : int
+        Cells already in the file before this call (not run again).
+    ran : int
+        Cells run and appended by this call.
+    failed : dict
+        Cell id → error message of the cells whose run raised (not appended; a rerun retries them).
+    """
+
+    path: Path
+    cells: int
+    skipped: int
+    ran: int
+    failed: dict[str, str]
+
+
+def load_grid(path: str | Path) -> dict[str, Any]:
+    """Read a ``GRID.toml``: top-level run-config keys, each a scalar or a list of scalars.
+
+    Raises
+    ------
+    ConfigError
+        The file is not valid TOML (the message names the file and the parser's complaint).
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+
+
+def _label(axes: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in axes.items()) or "the only cell"
+
+
+def expand_grid(grid: Mapping[str, Any]) -> list[RunConfig]:
+    """All cells of ``grid`` (axes in key order, the last axis varying fastest), each validated.
+
+    Parameters
+    ----------
+    grid : mapping
+        Run-config key → scalar (fixed) or non-empty list of distinct scalars (an axis).
+
+    Returns
+    -------
+    list of RunConfig
+        One validated config per cell.
+
+    Raises
+    ------
+    ConfigError
+        One line per problem, across all cells, before anything runs: a table or an empty or
+        repeating list as a value, the ``output`` key (a sweep writes its own files), or a cell that
+        :meth:`RunConfig.from_mapping` rejects (the line names the cell by its axis values).
+
+    Examples
+    --------
+    >>> expand_grid({"lr": [0.1, -1], "strategy": "mean-sgd"})
+    Traceback (most recent call last):
+    ...
+    fedrobust.config.ConfigError: cell lr=-1: lr must be > 0, got -1.0
+    """
+    problems: list[str] = []
+    axes: dict[str, list[Any]] = {}
+    fixed: dict[str, Any] = {}
+    for key, value in grid.items():
+        if key_of(str(key)) == "output":
+            problems.append("output: not a grid key; a sweep writes every cell's results to DIR/results.jsonl")
+        elif isinstance(value, list):
+            if not value:
+                problems.append(f"{key}: an axis needs at least one value, got []")
+            elif any(isinstance(v, (list, dict)) for v in value):
+                problems.append(f"{key}: an axis lists scalars, got {value!r}")
+            elif len({json.dumps(v) for v in value}) != len(value):
+                problems.append(f"{key}: the axis repeats a value: {value!r}")
+            else:
+                axes[key] = value
+        elif isinstance(value, dict):
+            problems.append(f"{key}: must be a scalar (fixed) or a list (an axis), got a table")
+        else:
+            fixed[key] = value
+    if problems:
+        raise ConfigError("\n".join(problems))
+    cells, seen = [], {}
+    for combo in itertools.product(*axes.values()):
+        chosen = dict(zip(axes, combo))
+        try:
+            cells.append(RunConfig.from_mapping({**fixed, **chosen}))
+        except ConfigError as err:
+            for line in str(err).splitlines():
+                seen.setdefault(line, _label(chosen))
+    if seen:
+        raise ConfigError("\n".join(f"cell {label}: {line}" for line, label in seen.items()))
+    return cells
+
+
+def cell_id(config: RunConfig) -> str:
+    """A stable id of a cell: the first 16 hex digits of the SHA-256 of its full config as sorted JSON.
+
+    Every run key counts (defaults included) except ``output``, so the id changes when any setting
+    of the run does.
+    """
+    values = {k: v for k, v in config.to_dict().items() if k != "output"}
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def read_sweep(path: str | Path) -> list[dict[str, Any]]:
+    """The finished cells of a sweep: the records of ``results.jsonl`` (``path`` is it or its folder).
+
+    A missing file reads as no cells. A last line that is cut short or not valid JSON (the writer
+    was killed mid-line) is ignored; a malformed line before it raises ValueError naming its line
+    number. A cell recorded twice keeps its last record.
+    """
+    return list(_read(Path(path))[0].values())
+
+
+def _results_path(path: Path) -> Path:
+    return path / RESULTS_FILE if path.is_dir() or not path.suffix else path
+
+
+def _read(path: Path) -> tuple[dict[str, dict[str, Any]], int]:
+    """Records by cell id, and the byte length of the file's well-formed part."""
+    path = _results_path(path)
+    if not path.exists():
+        return {}, 0
+    chunks = path.read_bytes().splitlines(keepends=True)
+    records: dict[str, dict[str, Any]] = {}
+    offset = good = 0
+    for number, chunk in enumerate(chunks, start=1):
+        offset += len(chunk)
+        if chunk.strip():
+            try:
+                record = json.loads(chunk)
+                if not isinstance(record, dict) or not isinstance(record.get("cell"), str):
+                    raise ValueError("not a cell record")
+            except ValueError as err:
+                if number == len(chunks):
+                    break
+                raise ValueError(f"{path}:{number}: malformed record ({err}); fix or delete that line") from None
+            records[record["cell"]] = record
+        good = offset
+    return records, good
+
+
+def _repair(path: Path) -> dict[str, dict[str, Any]]:
+    """Drop a cut-short last line and end the file with a newline; return the finished records."""
+    done, good = _read(path)
+    if path.exists():
+        with path.open("r+b") as fh:
+            fh.truncate(good)
+            if good:
+                fh.seek(good - 1)
+                if fh.read(1) != b"\n":
+                    fh.write(b"\n")
+    return done
+
+
+def simulate_cell(config: RunConfig, on_round: Callable[[RoundRecord], None]) -> dict[str, Any]:
+    """The default cell runner: :func:`fedrobust.simulate` on Flower's simulation engine, no own bar."""
+    from .simulation import simulate
+
+    return simulate(config, progress=False, on_round=on_round)
+
+
+def _num_classes(config: RunConfig) -> int | None:
+    from .workload import load_splits
+
+    try:
+        return int(load_splits(config).num_classes)
+    except Exception:  # noqa: BLE001 - only an annotation for the report's divergence rule
+        return None
+
+
+def _append(path: Path, record: Mapping[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def run_sweep(
+    cells: Sequence[RunConfig] | Mapping[str, Any],
+    output_dir: str | Path,
+    *,
+    run_cell: CellRunner | None = None,
+    preflight: bool = True,
+    progress: bool = True,
+) -> SweepSummary:
+    """Run every cell not yet in ``output_dir/results.jsonl`` and append each as it finishes.
+
+    Parameters
+    ----------
+    cells : sequence of RunConfig, or a grid mapping
+        The cells (a mapping is expanded and validated by :func:`expand_grid` first).
+    output_dir : str or Path
+        The sweep's folder (created when missing).
+    run_cell : callable, optional
+        ``run_cell(config, on_round) -> results document``; default :func:`simulate_cell`.
+    preflight : bool
+        Before running anything, check every pending cell with
+        :func:`fedrobust.simulation.check_runnable` (dataset files, device, partitioner).
+    progress : bool
+        Show a rich progress bar over the cells, with a second bar over the current cell's rounds.
+
+    Returns
+    -------
+    SweepSummary
+        Cells in the grid, skipped (already finished), run, and failed (a cell whose runner raised
+        is reported and left out of the file; the sweep goes on with the next cell).
+
+    Raises
+    ------
+    ConfigError
+        An invalid grid, or (with ``preflight``) a cell that cannot run here.
+    KeyboardInterrupt
+        Passed on at once; every cell finished before it is already in the file.
+    """
+    if isinstance(cells, Mapping):
+        cells = expand_grid(cells)
+    if not all(isinstance(c, RunConfig) for c in cells):
+        raise TypeError("cells must be RunConfig objects or one grid mapping")
+    runner = simulate_cell if run_cell is None else run_cell
+    out_dir = Path(output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / RESULTS_FILE
+    done = _repair(path)
+    unique = dict(zip((cell_id(c) for c in cells), cells))
+    pending = [(ident, cfg) for ident, cfg in unique.items() if ident not in done]
+    if preflight:
+        _preflight([c for _, c in pending])
+    failed: dict[str, str] = {}
+    ran = 0
+    with _progress(len(unique), len(unique) - len(pending), enabled=progress) as bar:
+        for ident, cfg in pending:
+            bar.start_cell(cfg)
+            try:
+                results = dict(runner(cfg, bar.advance_round))
+            except Exception as err:  # noqa: BLE001 - one failing cell must not stop the sweep
+                failed[ident] = f"{type(err).__name__}: {err}"
+                bar.log(f"cell {ident} ({cfg.strategy}, {cfg.attack}, psi={cfg.byzantine_fraction}, "
+                        f"seed={cfg.seed}) failed: {failed[ident]}")
+                bar.end_cell()
+                continue
+            record = {"cell": ident, "config": cfg.to_dict(), "num_classes": _num_classes(cfg), "results": results}
+            _append(path, record)
+            ran += 1
+            bar.end_cell()
+    return SweepSummary(path, len(unique), len(unique) - len(pending), ran, failed)
+
+
+def _preflight(cells: Sequence[RunConfig]) -> None:
+    from .simulation import check_runnable
+
+    problems: dict[str, str] = {}
+    for cfg in cells:
+        try:
+            check_runnable(cfg)
+        except (ValueError, TypeError) as err:
+            label = f"cell {cfg.strategy}/{cfg.attack}/psi={cfg.byzantine_fraction}/seed={cfg.seed}"
+            for line in str(err).splitlines():
+                problems.setdefault(line, label)
+    if problems:
+        raise ConfigError("\n".join(f"{label}: {line}" for line, label in problems.items()))
+
+
+class _Bar:
+    """The sweep's progress: cells overall, and the current cell's rounds (or nothing when disabled)."""
+
+    def __init__(self, progress: Any = None, total: int = 0, done: int = 0) -> None:
+        self.progress = progress
+        if progress is not None:
+            self.cells = progress.add_task("sweep", total=total, completed=done)
+            self.rounds = progress.add_task("cell", total=1, visible=False)
+
+    def start_cell(self, cfg: RunConfig) -> None:
+        if self.progress is not None:
+            text = f"  {cfg.strategy}, {cfg.attack} psi={cfg.byzantine_fraction}, seed {cfg.seed}"
+            self.progress.reset(self.rounds, total=cfg.rounds, description=text, visible=True)
+
+    def advance_round(self, record: RoundRecord) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.rounds)
+
+    def end_cell(self) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.cells)
+
+    def log(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(text, markup=False)
+        else:
+            print(text, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _progress(total: int, done: int, enabled: bool) -> Iterator[_Bar]:
+    if not enabled:
+        yield _Bar()
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns) as bar:
+        yield _Bar(bar, total, done)

@@ -1,0 +1,199 @@
+"""`fedrobust sweep`: grid expansion and validation, cell ids, resume without recomputing, the CLI."""
+
+import json
+
+import pytest
+
+from fedrobust import sweep
+from fedrobust.cli import main
+from fedrobust.config import ConfigError, RunConfig
+from fedrobust.report import write_report
+from fedrobust.results import RoundRecord
+from fedrobust.sweep import cell_id, expand_grid, load_grid, read_sweep, run_sweep
+
+# digits loads in milliseconds, so the preflight check costs nothing here.
+GRID = {"strategy": ["mean-sgd", "gmd"], "seed": [0, 1], "dataset": "digits", "num-clients": 3,
+        "clients-per-round": 2, "rounds": 2}
+
+
+def fake_results(cfg):
+    rounds = [{"round": r, "accuracy": 0.5 + 0.1 * r, "loss": 1.0 / r, "bytes_up": 100, "round_seconds": 0.1}
+              for r in range(1, cfg.rounds + 1)]
+    return {"config": cfg.to_dict(), "initial": {}, "rounds": rounds}
+
+
+class Runner:
+    """A cell runner that records what it ran; raises ``interrupt_at`` on that call (1-based)."""
+
+    def __init__(self, interrupt_at=None, fail_strategy=None):
+        self.ran, self.interrupt_at, self.fail_strategy = [], interrupt_at, fail_strategy
+
+    def __call__(self, cfg, on_round):
+        if len(self.ran) + 1 == self.interrupt_at:
+            raise KeyboardInterrupt
+        if cfg.strategy == self.fail_strategy:
+            raise RuntimeError("boom")
+        self.ran.append(cell_id(cfg))
+        results = fake_results(cfg)
+        for r in results["rounds"]:
+            on_round(RoundRecord(round=r["round"], accuracy=r["accuracy"], loss=r["loss"]))
+        return results
+
+
+def lines(tmp_path):
+    return (tmp_path / "results.jsonl").read_text().splitlines()
+
+
+def test_lists_are_axes_scalars_are_fixed_and_the_last_axis_varies_fastest():
+    cells = expand_grid({"attack": ["none", "bit-flip"], "byzantine-fraction": [0.0, 0.2], "lr": 0.3})
+    assert [(c.attack, c.byzantine_fraction) for c in cells] == [
+        ("none", 0.0), ("none", 0.2), ("bit-flip", 0.0), ("bit-flip", 0.2)]
+    assert {c.lr for c in cells} == {0.3}
+    assert [c.seed for c in expand_grid({"seed": [3, 1, 2]})] == [3, 1, 2]
+    assert len(expand_grid({})) == 1  # no axis: one cell of defaults
+
+
+def test_every_bad_cell_and_value_is_reported_before_anything_runs(tmp_path):
+    with pytest.raises(ConfigError) as exc:
+        expand_grid({"strategy": ["bgmd", "nope"], "lr": [0.1, -1.0]})
+    err = str(exc.value).splitlines()
+    assert len(err) == 2
+    assert err[0] == "cell strategy='bgmd', lr=-1.0: lr must be > 0, got -1.0"
+    assert err[1].startswith("cell strategy='nope', lr=0.1: strategy must be one of")
+    with pytest.raises(ConfigError, match="unknown key 'seeds'"):
+        expand_grid({"seeds": [0, 1]})
+    with pytest.raises(ConfigError) as exc:
+        expand_grid({"rounds": [], "seed": [1, 1], "output": "x.json", "model": {"a": 1}})
+    assert len(str(exc.value).splitlines()) == 4
+    runner = Runner()
+    with pytest.raises(ConfigError):
+        run_sweep({**GRID, "lr": [0.1, 0]}, tmp_path, run_cell=runner, progress=False)
+    assert runner.ran == [] and not (tmp_path / "results.jsonl").exists()
+
+
+def test_the_preflight_catches_cells_that_cannot_run_here_before_any_runs(tmp_path):
+    runner = Runner()
+    with pytest.raises(ConfigError, match="data_dir is required"):
+        run_sweep({"dataset": ["digits", "mnist"], "num-clients": 3, "clients-per-round": 2}, tmp_path,
+                  run_cell=runner, progress=False)
+    assert runner.ran == []
+
+
+def test_load_grid_reads_toml_and_names_the_file_when_it_is_not_toml(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text('strategy = ["bgmd", "gmd"]\nbyzantine-fraction = 0.2\nseed = [0, 1]\n')
+    assert load_grid(path) == {"strategy": ["bgmd", "gmd"], "byzantine-fraction": 0.2, "seed": [0, 1]}
+    path.write_text("strategy = [")
+    with pytest.raises(ConfigError, match="grid.toml: not valid TOML"):
+        load_grid(path)
+
+
+def test_cell_id_depends_on_every_run_key_but_output():
+    cfg = RunConfig(strategy="bgmd", seed=1)
+    assert cell_id(cfg) == cell_id(RunConfig.from_mapping({"seed": 1, "strategy": "bgmd"}))
+    assert cell_id(cfg) == cell_id(cfg.replace(output="elsewhere.json"))
+    assert len({cell_id(cfg), cell_id(cfg.replace(seed=2)), cell_id(cfg.replace(rho=0.2)),
+                cell_id(cfg.replace(gm_tol=1e-6))}) == 4
+
+
+def test_an_interrupted_sweep_resumes_and_never_recomputes_a_finished_cell(tmp_path):
+    first = Runner(interrupt_at=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(GRID, tmp_path, run_cell=first, progress=False)
+    assert len(first.ran) == 1 and len(lines(tmp_path)) == 1
+
+    second = Runner()
+    summary = run_sweep(GRID, tmp_path, run_cell=second, progress=False)
+    assert (summary.cells, summary.skipped, summary.ran, summary.failed) == (4, 1, 3, {})
+    assert first.ran[0] not in second.ran and len(set(first.ran + second.ran)) == 4
+    records = read_sweep(tmp_path)
+    assert sorted(r["cell"] for r in records) == sorted(cell_id(c) for c in expand_grid(GRID))
+    assert all(r["num_classes"] == 10 and r["config"]["dataset"] == "digits" for r in records)
+    assert records[0]["results"]["rounds"][-1]["round"] == 2
+
+    third = Runner()
+    assert run_sweep(GRID, tmp_path, run_cell=third, progress=False).skipped == 4 and third.ran == []
+    bigger = Runner()  # a grown grid runs only its new cells
+    assert run_sweep({**GRID, "seed": [0, 1, 2]}, tmp_path, run_cell=bigger, progress=False).ran == 2
+    assert len(bigger.ran) == 2 and len(lines(tmp_path)) == 6
+
+
+def test_a_cut_short_last_line_is_ignored_and_repaired(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(GRID, tmp_path, run_cell=Runner(interrupt_at=3), progress=False)
+    path = tmp_path / "results.jsonl"
+    whole = path.read_text()
+    path.write_text(whole + '{"cell": "abc", "config": {"stra')  # killed while writing the third
+    assert len(read_sweep(tmp_path)) == 2
+    runner = Runner()
+    assert run_sweep(GRID, tmp_path, run_cell=runner, progress=False).ran == 2
+    assert len(lines(tmp_path)) == 4 and all(json.loads(line)["cell"] != "abc" for line in lines(tmp_path))
+
+    path.write_text(whole.rstrip("\n"))  # a complete last record without its newline is kept
+    assert run_sweep(GRID, tmp_path, run_cell=Runner(), progress=False).skipped == 2
+    assert len(lines(tmp_path)) == 4
+
+
+def test_a_malformed_line_before_the_last_is_an_error(tmp_path):
+    run_sweep(GRID, tmp_path, run_cell=Runner(), progress=False)
+    path = tmp_path / "results.jsonl"
+    body = path.read_text().splitlines()
+    path.write_text("\n".join([body[0], "garbage", *body[1:]]) + "\n")
+    with pytest.raises(ValueError, match="results.jsonl:2: malformed record"):
+        read_sweep(tmp_path)
+
+
+def test_a_failing_cell_is_reported_left_out_and_retried_by_the_next_run(tmp_path):
+    summary = run_sweep(GRID, tmp_path, run_cell=Runner(fail_strategy="gmd"), progress=False)
+    assert summary.ran == 2 and len(summary.failed) == 2
+    assert all(m == "RuntimeError: boom" for m in summary.failed.values())
+    retry = Runner()
+    assert run_sweep(GRID, tmp_path, run_cell=retry, progress=False).ran == 2
+    assert sorted(retry.ran) == sorted(summary.failed)
+
+
+def test_the_cli_sweeps_with_a_progress_bar_resumes_and_reports(tmp_path, monkeypatch, capsys):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('strategy = ["mean-sgd", "gmd"]\nseed = [0, 1]\ndataset = "digits"\n'
+                    "num-clients = 3\nclients-per-round = 2\nrounds = 2\n")
+    out = tmp_path / "sweep"
+    monkeypatch.setattr(sweep, "simulate_cell", Runner(interrupt_at=2))
+    assert main(["sweep", str(grid), "--output", str(out)]) == 130
+    assert "rerun to resume" in capsys.readouterr().err
+    runner = Runner()
+    monkeypatch.setattr(sweep, "simulate_cell", runner)
+    assert main(["sweep", str(grid), "--output", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "4 cells: 1 already done, 3 run, 0 failed" in captured.out and "4/4" in captured.out
+    assert len(runner.ran) == 3
+    assert main(["report", str(out), "--output", str(tmp_path / "report")]) == 0
+    assert (tmp_path / "report" / "report.md").exists()
+
+
+def test_cli_grid_mistakes_print_one_line_each_and_exit_2(tmp_path, capsys):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('strategy = ["bgmd", "nope"]\noutput = "x.json"\n')
+    assert main(["sweep", str(grid), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("fedrobust: error: output: not a grid key")
+    assert main(["sweep", str(tmp_path / "missing.toml"), "--output", str(tmp_path / "out")]) == 2
+    assert "missing.toml" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "empty"), "--output", str(tmp_path / "r")]) == 2
+    assert "no finished cells" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_real_two_cell_sweep_on_the_simulation_engine_then_its_report(tmp_path):
+    grid = {"strategy": ["mean-sgd", "bgmd"], "num-clients": 4, "clients-per-round": 4, "rounds": 3,
+            "lr": 0.3, "batch-size": 64, "device": "cpu"}
+    summary = run_sweep(grid, tmp_path / "sweep", progress=False)
+    assert (summary.ran, summary.failed) == (2, {})
+    records = read_sweep(tmp_path / "sweep")
+    assert [r["config"]["strategy"] for r in records] == ["mean-sgd", "bgmd"]
+    for r in records:
+        assert len(r["results"]["rounds"]) == 3 and r["num_classes"] == 10
+        assert r["results"]["rounds"][-1]["accuracy"] > 0.2  # learning after 3 rounds (chance: 0.1)
+    assert "relative_residual" in records[1]["results"]["rounds"][0]
+    assert run_sweep(grid, tmp_path / "sweep", progress=False).skipped == 2  # no Ray needed to resume
+    written = write_report(tmp_path / "sweep", tmp_path / "report")
+    assert any(p.name.endswith("residual-vs-round.png") for p in written)
