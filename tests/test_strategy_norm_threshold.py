@@ -166,3 +166,15 @@ def test_norm_threshold_option_1_on_the_simulation_engine():
     assert all(r["bytes_up"] == 4 * (math.ceil(d / 8) + 4) for r in rounds)  # scaled-sign: bits + a scale
     assert rounds[-1]["accuracy"] > 0.85
     assert np.isfinite(rounds[-1]["loss"])
+
+
+def test_option_1_reads_norms_from_any_mapping():
+    # Through the simulation engine the metrics arrive as a Mapping that is not a dict.
+    from types import MappingProxyType
+
+    s = _strategy(compressor="identity", norm_option=1)
+    results = [_identity_reply(r, grad_norm=1.0) for r in ROWS]
+    for _, res in results:
+        res.metrics = MappingProxyType(dict(res.metrics))
+    _, metrics = s.aggregate_fit(1, results, [])
+    assert metrics["rejected_clients"] == 0

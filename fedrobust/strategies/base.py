@@ -36,7 +36,7 @@ sampled client receives), :meth:`~VectorStrategy.reply_length` and
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from logging import WARNING
 from typing import Any, ClassVar
@@ -355,7 +355,8 @@ class VectorStrategy(Strategy):
             reason = check_values(out)
             if reason is not None:
                 return reason
-            metrics = res.metrics if isinstance(res.metrics, dict) else {}
+            # Through the engine, metrics arrive as a Mapping that need not be a dict.
+            metrics = res.metrics if isinstance(res.metrics, Mapping) else {}
             if not self.check_metrics(dict(metrics)):
                 return "missing or invalid metrics"
         except MalformedReply as err:
