@@ -9,9 +9,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "compare_strategies_ii.py"
 
 
-def load_script():
-    """scripts/compare_strategies_ii.py as a module (its in-process engine and set-ups)."""
-    spec = importlib.util.spec_from_file_location("compare_strategies_ii", SCRIPT)
+def load_script(path=SCRIPT):
+    """A script under scripts/ as a module; by default compare_strategies_ii.py (its in-process engine)."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -5,7 +5,6 @@ rows/d ratio); the slow test is the paper's 4000 x 1000 problem over 200 workers
 add N(0, 10 I) to their gradients; compressor ``scaled-sign``; γ = 0.5; metric ‖w − w*‖ / ‖w*‖.
 """
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -13,18 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from _strategies_ii import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "bench_least_squares.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("bench_least_squares", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load()
+bench = load_script(SCRIPT)
 
 
 @pytest.fixture(scope="module")
