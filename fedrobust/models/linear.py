@@ -9,7 +9,21 @@ from torch import nn
 from .base import FedModel, flat_features
 
 
-class Logistic(FedModel):
+class _ZeroLinear(FedModel):
+    """One linear layer on the flattened input, weights (and bias) starting at zero."""
+
+    def __init__(self, input_shape, outputs: int, bias: bool):
+        super().__init__()
+        self.linear = nn.Linear(flat_features(input_shape), outputs, bias=bias)
+        nn.init.zeros_(self.linear.weight)
+        if bias:
+            nn.init.zeros_(self.linear.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.flatten(1))
+
+
+class Logistic(_ZeroLinear):
     """Linear model with the logistic loss.
 
     With ``num_classes == 2``: one output logit, binary cross-entropy with logits against 0/1 labels,
@@ -26,15 +40,8 @@ class Logistic(FedModel):
     """
 
     def __init__(self, input_shape=(123,), num_classes: int = 2, bias: bool = True):
-        super().__init__()
+        super().__init__(input_shape, 1 if num_classes == 2 else num_classes, bias)
         self.binary = num_classes == 2
-        self.linear = nn.Linear(flat_features(input_shape), 1 if self.binary else num_classes, bias=bias)
-        nn.init.zeros_(self.linear.weight)
-        if bias:
-            nn.init.zeros_(self.linear.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x.flatten(1))
 
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.binary:
@@ -47,7 +54,7 @@ class Logistic(FedModel):
         return super().predict(out)
 
 
-class RobustRegression(FedModel):
+class RobustRegression(_ZeroLinear):
     """Linear model ``out = w^T x (+ b)`` with the non-convex loss ``mean(log((y - out)^2 / 2 + 1))`` (004).
 
     Targets 0/1 are mapped to -1/+1; prediction is ``out > 0``; weights start at zero. Binary only
@@ -62,16 +69,9 @@ class RobustRegression(FedModel):
     """
 
     def __init__(self, input_shape=(123,), num_classes: int = 2, bias: bool = True):
-        super().__init__()
         if num_classes != 2:
             raise ValueError(f"robust-regression is binary: num_classes must be 2, got {num_classes}")
-        self.linear = nn.Linear(flat_features(input_shape), 1, bias=bias)
-        nn.init.zeros_(self.linear.weight)
-        if bias:
-            nn.init.zeros_(self.linear.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x.flatten(1))
+        super().__init__(input_shape, 1, bias)
 
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         target = 2 * y.reshape(-1).to(out.dtype) - 1
