@@ -40,3 +40,14 @@ def test_checks():
         block_geometric_median(torch.randn(3, 4), 2, memory="all")
     with pytest.raises(ValueError, match="k must lie"):
         block_geometric_median(torch.randn(3, 4), 5)
+
+
+def test_gm_weighted_memory_ignores_the_far_row():
+    p = torch.tensor([[2.0, 0.1, 4.0], [2.0, -0.1, 4.0], [2.0, 0.3, 4.0], [-200.0, 9.0, -400.0]])
+    uniform = block_geometric_median(p.clone(), k=2, selection="top-k", memory="mean")
+    weighted = block_geometric_median(p.clone(), k=2, selection="top-k", memory="mean", memory_weights="gm")
+    assert torch.allclose(uniform.memory, torch.tensor([0.0, 9.3 / 4, 0.0]), atol=1e-6)
+    # the three rows at the median share the weight; the attacker's 9.0 counts about 1e-6 of it
+    assert torch.allclose(weighted.memory, torch.tensor([0.0, 0.3 / 3, 0.0]), atol=1e-4)
+    with pytest.raises(ValueError, match="memory_weights"):
+        block_geometric_median(p.clone(), k=2, memory_weights="median")

@@ -17,10 +17,10 @@ validated before they reach an aggregator.
 ========================= ==================================================================
 """
 
-from .bgmd import MEMORIES, BlockGMStep, block_geometric_median
+from .bgmd import MEMORIES, MEMORY_WEIGHTS, BlockGMStep, block_geometric_median
 from .block import SELECTIONS, BlockSelection, block_select, column_scores, relative_residual
 from .coordinate import coordinate_median, trimmed_mean
-from .geometric_median import GeometricMedian, geometric_median
+from .geometric_median import GeometricMedian, geometric_median, weiszfeld_weights
 from .krum import krum, krum_scores, krum_select
 from .mean import mean
 from .norm_trim import norm_trim
@@ -28,6 +28,7 @@ from .sign import sign_majority
 
 __all__ = [
     "MEMORIES",
+    "MEMORY_WEIGHTS",
     "BlockGMStep",
     "block_geometric_median",
     "SELECTIONS",
@@ -45,4 +46,5 @@ __all__ = [
     "relative_residual",
     "sign_majority",
     "trimmed_mean",
+    "weiszfeld_weights",
 ]

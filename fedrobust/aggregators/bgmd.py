@@ -8,9 +8,10 @@ import torch
 
 from .._checks import check_int, check_matrix
 from .block import block_select
-from .geometric_median import geometric_median
+from .geometric_median import geometric_median, weiszfeld_weights
 
 MEMORIES = ("mean", "rows", "none")
+MEMORY_WEIGHTS = ("uniform", "gm")
 
 
 class BlockGMStep(NamedTuple):
@@ -34,6 +35,7 @@ def block_geometric_median(
     generator: torch.Generator | None = None,
     selection: str = "sample",
     memory: str = "mean",
+    memory_weights: str = "uniform",
     tol: float = 1e-9,
     max_iter: int = 1000,
 ) -> BlockGMStep:
@@ -65,6 +67,10 @@ def block_geometric_median(
         See :func:`~fedrobust.aggregators.block_select`.
     memory : {"mean", "rows", "none"}
         Which residual memory to return.
+    memory_weights : {"uniform", "gm"}
+        How ``memory="mean"`` averages the rows of ``P - Delta``: plainly (001's literal mean), or
+        with the GM's Weiszfeld weights (:func:`~fedrobust.aggregators.weiszfeld_weights`), which
+        give far rows, such as attackers', almost no say in the memory every row gets next round.
     tol, max_iter
         Passed to :func:`~fedrobust.aggregators.geometric_median`.
 
@@ -87,6 +93,8 @@ def block_geometric_median(
     check_int(k, "k", low=1, high=p.shape[1])
     if memory not in MEMORIES:
         raise ValueError(f"memory must be one of {MEMORIES}, got {memory!r}")
+    if memory_weights not in MEMORY_WEIGHTS:
+        raise ValueError(f"memory_weights must be one of {MEMORY_WEIGHTS}, got {memory_weights!r}")
     sel = block_select(p, k, generator=generator, selection=selection)
     block = p.index_select(1, sel.indices)
     gm = geometric_median(block, tol=tol, max_iter=max_iter)
@@ -96,5 +104,10 @@ def block_geometric_median(
         new_memory = None
     else:
         p[:, sel.indices] = 0  # P - Delta
-        new_memory = p.mean(dim=0) if memory == "mean" else p
+        if memory == "rows":
+            new_memory = p
+        elif memory_weights == "gm":
+            new_memory = weiszfeld_weights(gm.distances).to(p.dtype) @ p
+        else:
+            new_memory = p.mean(dim=0)
     return BlockGMStep(update, new_memory, sel.indices, sel.relative_residual, gm.iterations)

@@ -37,6 +37,8 @@ class GeometricMedian(NamedTuple):
     """Weiszfeld iterations used."""
     objective: float
     """``sum_i a_i ||median - x_i||`` at the returned point (weights normalised to sum to 1)."""
+    distances: torch.Tensor
+    """``||median - x_i||`` for every row, float64, shape (n,) (see :func:`weiszfeld_weights`)."""
 
 
 def geometric_median(
@@ -97,10 +99,29 @@ def geometric_median(
         a = _check_weights(weights, x)
         a = a / a.sum()
     if n == 1:
-        return GeometricMedian(x[0].clone(), 0, 0.0)
+        return GeometricMedian(x[0].clone(), 0, 0.0, torch.zeros(1, dtype=torch.float64, device=x.device))
     if method == "gram" or (method == "auto" and n <= GRAM_MAX_ROWS):
         return _gram_weiszfeld(x, a, tol, max_iter)
     return _direct_weiszfeld(x, a, tol, max_iter)
+
+
+def weiszfeld_weights(distances: torch.Tensor) -> torch.Tensor:
+    """Weiszfeld weights of the rows at their median, from their distances, normalised to sum to 1.
+
+    ``w_i ∝ 1 / max(d_i, 1e-6 · max_j d_j)``; uniform when every row sits at the median. Far rows
+    (attackers) get little weight: BGMD uses them to average its residual memory.
+
+    Examples
+    --------
+    >>> w = weiszfeld_weights(torch.tensor([1.5, 0.5, 0.5, 98.5], dtype=torch.float64))
+    >>> [round(v, 3) for v in w.tolist()]
+    [0.143, 0.428, 0.428, 0.002]
+    """
+    top = distances.max()
+    if float(top) == 0.0:
+        return torch.full_like(distances, 1.0 / distances.numel())
+    w = 1.0 / distances.clamp_min(1e-6 * top)
+    return w / w.sum()
 
 
 def _next_coefficients(
@@ -181,7 +202,7 @@ def _gram_weiszfeld(x: torch.Tensor, a: torch.Tensor, tol: float, max_iter: int)
     # Centre on the most central row (found on a column sample) and start there.
     start = _medoid(centred_gram(_sketch(x)), a)
     c, dist, iterations = _gram_iterate(centred_gram(x, reference=start), a, tol, max_iter, start)
-    return GeometricMedian(combine(x, c), iterations, float((a * dist).sum()))
+    return GeometricMedian(combine(x, c), iterations, float((a * dist).sum()), dist)
 
 
 def _sweep(x: torch.Tensor, c: torch.Tensor, extra: list[torch.Tensor]) -> tuple[torch.Tensor, list[float]]:
@@ -208,7 +229,7 @@ def _direct_weiszfeld(x: torch.Tensor, a: torch.Tensor, tol: float, max_iter: in
     c, _, _ = _gram_iterate(sketch_gram, a, 1e-6, 100, _medoid(sketch_gram, a))
     dist, _ = _sweep(x, c, [])
     if float(dist.max()) == 0.0:
-        return GeometricMedian(combine(x, c), 0, 0.0)
+        return GeometricMedian(combine(x, c), 0, 0.0, dist)
     eps = 1e-10 * float(dist.max())
     rounding = 4.0 * torch.finfo(x.dtype).eps
     iterations = 0
@@ -224,4 +245,4 @@ def _direct_weiszfeld(x: torch.Tensor, a: torch.Tensor, tol: float, max_iter: in
         # The iterate is rounded to x's dtype: steps below that rounding level are noise.
         if step <= max(tol * _harmonic_mean(dist, a, eps), rounding * size):
             break
-    return GeometricMedian(combine(x, c), iterations, float((a * dist).sum()))
+    return GeometricMedian(combine(x, c), iterations, float((a * dist).sum()), dist)

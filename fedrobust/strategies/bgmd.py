@@ -19,8 +19,8 @@ residual memory:
   that is added to every row next round, and the GM (translation-equivariant) passes it on to x:
   measured on mnist5k, scaled bit-flip at ψ = 0.2 then drives BGMD to chance accuracy. By default
   (``memory_weights="gm"``) the rows are therefore weighted by their Weiszfeld weights at the
-  block's GM (:func:`gm_weights`), which give far rows little weight; ``memory_weights="uniform"``
-  is 001's literal mean;
+  block's GM (:func:`~fedrobust.aggregators.weiszfeld_weights`), which give far rows little
+  weight; ``memory_weights="uniform"`` is 001's literal mean;
 - ``rows``: one residual row per client, kept by partition id in an (N, d) float32 tensor allocated
   on first use (N = ``num-clients``: 4·N·d bytes on the server, e.g. 4.7 GB for 1000 clients of
   a 1.16M-parameter LeNet; default of fl-bgmd);
@@ -48,29 +48,9 @@ from ..config import MEMORY_WEIGHT_CHOICES as MEMORY_WEIGHTS
 from ..config import RunConfig
 from .base import VectorStrategy
 
-__all__ = ["BlockGMStrategy", "BGMD", "block_size", "gm_weights", "MEMORY_WEIGHTS"]
+__all__ = ["BlockGMStrategy", "BGMD", "block_size", "MEMORY_WEIGHTS"]
 
 _SELECTION_STREAM = 0x42_4C_4B  # "BLK": the block draw's own stream
-
-
-def gm_weights(rows: torch.Tensor, median: torch.Tensor) -> torch.Tensor:
-    """The Weiszfeld weights of the rows at their geometric median, normalised to sum to 1.
-
-    ``w_i ∝ 1 / max(||rows_i − median||, 1e-6 · max_j ||rows_j − median||)``; uniform when every
-    row is at the median. Far rows (attackers) get little weight.
-
-    Examples
-    --------
-    >>> w = gm_weights(torch.tensor([[0.0], [1.0], [2.0], [100.0]]), torch.tensor([1.5]))
-    >>> [round(v, 3) for v in w.tolist()]
-    [0.143, 0.428, 0.428, 0.002]
-    """
-    dist = torch.linalg.vector_norm(rows - median, dim=1, dtype=torch.float64)
-    top = dist.max()
-    if float(top) == 0.0:
-        return torch.full_like(dist, 1.0 / dist.numel())
-    w = 1.0 / dist.clamp_min(1e-6 * top)
-    return w / w.sum()
 
 
 def block_size(rho: float, d: int) -> int:
@@ -140,7 +120,7 @@ class BlockGMStrategy(VectorStrategy):
 
         While there is no memory to add, ``P = gamma · G`` is never formed: the selection and the
         GM are scale-equivariant, so the step runs on ``G`` and scales its results by ``gamma``.
-        The mean memory is ``mean(P)`` with the block zeroed (one pass, no (n, k) scatter).
+        The mean memory is the (weighted) row mean of ``P`` with the block zeroed.
         """
         p, gamma, rows = updates, self.gamma(), None
         scale = gamma  # what the step's results are multiplied by
@@ -152,19 +132,14 @@ class BlockGMStrategy(VectorStrategy):
             torch.add(self._residual_rows().index_select(0, rows), p, alpha=gamma, out=p)
             scale = 1.0
         c = self.cfg
+        memory = "rows" if rows is not None else ("mean" if self.memory_mode == "mean" else "none")
         out = block_geometric_median(
-            p, self.k, generator=self._generator(), selection=c.selection,
-            memory="rows" if rows is not None else "none", tol=c.gm_tol, max_iter=c.gm_max_iter,
+            p, self.k, generator=self._generator(), selection=c.selection, memory=memory,
+            memory_weights=self.memory_weights, tol=c.gm_tol, max_iter=c.gm_max_iter,
         )
-        if self.memory_mode == "mean":
-            # p is untouched by memory="none": a row average of P - C_k(P) is that of P, zero on the block
-            if self.memory_weights == "uniform":
-                memory = p.mean(dim=0)
-            else:
-                memory = gm_weights(p.index_select(1, out.indices), out.update[out.indices]).to(p.dtype) @ p
-            memory[out.indices] = 0
-            self.memory = memory.mul_(scale) if scale != 1.0 else memory
-        elif rows is not None:
+        if memory == "mean":
+            self.memory = out.memory.mul_(scale) if scale != 1.0 else out.memory
+        elif memory == "rows":
             self._residual_rows().index_copy_(0, rows, out.memory)
         self.x.sub_(out.update, alpha=scale)
         return {
