@@ -5,8 +5,6 @@ Both runs are slow (Ray start-up, actors importing torch); they are marked ``slo
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,6 +15,8 @@ import fedrobust
 from fedrobust.models import num_params
 from fedrobust.results import read_results
 from fedrobust.workload import build_model
+
+from _flwr_cli import flwr_json as _flwr_json, free_port as _free_port, pids_with_env as _pids_with_env, stop as _stop
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD_KEYS = {
@@ -43,62 +43,6 @@ def test_fedavg_reaches_90_percent_on_mnist5k(tmp_path):
     assert all(r["rejected_clients"] == r["failed_clients"] == 0 and r["num_clients"] == 10 for r in rounds)
     assert results["config"]["strategy"] == "fedavg" and results["config"]["local-steps"] == 10
     assert read_results(out) == json.loads(json.dumps(results))
-
-
-def _pids_with_env(name, value):
-    """Processes (of this user) whose environment has name=value: exactly those our flwr run started."""
-    needle = f"{name}={value}".encode() + b"\0"
-    pids = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if needle in (proc / "environ").read_bytes():
-                pids.append(int(proc.name))
-        except OSError:
-            continue
-    return pids
-
-
-def _stop(pids):
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        time.sleep(2)
-
-
-def _flwr(args, env, timeout=120):
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("flwr")), *args], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=timeout,
-    )
-
-
-def _flwr_json(args, env, attempts=4):
-    """Run a ``flwr ... --format json`` command; retry while the local SuperLink is still starting.
-
-    Flower 1.41's CLI waits only 15 s (``LOCAL_SUPERLINK_STARTUP_TIMEOUT``) for the SuperLink it
-    launches; on a loaded machine that can pass while the SuperLink is still coming up. The CLI
-    then prints ``{"success": false, ...}`` and exits 0; the SuperLink goes on starting, so a
-    later attempt finds it.
-    """
-    for attempt in range(attempts):
-        done = _flwr(args, env)
-        assert done.returncode == 0, done.stdout + done.stderr
-        payload = json.loads(done.stdout[done.stdout.index("{"):])
-        if payload.get("success", True):
-            return payload
-        time.sleep(5)
-    raise AssertionError(f"flwr {' '.join(args[:2])} failed {attempts} times: {payload}")
-
-
-def _free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow

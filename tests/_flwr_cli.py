@@ -1,0 +1,71 @@
+"""Helpers for tests that drive Flower's CLI (`flwr run`, `flwr ls`) and the processes it starts.
+
+Each test gives its runs a private ``FLWR_HOME`` and free loopback ports, so runs never collide,
+and stops every process whose environment carries that ``FLWR_HOME``, by PID.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pids_with_env(name, value):
+    """Processes (of this user) whose environment has name=value: exactly those our flwr run started."""
+    needle = f"{name}={value}".encode() + b"\0"
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if needle in (proc / "environ").read_bytes():
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+def stop(pids):
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        time.sleep(2)
+
+
+def flwr(args, env, timeout=120):
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("flwr")), *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )
+
+
+def flwr_json(args, env, attempts=4):
+    """Run a ``flwr ... --format json`` command; retry while the local SuperLink is still starting.
+
+    Flower 1.41's CLI waits only 15 s (``LOCAL_SUPERLINK_STARTUP_TIMEOUT``) for the SuperLink it
+    launches; on a loaded machine that can pass while the SuperLink is still coming up. The CLI
+    then prints ``{"success": false, ...}`` and exits 0; the SuperLink goes on starting, so a
+    later attempt finds it.
+    """
+    for attempt in range(attempts):
+        done = flwr(args, env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        payload = json.loads(done.stdout[done.stdout.index("{"):])
+        if payload.get("success", True):
+            return payload
+        time.sleep(5)
+    raise AssertionError(f"flwr {' '.join(args[:2])} failed {attempts} times: {payload}")
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
