@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("grid", metavar="GRID.toml", help="the grid: run-config keys at the top level")
     sweep.add_argument("--output", required=True, metavar="DIR", help="the sweep's folder")
     sweep.add_argument("--quiet", action="store_true", help="no progress bars")
+    sweep.add_argument(
+        "--engine", choices=("ray", "inprocess"), default="ray",
+        help="ray: Flower's simulation engine (default); inprocess: the same strategy and clients in this "
+        "process, one client after the other, without Ray's overhead (fedrobust.inprocess)",
+    )
     report = commands.add_parser(
         "report",
         help="tables and plots of a sweep",
@@ -91,11 +96,11 @@ def _errors(err: BaseException) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from .sweep import expand_grid, load_grid, run_sweep
+    from .sweep import ENGINES, expand_grid, load_grid, run_sweep
 
     try:
         cells = expand_grid(load_grid(args.grid))
-        summary = run_sweep(cells, args.output, progress=not args.quiet)
+        summary = run_sweep(cells, args.output, run_cell=None if args.engine == "ray" else ENGINES[args.engine], progress=not args.quiet)
     except OSError as err:
         return _errors(ConfigError(f"{args.grid}: {err.strerror or err}"))
     except (ConfigError, ValueError, TypeError) as err:

@@ -45,6 +45,8 @@ __all__ = [
     "cell_id",
     "read_sweep",
     "simulate_cell",
+    "inprocess_cell",
+    "ENGINES",
     "run_sweep",
 ]
 
@@ -228,6 +230,17 @@ def simulate_cell(config: RunConfig, on_round: Callable[[RoundRecord], None]) ->
     from .simulation import simulate
 
     return simulate(config, progress=False, on_round=on_round)
+
+
+def inprocess_cell(config: RunConfig, on_round: Callable[[RoundRecord], None]) -> dict[str, Any]:
+    """A cell runner without Ray: :func:`fedrobust.inprocess.run_inprocess` (same strategy and clients)."""
+    from .inprocess import run_inprocess
+
+    return run_inprocess(config, on_round=on_round)
+
+
+ENGINES: dict[str, CellRunner] = {"ray": simulate_cell, "inprocess": inprocess_cell}
+"""The cell runners by ``fedrobust sweep --engine`` name."""
 
 
 def _num_classes(config: RunConfig) -> int | None:

@@ -4,8 +4,8 @@ Every run uses fedrobust's own strategies and clients: either through Flower's s
 (``--engine ray``, :func:`fedrobust.simulate`) or, by default, in this process with the same
 objects (``--engine inprocess``, :func:`run_inprocess`: the App's :func:`~fedrobust.app.make_strategy`
 and :func:`~fedrobust.app.make_client`, a client rebuilt for every message from its partition's
-``Context`` as Flower does, messages as Flower ``FitIns`` / ``FitRes``), which skips Ray's start-up
-and per-message overhead on small machines. Sections (``--only`` picks some):
+``Context`` as Flower does, messages as Flower ``FitIns`` / ``FitRes``; :mod:`fedrobust.inprocess`),
+which skips Ray's start-up and per-message overhead on small machines. Sections (``--only`` picks some):
 
 ``least-squares``
     002 §8 on a registered least-squares data set (``least-squares``: A ∈ R^{4000×1000} Gaussian,
@@ -39,82 +39,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from flwr.common import (
-    Context,
-    DisconnectRes,
-    EvaluateIns,
-    EvaluateRes,
-    FitIns,
-    FitRes,
-    GetParametersIns,
-    GetParametersRes,
-    GetPropertiesIns,
-    GetPropertiesRes,
-    RecordDict,
-    ReconnectIns,
-)
-from flwr.common.constant import PARTITION_ID_KEY
-from flwr.server.client_manager import SimpleClientManager
-from flwr.server.client_proxy import ClientProxy
-
-from fedrobust.app import make_client, make_strategy
 from fedrobust.config import RunConfig
 from fedrobust.data import DATASETS, DatasetSplits, register_dataset
 from fedrobust.models import MODELS, FedModel, register_model
+from fedrobust.inprocess import run_inprocess
 from fedrobust.models.base import flat_features
-
-# ------------------------------------------------------------------------------ in-process engine
-
-
-class LocalProxy(ClientProxy):
-    """A ClientProxy that builds the partition's client for every message, in this process."""
-
-    def __init__(self, cfg: RunConfig, partition_id: int) -> None:
-        super().__init__(cid=str(partition_id))
-        self.cfg = cfg
-        self.context = Context(
-            run_id=0, node_id=partition_id, node_config={PARTITION_ID_KEY: partition_id}, state=RecordDict(),
-            run_config={},
-        )
-
-    def _client(self):
-        return make_client(self.cfg, self.context)
-
-    def get_properties(self, ins: GetPropertiesIns, timeout: float | None, group_id: int | None) -> GetPropertiesRes:
-        return self._client().get_properties(ins)
-
-    def get_parameters(self, ins: GetParametersIns, timeout: float | None, group_id: int | None) -> GetParametersRes:
-        return self._client().get_parameters(ins)
-
-    def fit(self, ins: FitIns, timeout: float | None, group_id: int | None) -> FitRes:
-        return self._client().fit(ins)
-
-    def evaluate(self, ins: EvaluateIns, timeout: float | None, group_id: int | None) -> EvaluateRes:
-        raise NotImplementedError("fedrobust evaluates centrally")
-
-    def reconnect(self, ins: ReconnectIns, timeout: float | None, group_id: int | None) -> DisconnectRes:
-        return DisconnectRes(reason="")
-
-
-def run_inprocess(cfg: RunConfig, on_round=None, after_round=None) -> dict[str, Any]:
-    """Run ``cfg`` with the App's strategy and clients in this process; return the results document.
-
-    ``on_round`` receives each round record, ``after_round(strategy, round)`` the strategy after
-    each round (to measure its model).
-    """
-    strategy = make_strategy(cfg, on_round)
-    manager = SimpleClientManager()
-    for p in range(cfg.num_clients):
-        manager.register(LocalProxy(cfg, p))
-    strategy.evaluate(0, None)
-    for rnd in range(1, cfg.rounds + 1):
-        pairs = strategy.configure_fit(rnd, None, manager)
-        results = [(proxy, proxy.fit(ins, None, rnd)) for proxy, ins in pairs]
-        strategy.aggregate_fit(rnd, results, [])
-        strategy.evaluate(rnd, None)
-        if after_round is not None:
-            after_round(strategy, rnd)
-    return strategy.results()
 
 
 def run(cfg: RunConfig, engine: str) -> dict[str, Any]:

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from _strategies_ii import load_script, reply
+from _strategies_ii import reply
 from fedrobust.attacks import FAULTS, Malformed, get_attack
 from fedrobust.attacks.malformed import VALUE_FAULTS
 from fedrobust.config import RunConfig
+from fedrobust.inprocess import run_inprocess
 from fedrobust.strategies import STRATEGIES, MeanSGD
 from fedrobust.validation import MAGNITUDE_BOUND, check_values
 
-ENGINE = load_script()
 
 
 def malformed_run(strategy, fault, rounds=3, **keys):
@@ -20,30 +20,9 @@ def malformed_run(strategy, fault, rounds=3, **keys):
         rounds=rounds, lr=0.1, batch_size=16, device="cpu", attack="malformed", attack_params=f"fault={fault}",
         byzantine_fraction=0.4, beta=0.45 if strategy != "trimmed-mean" else 0.4, **keys,
     )
-    return run_inprocess(cfg)
-
-
-def run_inprocess(cfg):
-    """The script's in-process engine, with a client that raises counted as a failure (as Flower does)."""
-    from flwr.server.client_manager import SimpleClientManager
-
-    from fedrobust.app import make_strategy
-
-    strategy, manager, seen = make_strategy(cfg, None), SimpleClientManager(), []
-    for p in range(cfg.num_clients):
-        manager.register(ENGINE.LocalProxy(cfg, p))
-    strategy.evaluate(0, None)
-    for rnd in range(1, cfg.rounds + 1):
-        results, failures = [], []
-        for proxy, ins in strategy.configure_fit(rnd, None, manager):
-            try:
-                results.append((proxy, proxy.fit(ins, None, rnd)))
-            except Exception as err:  # noqa: BLE001 - Flower's failure handling
-                failures.append(err)
-        strategy.aggregate_fit(rnd, results, failures)
-        strategy.evaluate(rnd, None)
-        seen.append(strategy.x.clone())
-    return strategy.results(), seen
+    seen = []
+    results = run_inprocess(cfg, after_round=lambda strategy, rnd: seen.append(strategy.x.clone()))
+    return results, seen
 
 
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))

@@ -197,3 +197,29 @@ def test_a_real_two_cell_sweep_on_the_simulation_engine_then_its_report(tmp_path
     assert run_sweep(grid, tmp_path / "sweep", progress=False).skipped == 2  # no Ray needed to resume
     written = write_report(tmp_path / "sweep", tmp_path / "report")
     assert any(p.name.endswith("residual-vs-round.png") for p in written)
+    # The in-process engine runs the same strategy and clients: the same curves, up to float
+    # summation order (the Ray actors' torch thread counts differ from this process's).
+    assert main(["sweep", "--quiet", "--engine", "inprocess", str(_toml(tmp_path / "grid.toml", grid)),
+                 "--output", str(tmp_path / "inprocess")]) == 0
+    for ray_run, local_run in zip(records, read_sweep(tmp_path / "inprocess"), strict=True):
+        assert ray_run["cell"] == local_run["cell"]
+        for a, b in zip(ray_run["results"]["rounds"], local_run["results"]["rounds"], strict=True):
+            assert a["bytes_up"] == b["bytes_up"] and a["loss"] == pytest.approx(b["loss"], rel=1e-3)
+
+
+def _toml(path, grid):
+    path.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in grid.items()))
+    return path
+
+
+def test_the_inprocess_engine_runs_real_cells_without_ray_and_resumes(tmp_path, capsys):
+    grid = _toml(tmp_path / "grid.toml", {**GRID, "seed": 0, "rounds": 2})
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--quiet", "--engine", "inprocess", str(grid), "--output", str(out)]) == 0
+    records = read_sweep(out)
+    assert [r["config"]["strategy"] for r in records] == ["mean-sgd", "gmd"]
+    assert all([x["round"] for x in r["results"]["rounds"]] == [1, 2] for r in records)
+    assert all(r["results"]["rounds"][-1]["num_clients"] == 2 for r in records)
+    capsys.readouterr()
+    assert main(["sweep", "--engine", "inprocess", str(grid), "--output", str(out)]) == 0
+    assert "2 cells: 2 already done, 0 run, 0 failed" in capsys.readouterr().out
