@@ -1,0 +1,31 @@
+"""Robust drop-in replacements of Flower's FedAvg for ordinary Flower apps (the weights protocol).
+
+An ordinary Flower client trains the global model and replies with its new weights. The plugin
+strategies subclass Flower's own ``FedAvg``, so every usual constructor argument and the sampling,
+configuration and evaluation keep working, and replace only the weighted mean of the replies by
+a robust rule of the clients' deltas (new weights minus the global model), after validating
+every reply (:mod:`fedrobust.plugin.weights`). A Flower app changes its strategy import and
+class name:
+
+- legacy API (``flwr.server.strategy.FedAvg``): ``from fedrobust.plugin.legacy import FedBGMD``;
+- Message API (``flwr.serverapp.strategy.FedAvg``): ``from fedrobust.plugin.message import FedBGMD``.
+
+Both modules hold the same classes (``PLUGINS`` maps the names to them):
+
+- ``FedGMD`` (``gmd``): geometric median of the deltas;
+- ``FedBGMD`` (``bgmd``): block geometric median with residual memory;
+- ``FedCMD`` (``cmd``): coordinate-wise median;
+- ``FedTrimmedMean`` (``trimmed-mean``): coordinate-wise trimmed mean;
+- ``FedKrum`` (``krum``): Krum / multi-Krum;
+- ``FedNormThreshold`` (``norm-threshold``): mean after dropping the largest-norm deltas.
+
+The rules are in :mod:`fedrobust.plugin.rules`; the names are those of :data:`fedrobust.strategies.STRATEGIES`.
+
+These are not fedrobust's own strategies (:mod:`fedrobust.strategies`), which need fedrobust's
+clients and their protocols (gradients, compressed payloads, ...); see docs/plugin.md.
+"""
+
+from .rules import RULES, Rule, RuleStep, rule_parameters
+from .weights import WeightsAggregator, WeightsResult
+
+__all__ = ["RULES", "Rule", "RuleStep", "WeightsAggregator", "WeightsResult", "rule_parameters"]
