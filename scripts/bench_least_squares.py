@@ -101,18 +101,20 @@ def simulate(
     threshold: float = 1e-2,
     seed: int = 1,
     exact: bool = False,
+    attack=None,
 ) -> dict:
     """Run one method; return ``rounds_to_threshold`` (None if never), ``final_error`` and ``errors``.
 
     ``beta`` is the trimmed fraction (norm thresholding: dropped by norm; trimmed mean: from each
-    side); ``lr`` is γ (for ``signsgd-mv`` the per-coordinate step).
+    side); ``lr`` is γ (for ``signsgd-mv`` the per-coordinate step). ``attack`` is the Byzantine
+    workers' update attack on their gradients (default: ``gaussian`` with variance 10, as in 002).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     m, d = problem.num_workers, problem.w_star.numel()
     gen = torch.Generator().manual_seed(seed)
     byzantine = torch.randperm(m, generator=gen)[:num_byzantine]
-    attack = get_attack("gaussian", variance=10.0)
+    attack = get_attack("gaussian", variance=10.0) if attack is None else attack
     w = torch.zeros(d, dtype=problem.w_star.dtype)
     memory = torch.zeros(m, d, dtype=w.dtype)
     errors, hit = [], None
