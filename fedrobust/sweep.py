@@ -163,13 +163,23 @@ def expand_grid(grid: Mapping[str, Any]) -> list[RunConfig]:
     return cells
 
 
-def cell_id(config: RunConfig) -> str:
-    """A stable id of a cell: the first 16 hex digits of the SHA-256 of its full config as sorted JSON.
+#: Run keys that change where or how a run executes but not its results, so not a cell's identity.
+PLACEMENT_KEYS = (
+    "output", "checkpoint-dir", "resume", "api", "ray-address", "round-timeout", "max-server-memory-mb",
+    "num-cpus", "num-gpus", "client-threads",
+)
 
-    Every run key counts (defaults included) except ``output``, so the id changes when any setting
-    of the run does.
+
+def cell_id(config: RunConfig) -> str:
+    """A stable id of a cell: the first 16 hex digits of the SHA-256 of its settings as sorted JSON.
+
+    The settings are the run keys whose value differs from the default, other than
+    :data:`PLACEMENT_KEYS`: the id changes when any setting that affects the results does, and stays
+    the same when a later fedrobust version adds a run key (with a default that keeps the old
+    behaviour), so finished cells are not recomputed after an upgrade.
     """
-    values = {k: v for k, v in config.to_dict().items() if k != "output"}
+    defaults = RunConfig().to_dict()
+    values = {k: v for k, v in config.to_dict().items() if k not in PLACEMENT_KEYS and v != defaults.get(k)}
     text = json.dumps(values, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 

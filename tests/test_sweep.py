@@ -73,7 +73,7 @@ def test_every_bad_cell_and_value_is_reported_before_anything_runs(tmp_path):
 
 def test_the_preflight_catches_cells_that_cannot_run_here_before_any_runs(tmp_path):
     runner = Runner()
-    with pytest.raises(ConfigError, match="data_dir is required"):
+    with pytest.raises(ConfigError, match="data-dir is required"):
         run_sweep({"dataset": ["digits", "mnist"], "num-clients": 3, "clients-per-round": 2}, tmp_path,
                   run_cell=runner, progress=False)
     assert runner.ran == []
@@ -88,10 +88,13 @@ def test_load_grid_reads_toml_and_names_the_file_when_it_is_not_toml(tmp_path):
         load_grid(path)
 
 
-def test_cell_id_depends_on_every_run_key_but_output():
+def test_cell_id_depends_on_every_setting_but_not_on_placement_or_new_default_keys():
     cfg = RunConfig(strategy="bgmd", seed=1)
     assert cell_id(cfg) == cell_id(RunConfig.from_mapping({"seed": 1, "strategy": "bgmd"}))
-    assert cell_id(cfg) == cell_id(cfg.replace(output="elsewhere.json"))
+    assert cell_id(cfg) == cell_id(cfg.replace(output="elsewhere.json", api="message", num_cpus=2.0,
+                                               round_timeout=5.0, checkpoint_dir="ck"))
+    assert cell_id(cfg) == cell_id(cfg.replace(rounds=RunConfig().rounds))  # a key at its default counts as unset
+    assert cell_id(cfg) != cell_id(cfg.replace(rounds=RunConfig().rounds + 1))
     assert len({cell_id(cfg), cell_id(cfg.replace(seed=2)), cell_id(cfg.replace(rho=0.2)),
                 cell_id(cfg.replace(gm_tol=1e-6))}) == 4
 
