@@ -8,26 +8,33 @@ from ``context.run_config`` (``[tool.flwr.app.config]`` plus ``--run-config`` ov
 - Server: the strategy named by ``strategy`` (:data:`fedrobust.strategies.STRATEGIES`), the
   model built from the run seed, centralised evaluation on the test split (plus the attack success
   rate under ``attack = backdoor``), and, when ``output`` is set, the results JSON written after
-  the last round.
+  the last round. With ``checkpoint-dir`` it saves a checkpoint after every round and, with
+  ``resume``, starts from the last one (:mod:`fedrobust.checkpoint`); ``round-timeout`` bounds
+  how long a round waits for its replies.
 - Client: the honest client for the strategy's protocol (:data:`fedrobust.clients.CLIENTS`) on
   the partition ``context.node_config["partition-id"]``, with its state in ``context.state``;
   wrapped in a :class:`~fedrobust.clients.ByzantineClient` when the partition can be Byzantine
-  (``attack``, ``attack-params``, ``byzantine-fraction``, ``byzantine-mode``).
+  (``attack``, ``attack-params``, ``byzantine-fraction``, ``byzantine-mode``), and in a
+  :class:`~fedrobust.clients.round.RoundClient` (seeded RNG, state saved for checkpoints).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from logging import INFO, WARNING
 
 import torch
 from flwr.client import Client, ClientApp
 from flwr.common import Context
+from flwr.common.logger import log
 from flwr.common.constant import PARTITION_ID_KEY
 from flwr.server import ServerApp, ServerAppComponents, ServerConfig
 
 from .attacks import Attack, Backdoor, num_byzantine
 from .clients import CLIENTS, ByzantineClient
-from .config import RunConfig
+from .checkpoint import clear_client_states, load_server, restore_server, resume_round, save_server
+from .clients.round import RoundClient
+from .config import ConfigError, RunConfig, config_warnings, parse_params, run_compressor_name
 from .evaluation import make_attack_success_fn, make_evaluate_fn
 from .models import flat_params
 from .results import RoundRecord, write_results
@@ -36,6 +43,7 @@ from .workload import build_attack, build_model, byzantine_clients, client_data,
 
 __all__ = [
     "make_strategy",
+    "check_model_size",
     "make_client",
     "may_be_byzantine",
     "make_server_app",
@@ -66,13 +74,47 @@ def make_strategy(cfg: RunConfig, on_round: Callable[[RoundRecord], None] | None
     def finish_round(record: RoundRecord) -> None:
         if success_rate is not None:  # the strategy's x is the model this record evaluated
             record.extra["attack_success_rate"] = success_rate(strategy.x)
+        if cfg.checkpoint_dir:
+            save_server(cfg.checkpoint_dir, strategy)
         if on_round is not None:
             on_round(record)
         if cfg.output and record.round == cfg.rounds:
             write_results(cfg.output, strategy.results())
 
     strategy = STRATEGIES[cfg.strategy](cfg, flat_params(model), shapes, evaluate_fn=evaluate_fn, on_round=finish_round)
+    check_model_size(cfg, strategy.x.numel())
+    for line in config_warnings(cfg):
+        log(WARNING, "%s", line)
+    if cfg.checkpoint_dir:
+        saved = load_server(cfg.checkpoint_dir) if resume_round(cfg) else None
+        if saved is not None:
+            restore_server(strategy, saved)
+            log(INFO, "resuming from round %s of the checkpoint in %s", strategy.round_offset, cfg.checkpoint_dir)
+            if cfg.output and strategy.round_offset == cfg.rounds:
+                write_results(cfg.output, strategy.results())
+        else:
+            if cfg.resume:
+                log(WARNING, "resume: %s holds no checkpoint yet; starting at round 1", cfg.checkpoint_dir)
+            clear_client_states(cfg.checkpoint_dir)
     return strategy
+
+
+def check_model_size(cfg: RunConfig, d: int) -> None:
+    """Raise :class:`~fedrobust.config.ConfigError` when ``compressor-params`` asks for more
+    coordinates (``k``) than the model's ``d`` parameters.
+
+    Examples
+    --------
+    >>> check_model_size(RunConfig(strategy="qbgmd", compressor="top-k", compressor_params="k=10"), 100)
+    >>> check_model_size(RunConfig(strategy="qbgmd", compressor="top-k", compressor_params="k=1000"), 100)
+    Traceback (most recent call last):
+    ...
+    fedrobust.config.ConfigError: compressor-params: k=1000 is larger than the model's d=100 parameters
+    """
+    name = run_compressor_name(cfg)
+    k = parse_params(cfg.compressor_params, "compressor-params").get("k") if name else None
+    if isinstance(k, int) and k > d:
+        raise ConfigError(f"compressor-params: k={k} is larger than the model's d={d} parameters")
 
 
 def may_be_byzantine(cfg: RunConfig, partition_id: int) -> bool:
@@ -111,14 +153,20 @@ def make_client(cfg: RunConfig, context: Context, attack: Attack | None = None) 
         build_model(cfg), x, y, partition_id=partition_id, device=cfg.torch_device(), state=context.state
     )
     if not may_be_byzantine(cfg, partition_id):
-        return client.to_client()
+        return _round_client(cfg, context, client.to_client())
     attack = build_attack(cfg) if attack is None else attack
     poisoned = poisoned_client_data(cfg, partition_id, attack) if attack.kind == "data" else None
     byzantine = ByzantineClient(
         client, attack, num_clients=cfg.num_clients, fraction=cfg.byzantine_fraction, mode=cfg.byzantine_mode,
         poisoned=poisoned,
     )
-    return byzantine.to_client()
+    return _round_client(cfg, context, byzantine.to_client())
+
+
+def _round_client(cfg: RunConfig, context: Context, client: Client) -> Client:
+    """``client`` under a seeded RNG, its state saved to (and restored from) ``checkpoint-dir``."""
+    partition_id = int(context.node_config[PARTITION_ID_KEY])
+    return RoundClient(client, context.state, partition_id, cfg.torch_device(), cfg.checkpoint_dir or None)
 
 
 def make_server_app(
@@ -134,10 +182,18 @@ def make_server_app(
 
     def server_fn(context: Context) -> ServerAppComponents:
         run_cfg = cfg if cfg is not None else RunConfig.from_mapping(context.run_config)
+        if run_cfg.api != "legacy":
+            raise ConfigError(
+                f"api={run_cfg.api!r}, but this is the legacy ServerApp (fedrobust.app:server_app); use the "
+                "components fedrobust.messageapi:server_app and fedrobust.messageapi:client_app (docs/message-api.md)"
+            )
         strategy = make_strategy(run_cfg, on_round)
         if on_strategy is not None:
             on_strategy(strategy)
-        return ServerAppComponents(strategy=strategy, config=ServerConfig(num_rounds=run_cfg.rounds))
+        server_config = ServerConfig(
+            num_rounds=strategy.rounds_left, round_timeout=run_cfg.round_timeout or None
+        )
+        return ServerAppComponents(strategy=strategy, config=server_config)
 
     return ServerApp(server_fn=server_fn)
 

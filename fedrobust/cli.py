@@ -8,6 +8,7 @@ the key's default. A user mistake prints one ``fedrobust: error:`` line per prob
 ``fedrobust sweep GRID.toml --output DIR`` runs every cell of a grid of run configs and appends each
 to ``DIR/results.jsonl`` (rerunning it resumes; see :mod:`fedrobust.sweep`);
 ``fedrobust report DIR --output REPORT_DIR`` writes its tables and plots (:mod:`fedrobust.report`).
+``fedrobust deploy up|down|certs ...`` runs on Flower's Deployment Engine (:mod:`fedrobust.deploy`).
 
 Examples
 --------
@@ -67,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("sweep_dir", metavar="DIR", help="a sweep's folder (or its results.jsonl)")
     report.add_argument("--output", required=True, metavar="REPORT_DIR", help="where to write the report")
+    # Everything after `deploy` (--help included) goes to fedrobust.deploy's own parser.
+    deploy = commands.add_parser(
+        "deploy", add_help=False, prefix_chars="\0",
+        help="SuperLink + SuperNodes on Flower's Deployment Engine (up, down, certs; see docs/deployment.md)",
+    )
+    deploy.add_argument("args", nargs=argparse.REMAINDER, help="the arguments of python -m fedrobust.deploy")
     return parser
 
 
@@ -132,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "sweep":
         return _sweep(args)
+    if args.command == "deploy":
+        from .deploy import main as deploy_main
+
+        return deploy_main(args.args, prog="fedrobust deploy")
     if args.command == "report":
         return _report(args)
     try:

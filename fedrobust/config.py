@@ -32,6 +32,9 @@ __all__ = [
     "field_choices",
     "field_type",
     "parse_params",
+    "config_warnings",
+    "execution_keys",
+    "run_compressor_name",
 ]
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -40,6 +43,7 @@ MEMORY_CHOICES = ("auto", "mean", "rows", "none")
 MEMORY_WEIGHT_CHOICES = ("gm", "uniform")
 SELECTION_CHOICES = ("sample", "top-k")
 COORD_METHOD_CHOICES = ("rand", "top")
+APIS = ("legacy", "message")
 NORM_OPTIONS = (1, 2)
 
 
@@ -122,8 +126,16 @@ def _models() -> tuple[str, ...]:
     return tuple(MODELS)
 
 
-def _key(default: Any, help: str, choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "choices": choices})
+def _key(
+    default: Any,
+    help: str,
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
+    *,
+    execution: bool = False,
+) -> Any:
+    # execution=True: the key says how or where the run executes, not what it computes, so a resumed
+    # run may change it (see fedrobust.checkpoint).
+    return field(default=default, metadata={"help": help, "choices": choices, "execution": execution})
 
 
 @dataclass(frozen=True)
@@ -140,18 +152,22 @@ class RunConfig:
     """
 
     strategy: str = _key("fedavg", "server strategy", _strategies)
+    api: str = _key(
+        "legacy", "Flower API of the server and clients: legacy (flwr.server.strategy.Strategy, NumPyClient) or "
+        "message (flwr.serverapp.strategy.Strategy, @app.train()); the same model either way", APIS, execution=True,
+    )
     attack: str = _key("none", "attack of the Byzantine clients", _attacks)
     attack_params: str = _key("", "the attack's parameters as name=value pairs, e.g. 'scale=100' or 'variance=10'")
     byzantine_fraction: float = _key(0.0, "fraction psi of Byzantine clients, in [0, 1)")
     byzantine_mode: str = _key("fixed", "fixed: one seeded set of Byzantine clients; dynamic: a fresh set each round", BYZANTINE_MODES)
     dataset: str = _key("mnist5k", "dataset name", _datasets)
-    data_dir: str = _key("", "dataset cache directory ('' = the dataset's default)")
+    data_dir: str = _key("", "dataset cache directory ('' = the dataset's default)", execution=True)
     partitioner: str = _key("iid", "how the training set is split across clients", _partitioners)
     dirichlet_alpha: float = _key(0.5, "concentration of the 'dirichlet' partitioner")
     model: str = _key("mlp", "model name", _models)
     num_clients: int = _key(10, "number of clients (= simulated SuperNodes = data partitions)")
     clients_per_round: int = _key(10, "clients sampled each round (seeded, by partition id)")
-    rounds: int = _key(20, "number of server rounds")
+    rounds: int = _key(20, "number of server rounds", execution=True)
     local_steps: int = _key(10, "local SGD steps per round (local-steps protocol, e.g. fedavg)")
     lr: float = _key(
         0.1, "learning rate: client SGD steps and the server's gradient step (gamma of norm-threshold and "
@@ -202,11 +218,34 @@ class RunConfig:
     cubic_steps: int = _key(10, "fed-cure: gradient-descent steps of the clients' cubic solver")
     eta: float = _key(1.0, "fed-cure: server step size, x <- x + eta * mean of the kept steps")
     seed: int = _key(0, "seed of model init, partitions, client sampling and minibatches")
-    device: str = _key("auto", "torch device for clients and server: auto picks cuda when present", DEVICES)
-    num_cpus: float = _key(1.0, "CPUs reserved per client actor (Ray client resources)")
-    num_gpus: float = _key(0.0, "GPU fraction per client actor; 0.25 = 4 clients per GPU (0 with cuda: auto)")
-    client_threads: int = _key(1, "torch threads per client actor (0 = torch's default)")
-    output: str = _key("", "write the results JSON to this path ('' = do not write)")
+    device: str = _key(
+        "auto", "torch device for clients and server: auto picks cuda when present", DEVICES, execution=True
+    )
+    num_cpus: float = _key(1.0, "CPUs reserved per client actor (Ray client resources)", execution=True)
+    num_gpus: float = _key(
+        0.0, "GPU fraction per client actor; 0.25 = 4 clients per GPU (0 with cuda: auto)", execution=True
+    )
+    client_threads: int = _key(1, "torch threads per client actor (0 = torch's default)", execution=True)
+    max_server_memory_mb: float = _key(
+        0.0, "refuse a run whose server aggregation would need more than this many MB (stacked client vectors, "
+        "their temporaries and the strategy's state; docs/performance.md); 0 = no limit", execution=True,
+    )
+    ray_address: str = _key(
+        "", "attach to this running Ray cluster, e.g. '127.0.0.1:6379' or 'auto' ('' = start a private one)",
+        execution=True,
+    )
+    output: str = _key("", "write the results JSON to this path ('' = do not write)", execution=True)
+    round_timeout: float = _key(
+        0.0, "seconds the server waits for a round's replies; a client that has not replied by then counts as "
+        "failed (0 = wait as long as it takes)", execution=True,
+    )
+    checkpoint_dir: str = _key(
+        "", "save the server's and the clients' state to this folder after every round ('' = no checkpoints)",
+        execution=True,
+    )
+    resume: bool = _key(
+        False, "continue from the checkpoint in checkpoint-dir (starts afresh when it holds none)", execution=True
+    )
 
     def __post_init__(self) -> None:
         problems = _coerce_and_check_types(self)
@@ -328,6 +367,12 @@ def _value_problems(cfg: RunConfig) -> list[str]:
             parse_params(text, key)
         except ConfigError as err:
             problems.append(str(err))
+        else:
+            problems.extend(_params_problem(cfg, key))
+    need(math.isfinite(cfg.round_timeout) and cfg.round_timeout >= 0,
+         f"round-timeout must be a finite number of seconds >= 0 (0 = no timeout), got {cfg.round_timeout}")
+    need(not cfg.resume or bool(cfg.checkpoint_dir),
+         "resume needs checkpoint-dir (the folder whose checkpoint the run continues)")
     need(cfg.dirichlet_alpha > 0, f"dirichlet-alpha must be > 0, got {cfg.dirichlet_alpha}")
     need(cfg.num_clients >= 1, f"num-clients must be >= 1, got {cfg.num_clients}")
     need(
@@ -342,4 +387,93 @@ def _value_problems(cfg: RunConfig) -> list[str]:
     need(cfg.num_cpus > 0, f"num-cpus must be > 0, got {cfg.num_cpus}")
     need(cfg.num_gpus >= 0, f"num-gpus must be >= 0, got {cfg.num_gpus}")
     need(cfg.client_threads >= 0, f"client-threads must be >= 0, got {cfg.client_threads}")
+    need(math.isfinite(cfg.max_server_memory_mb) and cfg.max_server_memory_mb >= 0,
+         f"max-server-memory-mb must be a finite number >= 0 (0 = no limit), got {cfg.max_server_memory_mb}")
+    need(not any(c.isspace() for c in cfg.ray_address),
+         f"ray-address must be an address without spaces, got {cfg.ray_address!r}")
     return problems
+
+
+def _params_problem(cfg: RunConfig, key: str) -> list[str]:
+    """Build the attack (``attack-params``) or the compressor (``compressor-params``) the config names,
+    so that a parameter they do not take, or a value out of their range, is a config error here."""
+    try:
+        if key == "attack-params":
+            if cfg.attack not in _attacks():
+                return []
+            from .attacks import get_attack
+
+            get_attack(cfg.attack, **parse_params(cfg.attack_params, key))
+        else:
+            name = run_compressor_name(cfg) if cfg.compressor in _compressors() else None
+            if name is None:
+                return []
+            if cfg.strategy == "signsgd-mv" and name != "sign":
+                return [f"compressor: signsgd-mv sends sign(g), so compressor must be auto or sign; got {name!r}"]
+            from .compression import get_compressor
+
+            get_compressor(name, **parse_params(cfg.compressor_params, key))
+    except (ValueError, TypeError) as err:
+        return [f"{key}: {err}"]
+    return []
+
+
+def run_compressor_name(cfg: RunConfig) -> str | None:
+    """The compressor a run's clients use (``compressor``, or for ``auto`` the strategy's default),
+    or None when the strategy compresses nothing (its protocol ignores ``compressor``).
+
+    Examples
+    --------
+    >>> run_compressor_name(RunConfig(strategy="norm-threshold")), run_compressor_name(RunConfig(compressor="qsgd"))
+    ('scaled-sign', None)
+    """
+    from .strategies import STRATEGIES
+
+    default = getattr(STRATEGIES.get(cfg.strategy), "default_compressor", None)
+    if default is None:
+        return None
+    return default if cfg.compressor == "auto" else cfg.compressor
+
+
+def execution_keys() -> tuple[str, ...]:
+    """The keys that say how or where a run executes, not what it computes (``rounds``, ``device``,
+    ``output``, ``checkpoint-dir``, ...): the only ones a resumed run may change."""
+    return tuple(key_of(f.name) for f in dataclasses.fields(RunConfig) if f.metadata.get("execution"))
+
+
+TRIMMING_STRATEGIES = ("trimmed-mean", "norm-threshold", "norm-threshold-ef", "fed-cure")
+"""Strategies that drop a ``beta`` fraction of the clients (or of each coordinate's values)."""
+
+
+def config_warnings(cfg: RunConfig) -> list[str]:
+    """Valid but doubtful settings, one line each: a robust rule told to expect fewer Byzantine
+    clients than the run has (``beta`` < ``byzantine-fraction`` for the trimming strategies, an
+    explicit ``krum-f`` below the expected Byzantine count of a round).
+
+    Examples
+    --------
+    >>> config_warnings(RunConfig(strategy="trimmed-mean", attack="bit-flip", byzantine_fraction=0.3, beta=0.2))
+    ['beta=0.2 < byzantine-fraction=0.3: trimmed-mean drops fewer values than there may be Byzantine clients; set beta >= byzantine-fraction']
+    >>> config_warnings(RunConfig(strategy="trimmed-mean", byzantine_fraction=0.3, beta=0.2))  # no attack
+    []
+    """
+    if cfg.attack == "none" or cfg.byzantine_fraction == 0:
+        return []
+    out = []
+    psi = cfg.byzantine_fraction
+    if cfg.strategy in TRIMMING_STRATEGIES and cfg.beta < psi:
+        what = "values" if cfg.strategy == "trimmed-mean" else "clients"
+        out.append(
+            f"beta={cfg.beta} < byzantine-fraction={psi}: {cfg.strategy} drops fewer {what} than there may be "
+            "Byzantine clients; set beta >= byzantine-fraction"
+        )
+    if cfg.strategy == "krum" and cfg.krum_f >= 0:
+        from .attacks import num_byzantine
+
+        expected = num_byzantine(cfg.clients_per_round, psi)
+        if cfg.krum_f < expected:
+            out.append(
+                f"krum-f={cfg.krum_f} < {expected} Byzantine clients expected among clients-per-round="
+                f"{cfg.clients_per_round} (byzantine-fraction={psi}); use krum-f >= {expected} or -1"
+            )
+    return out

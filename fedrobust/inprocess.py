@@ -97,6 +97,10 @@ def run_inprocess(
     dict
         The results document (``docs/simulation.md``), written to ``cfg.output`` too when set.
     """
+    if cfg.api == "message":  # the Message-API App on an in-process Grid (the same results)
+        from .messageapi import run_local
+
+        return run_local(cfg, on_round, after_round)
     from .app import make_strategy
 
     strategy = make_strategy(cfg, on_round)
@@ -104,7 +108,7 @@ def run_inprocess(
     for p in range(cfg.num_clients):
         manager.register(LocalProxy(cfg, p))
     strategy.evaluate(0, None)
-    for rnd in range(1, cfg.rounds + 1):
+    for rnd in range(1, strategy.rounds_left + 1):  # a resumed run starts after its checkpoint
         results: list[tuple[ClientProxy, FitRes]] = []
         failures: list[BaseException] = []
         for proxy, ins in strategy.configure_fit(rnd, None, manager):

@@ -37,8 +37,26 @@ def client_resources(cfg: RunConfig) -> dict[str, float]:
 
 
 def backend_config(cfg: RunConfig) -> dict[str, Any]:
-    """The Ray backend config Flower's ``run_simulation`` takes for this run."""
-    return {"client_resources": client_resources(cfg), "init_args": {"logging_level": "ERROR"}}
+    """The Ray backend config Flower's ``run_simulation`` takes for this run.
+
+    With ``ray-address`` set, ``init_args["address"]`` makes ``ray.init`` attach to that running
+    cluster instead of starting a private one.
+    """
+    init_args: dict[str, Any] = {"logging_level": "ERROR"}
+    if cfg.ray_address:
+        init_args["address"] = cfg.ray_address
+    return {"client_resources": client_resources(cfg), "init_args": init_args}
+
+
+def _leave_other_ray_cluster(cfg: RunConfig) -> None:
+    # Flower calls ray.init only when Ray is not initialised yet: a process still attached to
+    # another cluster (or running a private one from an earlier run) would silently keep using
+    # it. The cluster reports its own address, which need not be the one dialled, so always
+    # reconnect.
+    import ray
+
+    if cfg.ray_address and ray.is_initialized():
+        ray.shutdown()
 
 
 def check_runnable(cfg: RunConfig) -> None:
@@ -50,13 +68,24 @@ def check_runnable(cfg: RunConfig) -> None:
     Raises
     ------
     ValueError
-        A missing CUDA device, dataset files, or a partitioner that cannot split the data so.
+        A missing CUDA device, dataset files, or a partitioner that cannot split the data so;
+        compressor parameters larger than the model (a ConfigError), a server aggregation larger
+        than ``max-server-memory-mb`` (:class:`~fedrobust.strategies.memory.ServerMemoryError`), a
+        checkpoint that ``resume`` cannot continue or that a fresh run would overwrite (:func:`fedrobust.checkpoint.resume_round`).
     """
+    from .app import check_model_size
+    from .checkpoint import resume_round
+    from .models import flat_params
+    from .strategies import STRATEGIES
+    from .strategies.memory import check_server_memory
     from .workload import build_model, client_indices, load_splits
 
     cfg.torch_device()
-    build_model(cfg, load_splits(cfg))
+    d = flat_params(build_model(cfg, load_splits(cfg))).numel()
+    check_model_size(cfg, d)
+    check_server_memory(STRATEGIES[cfg.strategy], cfg, d)  # max-server-memory-mb
     client_indices(cfg, 0)
+    resume_round(cfg)
 
 
 def simulate(
@@ -97,7 +126,10 @@ def simulate(
     else:
         cfg = RunConfig.from_mapping(config, **overrides)
     check_runnable(cfg)
+    if cfg.api == "message":  # the Message-API App (fedrobust.messageapi); the same model, see docs/message-api.md
+        from .messageapi import make_client_app, make_server_app
     resources = backend_config(cfg)
+    _leave_other_ray_cluster(cfg)
     strategies: list[Any] = []
     quiet_level = logging.INFO if verbose else logging.WARNING
     with _progress_bar(cfg, enabled=progress) as advance, _flower_log_level(quiet_level):

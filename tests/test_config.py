@@ -98,3 +98,29 @@ def test_cli_flags_are_the_config_keys():
     args = build_parser().parse_args(["run", "--byzantine-fraction", "0", "--no-weighted", "--lr", "0.5"])
     assert config_values(args) == {"byzantine-fraction": 0.0, "weighted": False, "lr": 0.5}
     assert len(dataclasses.fields(RunConfig)) == len(config_keys())
+
+
+def test_doubtful_robustness_settings_warn_and_are_logged(caplog):
+    from fedrobust.app import make_strategy
+    from fedrobust.config import config_warnings
+
+    cfg = RunConfig(strategy="trimmed-mean", attack="bit-flip", byzantine_fraction=0.3, beta=0.1,
+                    dataset="breast-cancer", model="logistic", device="cpu")
+    (line,) = config_warnings(cfg)
+    assert line.startswith("beta=0.1 < byzantine-fraction=0.3: trimmed-mean")
+    assert config_warnings(cfg.replace(beta=0.3)) == []
+    krum = config_warnings(cfg.replace(strategy="krum", krum_f=1))
+    assert len(krum) == 1 and krum[0].startswith("krum-f=1 < 3 Byzantine clients expected")
+    make_strategy(cfg)
+    assert "beta=0.1 < byzantine-fraction=0.3" in caplog.text
+
+
+def test_new_reliability_keys_are_validated():
+    from fedrobust.config import execution_keys
+
+    with pytest.raises(ConfigError, match="resume needs checkpoint-dir"):
+        RunConfig(resume=True)
+    with pytest.raises(ConfigError, match="round-timeout must be"):
+        RunConfig(round_timeout=float("inf"))
+    assert {"rounds", "output", "checkpoint-dir", "resume", "device"} <= set(execution_keys())
+    assert "lr" not in execution_keys() and "strategy" not in execution_keys()

@@ -236,7 +236,7 @@ def test_partial_idx_set_names_only_missing_files(tmp_path):
 
 @pytest.mark.parametrize("name", ["mnist", "cifar10", "a9a"])
 def test_file_datasets_need_data_dir(name):
-    with pytest.raises(ValueError, match="data_dir is required"):
+    with pytest.raises(ValueError, match="data-dir is required"):
         load_dataset(name)
 
 

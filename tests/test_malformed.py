@@ -122,3 +122,25 @@ def test_every_reply_rejected_leaves_the_model_and_the_run_continues():
     assert rec.rejected_clients == 2 and len(rec.extra["rejections"]) == 2
     s.aggregate_fit(2, [reply(arrays_of(1.0))], [])
     assert torch.equal(s.x, -torch.ones(7))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["bgmd", "norm-threshold", "c-rsa"])
+def test_malformed_attack_through_the_engine(strategy):
+    """The cycling malformed attack through Flower's simulation engine: the run completes, the faults are
+    rejected (or, for sign protocols and unread metrics, harmless) and the model stays finite."""
+    import fedrobust
+
+    results = fedrobust.simulate(
+        strategy=strategy, dataset="breast-cancer", model="logistic", num_clients=5, clients_per_round=5,
+        rounds=4, lr=0.1, batch_size=16, device="cpu", attack="malformed", byzantine_fraction=0.4, beta=0.45,
+        **({"norm_option": 1} if strategy == "norm-threshold" else {}),
+    )
+    rounds = results["rounds"]
+    assert len(rounds) == 4 and all(r["accuracy"] is not None for r in rounds)
+    assert all(np.isfinite(r["loss"]) for r in rounds)
+    for r in rounds:
+        assert all(p in r["byzantine_clients"] for p, _ in r["rejections"])
+        assert r["rejected_clients"] + r["failed_clients"] <= 2
+    if strategy != "c-rsa":
+        assert sum(r["rejected_clients"] + r["failed_clients"] for r in rounds) >= 4

@@ -29,7 +29,7 @@ def test_majority_vote_step_by_hand():
 
 def test_compressor_must_be_sign():
     assert _strategy(compressor="sign").cfg.compressor == "sign"
-    with pytest.raises(ValueError, match="compressor must be 'auto' or 'sign'"):
+    with pytest.raises(ValueError, match=r"compressor: signsgd-mv sends sign\(g\), so compressor must be auto or sign; got 'top-k'"):
         _strategy(compressor="top-k", compressor_params="k=1")
 
 

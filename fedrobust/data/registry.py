@@ -13,9 +13,19 @@ from .splits import DatasetSplits
 Loader = Callable[..., DatasetSplits]
 
 
+def _expected_files(name: str) -> str:
+    if name in ("mnist", "fashion-mnist"):
+        return ", ".join(f"{stem}[.gz]" for stem in idx.IDX_FILES.values())
+    if name == "cifar10":
+        return ", ".join(cifar.CIFAR10_TRAIN_FILES + cifar.CIFAR10_TEST_FILES)
+    if name in libsvm.LIBSVM_SETS:
+        return ", ".join(libsvm.LIBSVM_SETS[name][:2])
+    return "its files"
+
+
 def _needs_dir(name: str, data_dir) -> Path:
     if data_dir is None:
-        raise ValueError(f"data_dir is required for {name!r}: the folder holding its files")
+        raise ValueError(f"data-dir is required for {name!r}: the folder holding {_expected_files(name)}")
     return Path(data_dir)
 
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 import torch
 
 from ..aggregators import norm_trim
+from ..aggregators._rows import gather_rows_
 from ._checks import check_positive, check_rows, check_vector
 
 __all__ = ["norm_threshold_mean", "norm_threshold_step", "project_ball"]
 
 
 def norm_threshold_mean(
-    messages: torch.Tensor, beta: float, norms: torch.Tensor | None = None
+    messages: torch.Tensor, beta: float, norms: torch.Tensor | None = None, *, overwrite: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean of the rows kept by norm thresholding, and their indices.
 
@@ -36,6 +37,9 @@ def norm_threshold_mean(
         Fraction of rows dropped (the largest norms), in [0, 1); ``floor(beta·n)`` rows go.
     norms : torch.Tensor, optional
         Reported norms (n,) to rank by (Option I); default: the rows' own ℓ2 norms (Option II).
+    overwrite : bool
+        Move the kept rows to the top of ``messages`` in place (rows reordered) instead of copying
+        them out: the same mean, bit for bit, without an (n − floor(β·n)) × d copy on the server.
 
     Returns
     -------
@@ -51,6 +55,8 @@ def norm_threshold_mean(
     (tensor([0.5000, 1.5000]), tensor([0, 1]))
     """
     kept = norm_trim(messages, beta, norms=norms)
+    if overwrite and messages.is_contiguous():
+        return gather_rows_(messages, kept).mean(dim=0), kept
     return messages.index_select(0, kept).mean(dim=0), kept
 
 
@@ -81,6 +87,8 @@ def norm_threshold_step(
     lr: float,
     norms: torch.Tensor | None = None,
     radius: float | None = None,
+    *,
+    overwrite: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One server step of norm-thresholded (compressed) gradient descent: x ← Π_W(x − lr·mean_kept).
 
@@ -99,6 +107,9 @@ def norm_threshold_step(
         the messages' own norms (Option II and Algorithm 2).
     radius : float, optional
         Project the result on the ℓ2 ball of this radius around the origin (Π_W); off by default.
+    overwrite : bool
+        Let :func:`norm_threshold_mean` reorder the rows of ``messages`` in place (no copy of the
+        kept rows); the server passes its scratch matrix of decoded replies.
 
     Returns
     -------
@@ -119,7 +130,7 @@ def norm_threshold_step(
     x = check_vector(x, "x")
     check_rows(messages, "messages", x)
     lr = check_positive(lr, "lr")
-    step, kept = norm_threshold_mean(messages, beta, norms=norms)
+    step, kept = norm_threshold_mean(messages, beta, norms=norms, overwrite=overwrite)
     new_x = x - lr * step.to(x.dtype)
     if radius is not None:
         new_x = project_ball(new_x, radius)

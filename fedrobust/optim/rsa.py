@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .._checks import check_int, check_seed
+from ..aggregators._chunks import column_blocks
 from ..compression import RandK, Sign
 from ._checks import check_nonnegative, check_positive, check_vector
 
@@ -235,7 +236,8 @@ def master_update(
         raise TypeError(f"received_signs must hold -1/0/1 as an integer or floating dtype, got {received_signs.dtype}")
     omega = _check_omega(omega, x0.numel(), received_signs.shape[1], x0.device)
     signs = received_signs.to(device=x0.device)
-    if not bool(((signs == 1) | (signs == 0) | (signs == -1)).all()):
+    # column blocks: no (n, l) masks on the server (see docs/performance.md)
+    if not all(bool(((b == 1) | (b == 0) | (b == -1)).all()) for _, b in column_blocks(signs)):
         raise ValueError("received_signs must hold only -1, 0 or 1 (ternary messages)")
     total = signs.to(x0.dtype).sum(dim=0)
     new = x0.clone() if grad0 is None else x0 - alpha * check_vector(grad0, "grad0", d=x0.numel()).to(x0)

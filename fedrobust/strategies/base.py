@@ -65,6 +65,7 @@ from ..config import RunConfig
 from ..ndarrays import flatten, payload_bytes, to_ndarrays
 from ..results import RoundRecord, results_dict
 from ..validation import MalformedReply, check_arrays, check_values
+from .memory import check_server_memory, server_memory_problem
 from ..workload import byzantine_clients
 
 __all__ = ["VectorStrategy", "select_partitions", "EvaluateFn"]
@@ -105,6 +106,11 @@ class VectorStrategy(Strategy):
 
     name: ClassVar[str] = ""
     protocol: ClassVar[str] = ""
+    memory_factor: ClassVar[float] = 1.0
+    """Peak memory of :meth:`aggregate_fit` in units of the stacked (n, L) float32 matrix, the matrix
+    included (1.0: no copy of it); see :mod:`fedrobust.strategies.memory`."""
+    memory_vectors: ClassVar[int] = 4
+    """d-sized temporaries of one aggregation (see :mod:`fedrobust.strategies.memory`)."""
 
     def __init__(
         self,
@@ -125,6 +131,7 @@ class VectorStrategy(Strategy):
         self.x = x0.detach().to(self.device, torch.float32).reshape(-1).clone()
         if self.x.numel() != sum(self.sizes):
             raise ValueError(f"x0 has {self.x.numel()} entries but shapes need {sum(self.sizes)}")
+        check_server_memory(type(self), cfg, self.x.numel())  # max-server-memory-mb, before any round
         self.evaluate_fn = evaluate_fn
         self.on_round = on_round
         self.records: list[RoundRecord] = []
@@ -135,6 +142,11 @@ class VectorStrategy(Strategy):
         self.round_partitions: list[int] = []  # partition id of each row step() receives
         self.round_metrics: list[dict[str, Scalar]] = []  # the reply metrics of each row step() receives
         self.round_rejections: list[tuple[int, str]] = []  # (partition id, reason) of each rejected reply
+        # Rounds finished before this strategy started (a resumed run): Flower numbers the rounds it
+        # drives from 1 again, and the Flower interface below adds this offset (see fedrobust.checkpoint).
+        self.round_offset = 0
+        self._sampled: dict[int, tuple[list[int], list[int]]] = {}  # round -> (sampled ids, ids without a node)
+        self._configured = False  # whether a round was configured (a missing node is then a failure)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, d={self.x.numel()}, device={self.device})"
@@ -174,6 +186,21 @@ class VectorStrategy(Strategy):
         """The length of the vector :meth:`read_reply` writes per reply (default: the model's d)."""
         return sum(self.sizes)
 
+    @classmethod
+    def reply_length_for(cls, cfg: RunConfig, d: int) -> int:
+        """:meth:`reply_length` of a run with a model of ``d`` parameters, before any strategy exists."""
+        return d
+
+    @classmethod
+    def memory_factor_for(cls, cfg: RunConfig) -> float:
+        """:attr:`memory_factor` of a run (subclasses may make it depend on run keys)."""
+        return cls.memory_factor
+
+    @classmethod
+    def state_bytes_for(cls, cfg: RunConfig, d: int) -> int:
+        """Bytes the strategy keeps between rounds (default: the model ``x``, 4d)."""
+        return 4 * d
+
     def check_metrics(self, metrics: dict[str, Scalar]) -> bool:
         """Whether a reply's metrics are acceptable (default: always); False rejects the reply
         (raising :class:`~fedrobust.validation.MalformedReply` rejects it with that reason)."""
@@ -189,18 +216,23 @@ class VectorStrategy(Strategy):
     ) -> list[tuple[ClientProxy, FitIns]]:
         """Sample partition ids with the run seed and send each of their clients ``x``."""
         started = time.perf_counter()
+        server_round += self.round_offset
         by_partition = self._clients_by_partition(client_manager, server_round)
         chosen = select_partitions(self.cfg.num_clients, self.cfg.clients_per_round, self.cfg.seed, server_round)
         missing = [p for p in chosen if p not in by_partition]
-        if missing:
+        if missing and not self._configured:  # the first round: the federation does not fit the config
             raise RuntimeError(
                 f"no client holds partition ids {missing}: the federation has {len(by_partition)} nodes with "
                 f"partition ids {sorted(by_partition)[:20]}, but num-clients={self.cfg.num_clients}; "
                 "run as many SuperNodes as num-clients (flwr run: --federation-config 'num-supernodes=N')"
             )
+        if missing:  # nodes lost during the run: failed clients of this round
+            log(WARNING, "round %s: no node holds sampled partition ids %s; counted as failed", server_round, missing)
         instructions: dict[tuple[int, int], FitIns] = {}  # one FitIns per distinct (arrays, config)
         pairs, sent = [], 0
         for partition, (arrays, config) in zip(chosen, self.fit_messages(server_round, chosen)):
+            if partition not in by_partition:
+                continue
             key = (id(arrays), id(config))
             if key not in instructions:
                 instructions[key] = FitIns(ndarrays_to_parameters(arrays), config)
@@ -210,6 +242,8 @@ class VectorStrategy(Strategy):
         # Who attacks among the sampled clients (the clients work out the same set on their own).
         record.extra["byzantine_clients"] = sorted(byzantine_clients(self.cfg, server_round).intersection(chosen))
         self._open[server_round] = (started, record)
+        self._sampled[server_round] = (chosen, missing)
+        self._configured = True
         return pairs
 
     def aggregate_fit(
@@ -224,14 +258,24 @@ class VectorStrategy(Strategy):
         leaves the model unchanged, and a step that would make the model non-finite is undone
         (``skipped_step``); see the module docstring.
         """
+        server_round += self.round_offset
         record = self._record(server_round)
         for failure in failures:
             reason = failure if isinstance(failure, BaseException) else failure[1].status.message
             log(WARNING, "round %s: a sampled client failed: %s", server_round, reason)
+        # Rows in partition-id order, not in the order replies arrived (Flower gives no order): the
+        # aggregate is then bit for bit the same in every run, and through either Flower API.
+        results = sorted(results, key=lambda r: self._reply_partition(r[0], r[1], 0))
         updates, weights, bytes_up, rejected = self._stack(results, server_round)
         record.bytes_up = bytes_up
         record.rejected_clients = rejected
-        record.failed_clients = len(failures)
+        # Failed: sampled clients that raised or timed out (round-timeout), or whose node was gone.
+        sampled, missing = self._sampled.pop(server_round, ([], []))
+        failed = len(failures) + len(missing)
+        if sampled and all(proxy is not None and proxy.cid in self._partition_of for proxy, _ in results):
+            replied = {self._partition_of[proxy.cid] for proxy, _ in results}
+            record.extra["failed_partitions"] = sorted(set(sampled) - replied)
+        record.failed_clients = failed
         record.extra["rejections"] = [list(r) for r in self.round_rejections]
         record.extra["skipped_step"] = False
         self.server_round = server_round
@@ -250,7 +294,7 @@ class VectorStrategy(Strategy):
         metrics: dict[str, Scalar] = {
             "accepted_clients": int(updates.shape[0]),
             "rejected_clients": rejected,
-            "failed_clients": len(failures),
+            "failed_clients": failed,
             "bytes_up": bytes_up,
         }
         return self._parameters(), metrics
@@ -272,6 +316,9 @@ class VectorStrategy(Strategy):
 
     def evaluate(self, server_round: int, parameters: Parameters) -> tuple[float, dict[str, Scalar]] | None:
         """Evaluate ``x`` on the test split, then close the round's record (round 0: the initial model)."""
+        if self.round_offset and server_round == 0:  # a resumed run: the initial model was evaluated before
+            return None
+        server_round += self.round_offset
         loss = accuracy = None
         if self.evaluate_fn is not None:
             loss, accuracy = (float(v) for v in self.evaluate_fn(self.x))
@@ -301,23 +348,40 @@ class VectorStrategy(Strategy):
         return self._open[server_round][1]
 
     def _clients_by_partition(self, client_manager: ClientManager, server_round: int) -> dict[int, ClientProxy]:
+        """The connected nodes by partition id. Before the first round the server waits until
+        ``num-clients`` nodes are connected (Flower's ``wait_for``), up to ``round-timeout`` seconds
+        (30 s when 0); a node that fails to report its partition id is left out of the round."""
+        if not self._partition_of and client_manager.num_available() < self.cfg.num_clients:
+            client_manager.wait_for(self.cfg.num_clients, timeout=int(self.cfg.round_timeout or 30))
         clients = client_manager.all()
         unknown = [c for cid, c in clients.items() if cid not in self._partition_of]
         if unknown:
             ins = GetPropertiesIns(config={})
+
+            def ask(client: ClientProxy) -> Any:  # no timeout: actors may take long to start
+                try:
+                    return client.get_properties(ins, timeout=None, group_id=server_round)
+                except Exception as err:  # noqa: BLE001 - a failing node is left out, not a server crash
+                    return err
+
             with ThreadPoolExecutor(max_workers=min(32, len(unknown))) as pool:
-                replies = list(pool.map(lambda c: c.get_properties(ins, timeout=None, group_id=server_round), unknown))
+                replies = list(pool.map(ask, unknown))
             for client, reply in zip(unknown, replies):
-                if reply.status.code != Code.OK or PARTITION_ID_KEY not in reply.properties:
-                    raise RuntimeError(f"client {client.cid} did not report its {PARTITION_ID_KEY}: {reply.status}")
+                if isinstance(reply, BaseException) or reply.status.code != Code.OK or PARTITION_ID_KEY not in reply.properties:
+                    why = reply if isinstance(reply, BaseException) else reply.status
+                    log(WARNING, "node %s did not report its %s: %s", client.cid, PARTITION_ID_KEY, why)
+                    continue
                 self._partition_of[client.cid] = int(reply.properties[PARTITION_ID_KEY])
-        return {self._partition_of[cid]: c for cid, c in clients.items()}
+        return {self._partition_of[cid]: c for cid, c in clients.items() if cid in self._partition_of}
 
     def _stack(
         self, results: list[tuple[ClientProxy, FitRes]], server_round: int = 0
     ) -> tuple[torch.Tensor, torch.Tensor, int, int]:
         """Valid replies as an (n, reply_length) float32 CPU tensor (one copy, into a preallocated buffer)."""
         d = self.reply_length(server_round)
+        too_big = server_memory_problem(type(self), self.cfg, self.x.numel(), n=len(results))
+        if too_big is not None:  # more replies than clients-per-round (direct calls): refuse, do not stack
+            return self._reject_all(results, server_round, too_big, d)
         buf = np.empty((len(results), d), dtype=np.float32)
         weights = np.empty(len(results), dtype=np.float64)
         n = bytes_up = 0
@@ -342,6 +406,16 @@ class VectorStrategy(Strategy):
             n += 1
         rejected = len(self.round_rejections)
         return torch.from_numpy(buf[:n]), torch.from_numpy(weights[:n]), bytes_up, rejected
+
+    def _reject_all(
+        self, results: list[tuple[ClientProxy, FitRes]], server_round: int, reason: str, d: int
+    ) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+        """:meth:`_stack`'s answer when no reply may be stacked: every one rejected with ``reason``."""
+        self.round_partitions, self.round_metrics = [], []
+        self.round_rejections = [(self._reply_partition(p, r, i), reason) for i, (p, r) in enumerate(results)]
+        log(WARNING, "round %s: all %s replies rejected: %s", server_round, len(results), reason)
+        bytes_up = sum(len(t) for _, r in results for t in (getattr(r.parameters, "tensors", ()) or ()))
+        return torch.empty(0, d), torch.empty(0, dtype=torch.float64), bytes_up, len(results)
 
     def _check_reply(self, res: FitRes, arrays: list[np.ndarray], out: np.ndarray) -> str | None:
         """Why a decoded reply is rejected (None: accepted, its vector written into ``out``)."""
@@ -417,6 +491,12 @@ class VectorStrategy(Strategy):
         return int(reported) if isinstance(reported, int) and not isinstance(reported, bool) else index
 
     # -------------------------------------------------------------------------------- state
+    @property
+    def rounds_left(self) -> int:
+        """The rounds Flower still has to drive: ``rounds`` minus those finished before a resume
+        (:attr:`round_offset`); a resumed run's Flower round t is server round ``round_offset + t``."""
+        return self.cfg.rounds - self.round_offset
+
     def state_dict(self) -> dict[str, Any]:
         """What a restarted strategy needs to continue: the model ``x`` and the last aggregated round.
 

@@ -111,6 +111,23 @@ class BlockGMStrategy(VectorStrategy):
         self.memory: torch.Tensor | None = None
         self.residuals: torch.Tensor | None = None
 
+    @classmethod
+    def memory_factor_for(cls, cfg: RunConfig) -> float:
+        """1 + rho: the stacked matrix and the copy of its k = rho · d selected columns."""
+        return 1.0 + cfg.rho
+
+    @classmethod
+    def residual_rows_bytes(cls, cfg: RunConfig, d: int) -> int:
+        """Bytes of the per-client residual rows under ``rows`` memory (4 · num-clients · d), else 0."""
+        mode = cls.default_memory if cfg.memory == "auto" else cfg.memory
+        return 4 * cfg.num_clients * d if mode == "rows" else 0
+
+    @classmethod
+    def state_bytes_for(cls, cfg: RunConfig, d: int) -> int:
+        """``x``, plus the mean memory (4d) or the per-client residual rows (4 · num-clients · d)."""
+        mode = cls.default_memory if cfg.memory == "auto" else cfg.memory
+        return 4 * d + (4 * d if mode == "mean" else cls.residual_rows_bytes(cfg, d))
+
     def gamma(self) -> float:
         """The step size the client vectors are scaled by before the memory is added."""
         return self.cfg.lr
@@ -129,7 +146,9 @@ class BlockGMStrategy(VectorStrategy):
             scale = 1.0
         elif self.memory_mode == "rows":
             rows = self._rows_of(self.round_partitions)
-            torch.add(self._residual_rows().index_select(0, rows), p, alpha=gamma, out=p)
+            residuals = self._residual_rows()
+            for i, r in enumerate(self.round_partitions):  # row by row: no (n, d) copy of the residuals
+                torch.add(residuals[r], p[i], alpha=gamma, out=p[i])
             scale = 1.0
         c = self.cfg
         memory = "rows" if rows is not None else ("mean" if self.memory_mode == "mean" else "none")

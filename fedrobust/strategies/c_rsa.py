@@ -84,6 +84,11 @@ class CRSA(VectorStrategy):
     protocol: ClassVar[str] = "rsa"
     all_coordinates: ClassVar[bool] = False
 
+    @classmethod
+    def reply_length_for(cls, cfg: RunConfig, d: int) -> int:
+        """l coordinates per reply (d for RSA)."""
+        return d if cls.all_coordinates else coordinate_count(cfg.coord_ratio, d)
+
     def __init__(self, cfg: RunConfig, x0: torch.Tensor, shapes: Sequence[tuple[int, ...]], **kwargs: Any) -> None:
         super().__init__(cfg, x0, shapes, **kwargs)
         d = self.x.numel()

@@ -85,7 +85,8 @@ class NormThreshold(CompressedReplies, VectorStrategy):
         """Keep the (1 − beta) smallest norms, ``x ← Π_W(x − γ · mean_kept)``."""
         radius = self.cfg.radius or None
         new_x, kept = norm_threshold_step(
-            self.x, updates, self.cfg.beta, self.step_size(), norms=self.ranking_norms(updates), radius=radius
+            self.x, updates, self.cfg.beta, self.step_size(), norms=self.ranking_norms(updates), radius=radius,
+            overwrite=True,  # updates is the round's scratch matrix: reorder its rows, do not copy the kept ones
         )
         self.x.copy_(new_x)
         return {"kept_clients": int(kept.numel())}
