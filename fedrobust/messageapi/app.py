@@ -1,0 +1,134 @@
+"""The Message-API Flower App: ``server_app`` (``@app.main()``) and ``client_app`` (``@app.train()``).
+
+The components of a run with ``api = "message"``; :func:`fedrobust.simulate` builds them bound to
+a config with :func:`make_server_app` and :func:`make_client_app`. For ``flwr run .`` name them in
+``pyproject.toml``::
+
+    [tool.flwr.app.components]
+    serverapp = "fedrobust.messageapi:server_app"
+    clientapp = "fedrobust.messageapi:client_app"
+
+and pass ``--run-config "api='message'"``.
+
+- Server: a :class:`~fedrobust.messageapi.MessageStrategy` around the legacy core that
+  :func:`fedrobust.app.make_strategy` builds (model from the run seed, central evaluation, results
+  JSON written to ``output`` after the last round), started with ``strategy.start(grid=...)``.
+- Client: the node's client from :func:`fedrobust.app.make_client` (the honest client of the
+  strategy's protocol, wrapped in a Byzantine one where the partition may attack), so both APIs
+  run the same client code. ``train`` messages go to its ``fit``, ``query`` messages to its
+  ``get_properties`` (the partition id the server samples by).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flwr.app import Context, Message
+from flwr.clientapp import ClientApp
+from flwr.common import GetPropertiesIns
+from flwr.serverapp import Grid, ServerApp
+
+from ..app import make_client, make_strategy
+from ..config import ConfigError, RunConfig
+from ..results import RoundRecord
+from ..strategies import VectorStrategy
+from ..workload import build_attack
+from .grid import LocalGrid
+from .records import content_to_fitins, fitres_to_content, properties_to_content
+from .strategy import MessageStrategy
+
+__all__ = ["make_server_app", "make_client_app", "run_local", "server_app", "client_app"]
+
+
+def make_server_app(
+    cfg: RunConfig | None = None,
+    on_round: Callable[[RoundRecord], None] | None = None,
+    on_strategy: Callable[[MessageStrategy], None] | None = None,
+) -> ServerApp:
+    """A Message-API ServerApp for ``cfg`` (None: read it from ``context.run_config``).
+
+    ``on_round`` receives every finished round record; ``on_strategy`` receives the strategy once
+    built (so an in-process caller can read its results after the run).
+    """
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        run_cfg = cfg if cfg is not None else RunConfig.from_mapping(context.run_config)
+        _require_message_api(run_cfg)
+        strategy = MessageStrategy(make_strategy(run_cfg, on_round))
+        if on_strategy is not None:
+            on_strategy(strategy)
+        strategy.start(
+            grid=grid, initial_arrays=strategy.arrays(), num_rounds=strategy.core.rounds_left,
+            timeout=run_cfg.round_timeout or None,
+        )
+
+    return app
+
+
+def make_client_app(cfg: RunConfig | None = None) -> ClientApp:
+    """A Message-API ClientApp for ``cfg`` (None: read it from ``context.run_config``).
+
+    With ``cfg`` given, its attack is built here, once, and travels with the app to the client
+    processes (as :func:`fedrobust.app.make_client_app` does).
+    """
+    attack = build_attack(cfg) if cfg is not None else None
+    app = ClientApp()
+
+    def client(context: Context):
+        run_cfg = cfg if cfg is not None else RunConfig.from_mapping(context.run_config)
+        return make_client(run_cfg, context, attack)
+
+    @app.train()
+    def train(message: Message, context: Context) -> Message:
+        res = client(context).fit(content_to_fitins(message.content))
+        return Message(fitres_to_content(res), reply_to=message)
+
+    @app.query()
+    def query(message: Message, context: Context) -> Message:
+        res = client(context).get_properties(GetPropertiesIns(config={}))
+        return Message(properties_to_content(res.properties), reply_to=message)
+
+    return app
+
+
+def run_local(
+    cfg: RunConfig,
+    on_round: Callable[[RoundRecord], None] | None = None,
+    after_round: Callable[[VectorStrategy, int], None] | None = None,
+) -> dict[str, Any]:
+    """Run ``cfg`` through the Message API in this process, on a :class:`~fedrobust.messageapi.LocalGrid`.
+
+    The Message-API counterpart of :func:`fedrobust.inprocess.run_inprocess` (which calls it for
+    ``api = "message"``), with the same arguments: ``on_round`` receives each finished round record,
+    ``after_round(core, round)`` is called after each round with the legacy core (its ``x``).
+
+    Returns
+    -------
+    dict
+        The results document, written to ``cfg.output`` too when set.
+    """
+    _require_message_api(cfg)
+    strategy = MessageStrategy(make_strategy(cfg, on_round))
+
+    def after(server_round: int, arrays: object) -> None:
+        if server_round and after_round is not None:
+            after_round(strategy.core, server_round)
+
+    grid = LocalGrid(make_client_app(cfg), cfg.num_clients, seed=cfg.seed)
+    strategy.start(grid=grid, timeout=None, evaluate_fn=after)
+    return strategy.results()
+
+
+def _require_message_api(cfg: RunConfig) -> None:
+    if cfg.api != "message":
+        raise ConfigError(
+            f"api={cfg.api!r}, but this is the Message-API ServerApp (fedrobust.messageapi:server_app); "
+            "set api='message', or use the legacy components fedrobust.app:server_app and fedrobust.app:client_app"
+        )
+
+
+server_app = make_server_app()
+client_app = make_client_app()
