@@ -14,7 +14,9 @@ from .norm_threshold import norm_threshold_mean
 __all__ = ["fedcure_step"]
 
 
-def fedcure_step(x: torch.Tensor, steps: torch.Tensor, beta: float, eta: float) -> tuple[torch.Tensor, torch.Tensor]:
+def fedcure_step(
+    x: torch.Tensor, steps: torch.Tensor, beta: float, eta: float, *, overwrite: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """x ← x + η·mean of the (1 − β) fraction of ``steps`` with the smallest norms.
 
     Parameters
@@ -27,6 +29,9 @@ def fedcure_step(x: torch.Tensor, steps: torch.Tensor, beta: float, eta: float) 
         Fraction of clients dropped (largest norms), in [0, 1); ``floor(beta·n)`` go.
     eta : float
         Server step size η > 0.
+    overwrite : bool
+        Reorder the rows of ``steps`` in place instead of copying the kept ones
+        (:func:`~fedrobust.optim.norm_threshold_mean`); the server passes its scratch matrix.
 
     Returns
     -------
@@ -44,5 +49,5 @@ def fedcure_step(x: torch.Tensor, steps: torch.Tensor, beta: float, eta: float) 
     x = check_vector(x, "x")
     check_rows(steps, "steps", x)
     eta = check_positive(eta, "eta")
-    step, kept = norm_threshold_mean(steps, beta)
+    step, kept = norm_threshold_mean(steps, beta, overwrite=overwrite)
     return x + eta * step.to(x.dtype), kept

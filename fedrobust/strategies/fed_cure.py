@@ -38,6 +38,6 @@ class FedCure(CompressedReplies, VectorStrategy):
 
     def step(self, updates: torch.Tensor, weights: torch.Tensor) -> dict[str, Scalar] | None:
         """``x ← x + eta · mean`` of the (1 − beta) smallest-norm steps."""
-        new_x, kept = fedcure_step(self.x, updates, self.cfg.beta, self.cfg.eta)
+        new_x, kept = fedcure_step(self.x, updates, self.cfg.beta, self.cfg.eta, overwrite=True)  # no row copy
         self.x.copy_(new_x)
         return {"kept_clients": int(kept.numel())}
