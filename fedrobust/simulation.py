@@ -119,8 +119,6 @@ def simulate(
     """
     from flwr.simulation import run_simulation
 
-    from .app import make_client_app, make_server_app
-
     if isinstance(config, RunConfig):
         cfg = config.replace(**overrides) if overrides else config
     else:
@@ -128,6 +126,8 @@ def simulate(
     check_runnable(cfg)
     if cfg.api == "message":  # the Message-API App (fedrobust.messageapi); the same model, see docs/message-api.md
         from .messageapi import make_client_app, make_server_app
+    else:
+        from .app import make_client_app, make_server_app
     resources = backend_config(cfg)
     _leave_other_ray_cluster(cfg)
     strategies: list[Any] = []
