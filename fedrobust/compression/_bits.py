@@ -30,8 +30,10 @@ def pack(mask: torch.Tensor) -> np.ndarray:
     return np.packbits(mask.detach().to("cpu").numpy().astype(bool, copy=False))
 
 
-def unpack(packed: np.ndarray, n: int, what: str) -> np.ndarray:
+def unpack(packed: np.ndarray, n: int, what: str, as_bool: bool = True) -> np.ndarray:
     """Unpack ``n`` bits from an untrusted uint8 array; check its length and that pad bits are 0.
+
+    Returns booleans, or (``as_bool=False``) the 0/1 uint8 values without a conversion pass.
 
     Examples
     --------
@@ -47,4 +49,5 @@ def unpack(packed: np.ndarray, n: int, what: str) -> np.ndarray:
     rem = n % 8
     if rem and int(packed[-1]) & ((1 << (8 - rem)) - 1):
         raise PayloadError(f"{what}: the {8 - rem} pad bit(s) after the last entry must be 0")
-    return np.unpackbits(packed, count=n).astype(bool)
+    bits = np.unpackbits(packed, count=n)
+    return bits.astype(bool) if as_bool else bits
