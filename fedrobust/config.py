@@ -40,6 +40,7 @@ __all__ = [
 DEVICES = ("auto", "cpu", "cuda")
 BYZANTINE_MODES = ("fixed", "dynamic")
 MEMORY_CHOICES = ("auto", "mean", "rows", "none")
+LR_SCHEDULES = ("constant", "cosine")
 MEMORY_WEIGHT_CHOICES = ("gm", "uniform")
 SELECTION_CHOICES = ("sample", "top-k")
 COORD_METHOD_CHOICES = ("rand", "top")
@@ -172,6 +173,10 @@ class RunConfig:
     lr: float = _key(
         0.1, "learning rate: client SGD steps and the server's gradient step (gamma of norm-threshold and "
         "fed-cure, alpha of c-rsa / rsa, the per-coordinate step of signsgd-mv)",
+    )
+    lr_schedule: str = _key(
+        "constant", "lr over the rounds: constant, or cosine (annealed from lr in round 1 towards 0 in the last, "
+        "as 001 trains MNIST)", LR_SCHEDULES,
     )
     batch_size: int = _key(32, "client minibatch size")
     weighted: bool = _key(False, "fedavg: weight client updates by their numbers of examples")

@@ -26,9 +26,12 @@ from .error_feedback import error_feedback_step
 from .fedcure import fedcure_step
 from .norm_threshold import norm_threshold_mean, norm_threshold_step, project_ball
 from .rsa import METHODS, draw_coordinates, master_update, pack_signs, unpack_signs, worker_message, worker_update
+from .schedule import LR_SCHEDULES, scheduled_lr
 from .signsgd import signsgd_step
 
 __all__ = [
+    "LR_SCHEDULES",
+    "scheduled_lr",
     "METHODS",
     "cubic_step",
     "draw_coordinates",

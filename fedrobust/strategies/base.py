@@ -62,6 +62,7 @@ from flwr.server.client_proxy import ClientProxy
 from flwr.server.strategy import Strategy
 
 from ..config import RunConfig
+from ..optim.schedule import scheduled_lr
 from ..ndarrays import flatten, payload_bytes, to_ndarrays
 from ..results import RoundRecord, results_dict
 from ..validation import MalformedReply, check_arrays, check_values
@@ -159,12 +160,21 @@ class VectorStrategy(Strategy):
         """
         raise NotImplementedError
 
+    def lr_at(self, server_round: int) -> float:
+        """The step size of ``server_round``: ``lr`` under the run's ``lr-schedule``."""
+        return scheduled_lr(self.cfg.lr, self.cfg.lr_schedule, server_round, self.cfg.rounds)
+
+    @property
+    def lr(self) -> float:
+        """The step size of the round being aggregated (:attr:`server_round`)."""
+        return self.lr_at(self.server_round)
+
     def fit_config(self, server_round: int) -> dict[str, Scalar]:
         """The config dict sent to every client with the model (subclasses may extend it)."""
         c = self.cfg
         return {
             "server-round": server_round,
-            "lr": c.lr,
+            "lr": self.lr_at(server_round),
             "local-steps": c.local_steps,
             "batch-size": c.batch_size,
             "seed": c.seed,

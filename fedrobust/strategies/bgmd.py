@@ -130,7 +130,7 @@ class BlockGMStrategy(VectorStrategy):
 
     def gamma(self) -> float:
         """The step size the client vectors are scaled by before the memory is added."""
-        return self.cfg.lr
+        return self.lr
 
     def step(self, updates: torch.Tensor, weights: torch.Tensor) -> dict[str, Scalar] | None:
         """One block-GM step on the (n, d) client vectors (overwritten in place).

@@ -162,7 +162,7 @@ class CRSA(VectorStrategy):
         c = self.cfg
         grad0 = self.x * c.weight_decay if c.weight_decay else None
         omega = self.coordinates(self.server_round)
-        self.x.copy_(master_update(self.x, grad0, updates, omega, alpha=c.lr, lam=c.lam))
+        self.x.copy_(master_update(self.x, grad0, updates, omega, alpha=self.lr, lam=c.lam))
         return {"coord_count": self.l}
 
     # -------------------------------------------------------------------------------- state

@@ -27,5 +27,5 @@ class GMD(GradientStrategy):
         """Take the rows' geometric median and step by ``lr`` times it (= GM(lr · G): the GM is
         scale-equivariant and its tolerance scale-free, so the rows are not scaled)."""
         gm = geometric_median(updates, tol=self.cfg.gm_tol, max_iter=self.cfg.gm_max_iter)
-        self.x.sub_(gm.median, alpha=self.cfg.lr)
+        self.x.sub_(gm.median, alpha=self.lr)
         return {"gm_iterations": int(gm.iterations)}

@@ -27,5 +27,5 @@ class GradientStrategy(VectorStrategy):
 
     def step(self, updates: torch.Tensor, weights: torch.Tensor) -> dict[str, Scalar] | None:
         """Apply ``x ← x − lr · aggregate(updates)``; ``weights`` are ignored (one batch each)."""
-        self.x.sub_(self.aggregate(updates), alpha=self.cfg.lr)
+        self.x.sub_(self.aggregate(updates), alpha=self.lr)
         return None

@@ -44,8 +44,8 @@ class Krum(GradientStrategy):
         n = updates.shape[0]
         c = self.cfg
         if n < 3:  # Krum is undefined; the (one or two) rows are averaged
-            self.x.sub_(updates.mean(dim=0), alpha=c.lr)
+            self.x.sub_(updates.mean(dim=0), alpha=self.lr)
             return {"krum_f": 0}
         f = krum_f(c.krum_f, c.byzantine_fraction, c.clients_per_round, n)
-        self.x.sub_(krum(updates, f, min(c.krum_m, n - f)), alpha=c.lr)
+        self.x.sub_(krum(updates, f, min(c.krum_m, n - f)), alpha=self.lr)
         return {"krum_f": f}

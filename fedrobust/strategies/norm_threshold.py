@@ -72,7 +72,7 @@ class NormThreshold(CompressedReplies, VectorStrategy):
 
     def step_size(self) -> float:
         """The server's step size γ: ``lr`` (the messages are raw compressed gradients)."""
-        return self.cfg.lr
+        return self.lr
 
     def ranking_norms(self, updates: torch.Tensor) -> torch.Tensor | None:
         """The norms the clients are ranked by: reported (option 1) or None (the messages' own)."""

@@ -43,5 +43,5 @@ class SignSGDMV(CompressedReplies, VectorStrategy):
 
     def step(self, updates: torch.Tensor, weights: torch.Tensor) -> dict[str, Scalar] | None:
         """The majority-vote step; ``weights`` are ignored (one vote per client)."""
-        self.x.copy_(signsgd_step(self.x, updates, self.cfg.lr))
+        self.x.copy_(signsgd_step(self.x, updates, self.lr))
         return None
