@@ -35,6 +35,8 @@ from flwr.common import (
     RecordDict,
 )
 
+from .._rng import seeded_global_rng
+
 __all__ = ["RoundClient", "round_seed", "RESTORED_KEY", "FIT_SECONDS_KEY"]
 
 FIT_SECONDS_KEY = "fit_seconds"
@@ -109,8 +111,7 @@ class RoundClient(Client):
         if self.checkpoint_dir is not None:
             self._restore(server_round)
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(round_seed(int(ins.config["seed"]), self.partition_id, server_round))
+        with seeded_global_rng(round_seed(int(ins.config["seed"]), self.partition_id, server_round), devices):
             res = self.inner.fit(ins)
         if self.checkpoint_dir is not None:
             from ..checkpoint import save_client_state

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numbers
 from typing import Callable
 
-import torch
-
+from .._rng import seeded_global_rng
 from .base import FedModel
 from .cifar_cnn import CifarCNN
 from .lenet import LeNet
@@ -33,6 +32,7 @@ def register_model(name: str, builder: ModelBuilder | None = None):
 
     Examples
     --------
+    >>> import torch
     >>> from torch import nn
     >>> @register_model("tiny-linear")
     ... class TinyLinear(FedModel):
@@ -85,6 +85,7 @@ def get_model(name: str, input_shape, num_classes: int, seed: int | None = None,
 
     Examples
     --------
+    >>> import torch
     >>> model = get_model("mlp", input_shape=(64,), num_classes=10, seed=0)
     >>> model(torch.zeros(5, 64)).shape
     torch.Size([5, 10])
@@ -100,6 +101,5 @@ def get_model(name: str, input_shape, num_classes: int, seed: int | None = None,
         return MODELS[name](input_shape, int(num_classes), **options)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
+    with seeded_global_rng(int(seed)):
         return MODELS[name](input_shape, int(num_classes), **options)
