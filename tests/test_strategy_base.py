@@ -75,7 +75,7 @@ def test_configure_fit_sends_x_as_model_arrays_and_the_round_config():
 
 
 def test_missing_partitions_are_a_clear_error():
-    s = strategy(num_clients=6, clients_per_round=6)
+    s = strategy(num_clients=6, clients_per_round=6, round_timeout=1.0)  # waits 1 s for the missing nodes
     with pytest.raises(RuntimeError, match="num-supernodes"):
         s.configure_fit(1, Parameters([], ""), manager(["a", "b"]))
 
