@@ -168,6 +168,15 @@ def test_rand_k_reference(rescale):
     assert torch.equal(q.indices(d, seed), idx.sort().values)
 
 
+def test_rand_k_indices_are_a_fresh_copy_of_the_cached_set():
+    q = get_compressor("rand-k", k=5)
+    first = q.indices(50, 7)
+    first.fill_(0)  # a caller scribbling on its copy must not change the next draw
+    expected = torch.randperm(50, generator=torch.Generator().manual_seed(7))[:5].sort().values
+    assert torch.equal(q.indices(50, 7), expected)
+    assert not torch.equal(q.indices(50, 8), expected)
+
+
 @pytest.mark.parametrize(("s", "bucket"), [(1, None), (4, None), (3, 5), (300, 8)])
 def test_qsgd_reference(s, bucket):
     d, seed = 23, 11

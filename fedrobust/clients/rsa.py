@@ -44,11 +44,13 @@ import numpy as np
 import torch
 from flwr.common import Array, ArrayRecord, Scalar
 
-from ..compression import payload_to_ndarrays
+from ..compression import Sign, payload_to_ndarrays
 from ..models import flat_grad, flat_params, set_flat_params
 from ..ndarrays import flatten
-from ..optim import draw_coordinates, pack_signs, worker_update
+from ..optim import draw_coordinates, worker_update
 from .base import HonestClient
+
+_SIGN = Sign()
 
 __all__ = ["RSAClient", "MODEL_KEY"]
 
@@ -123,5 +125,5 @@ class RSAClient(HonestClient):
 
     def encode(self, vec: torch.Tensor) -> list[np.ndarray]:
         """sign(vec) as packed ternary values (NaN counts as 0)."""
-        signs = torch.sign(torch.nan_to_num(vec.detach(), nan=0.0)).to(torch.int8)
-        return payload_to_ndarrays(pack_signs(signs))
+        # The sign compressor's bit-planes of vec are pack_signs(sign(vec)), without the ternary round trip.
+        return payload_to_ndarrays(_SIGN.encode(torch.nan_to_num(vec.detach(), nan=0.0)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_int
+from .._checks import all_finite, check_int
 from .._checks import check_vector as _check_vector
 
 SEED_MAX = 2**64 - 1
@@ -14,7 +14,7 @@ SEED_MAX = 2**64 - 1
 def check_vector(x: torch.Tensor, name: str = "x") -> torch.Tensor:
     """Raise unless ``x`` is a non-empty, finite, 1-D floating-point tensor; return it detached."""
     x = _check_vector(x, name)
-    if not bool(torch.isfinite(x).all()):
+    if not all_finite(x):
         raise ValueError(f"{name} must be finite (no NaN or Inf) to be compressed")
     return x.detach()
 

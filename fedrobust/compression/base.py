@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from .._checks import all_finite
 from ._checks import check_d, check_seed, check_vector
 from .payload import PayloadError, check_payload
 
@@ -119,7 +120,7 @@ class Compressor(abc.ABC):
         y = self._decode(fields, d, device)
         if y.shape != (d,) or y.dtype != torch.float32:
             raise TypeError(f"{type(self).__name__}._decode must return float32 of shape ({d},), got {y.dtype} {tuple(y.shape)}")
-        if not self.finite_by_construction and not bool(torch.isfinite(y).all()):
+        if not self.finite_by_construction and not all_finite(y):
             raise PayloadError(f"{self.name or type(self).__name__} payload decodes to non-finite values")
         return y
 

@@ -20,11 +20,13 @@ from .registry import register_compressor
 __all__ = ["Sign", "ScaledSign"]
 
 
-def _encode_signs(x: torch.Tensor) -> dict[str, np.ndarray]:
-    zero = x == 0
+def _encode_signs(x: torch.Tensor, magnitude: torch.Tensor | None = None) -> dict[str, np.ndarray]:
+    """The two bit-planes of ``x``; ``magnitude`` is ``|x|`` when the caller has it already."""
+    magnitude = x.abs() if magnitude is None else magnitude
+    has_zero = bool(magnitude.amin() == 0)  # one reduction; the zero plane is built only when needed
     return {
         "negative": _bits.pack(x < 0),
-        "zero": _bits.pack(zero) if bool(zero.any()) else np.zeros(0, dtype=np.uint8),
+        "zero": _bits.pack(x == 0) if has_zero else np.zeros(0, dtype=np.uint8),
     }
 
 
@@ -97,8 +99,9 @@ class ScaledSign(Compressor):
     finite_by_construction = True  # ±scale or 0, with the scale checked finite
 
     def _encode(self, x, *, seed, generator):
-        payload = _encode_signs(x)
-        scale = x.to(work_dtype(x)).abs().sum() / x.numel()
+        magnitude = x.to(work_dtype(x)).abs()
+        payload = _encode_signs(x, magnitude)
+        scale = magnitude.sum() / x.numel()
         payload["scale"] = np.array([scale.item()], dtype=np.float32)
         if not np.isfinite(payload["scale"]).all():
             raise ValueError("x is too large for scaled-sign: its scale ||x||_1/d overflows float32")

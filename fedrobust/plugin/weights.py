@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from flwr.common.logger import log
 
+from .._checks import all_finite
 from ..validation import check_values
 from .rules import Rule, rule_parameters
 
@@ -162,7 +163,7 @@ class WeightsAggregator:
         x = torch.from_numpy(flat_global).to(self.device)
         step = self.rule(torch.from_numpy(buf[: len(accepted)]).to(self.device), self.state, server_round)
         new = x + step.update.to(x.dtype)
-        if bool(torch.isfinite(new).all()) and (step.state is None or bool(torch.isfinite(step.state).all())):
+        if all_finite(new) and (step.state is None or all_finite(step.state)):
             self.state = step.state
         else:
             log(WARNING, "round %s: the step would make the model non-finite; not applied", server_round)

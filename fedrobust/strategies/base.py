@@ -61,6 +61,7 @@ from flwr.server.client_manager import ClientManager
 from flwr.server.client_proxy import ClientProxy
 from flwr.server.strategy import Strategy
 
+from .._checks import all_finite
 from ..config import RunConfig
 from ..optim.schedule import scheduled_lr
 from ..ndarrays import flatten, payload_bytes, to_ndarrays
@@ -473,7 +474,7 @@ class VectorStrategy(Strategy):
         before = {k: v.clone() for k, v in self._small_state().items()}
         extra = self.step(updates, weights)
         after = self._small_state()
-        if all(bool(torch.isfinite(v).all()) for v in after.values()):
+        if all(all_finite(v) for v in after.values()):
             return extra, False
         self.x.copy_(before["x"])
         for name in after:
