@@ -178,8 +178,8 @@ def worker_update(
     x0_on = x0_on_omega.to(xk)
     new = xk - alpha * grad.to(xk)
     if omega is None:
-        return new - (alpha * lam) * torch.sign(xk - x0_on)
-    return new.index_add_(0, omega, torch.sign(xk[omega] - x0_on), alpha=-(alpha * lam))
+        return new.sub_(torch.sign(xk - x0_on).mul_(alpha * lam))
+    return new.index_add_(0, omega, xk[omega].sub_(x0_on).sign_(), alpha=-(alpha * lam))
 
 
 def master_update(
