@@ -6,6 +6,7 @@ import torch
 from scipy import stats
 
 from fedrobust.aggregators import block_select, column_scores, relative_residual
+from fedrobust.aggregators.block import k_smallest
 
 
 def _matrix_with_scores(scores):
@@ -85,3 +86,22 @@ def test_argument_checks():
         block_select(torch.randn(2, 3), 4)
     with pytest.raises(ValueError, match="selection"):
         block_select(torch.randn(2, 3), 1, selection="best")
+
+
+@pytest.mark.parametrize("k", [1, 7, 1000, 33_333, 50_000, 99_000, 99_999, 100_000])
+def test_k_smallest_is_the_exact_selection_or_declines(k):
+    keys = np.random.default_rng(k).standard_exponential(100_000, dtype=np.float32)
+    keys[::17] = np.inf  # zero-score columns
+    exact = np.sort(np.argpartition(keys, k - 1)[:k])
+    fast = k_smallest(keys, k)
+    if fast is not None:
+        assert np.array_equal(fast.numpy(), exact)
+    elif 1000 <= k <= 50_000:  # well inside the keys: the bracket must not miss
+        pytest.fail("k_smallest declined an ordinary selection")
+
+
+def test_k_smallest_declines_a_tie_at_the_boundary():
+    keys = np.arange(100_000, dtype=np.float32)
+    keys[5000] = keys[4999]  # the 5000th and 5001st smallest are equal: two valid sets
+    assert k_smallest(keys, 5000) is None
+    assert np.array_equal(k_smallest(keys, 4000).numpy(), np.arange(4000))

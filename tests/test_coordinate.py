@@ -6,13 +6,15 @@ from scipy import stats
 from fedrobust.aggregators import _sortnet, coordinate_median, trimmed_mean
 
 
-@pytest.fixture(params=["network", "torch"])
+@pytest.fixture(params=["register", "network", "torch"])
 def path(request, monkeypatch):
-    if request.param == "network":
-        if not _sortnet.HAVE_NUMBA:
-            pytest.skip("numba not installed")
-    else:
+    """The written-out network kernel (forced on small inputs), the generic compiled kernels, torch."""
+    if request.param == "torch":
         monkeypatch.setattr(_sortnet, "can_use", lambda x: False)
+    elif not _sortnet.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    elif request.param == "register":
+        monkeypatch.setattr(_sortnet, "REGISTER_MIN_ELEMENTS", 0)
     return request.param
 
 
@@ -26,6 +28,42 @@ def test_median_matches_numpy(n, path):
 def test_trimmed_mean_matches_scipy(n, beta, path):
     x = torch.randn(n, 513, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
     assert np.allclose(trimmed_mean(x, beta).numpy(), stats.trim_mean(x.numpy(), beta, axis=0), atol=1e-12)
+
+
+@pytest.mark.skipif(not _sortnet.HAVE_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize(("n", "beta"), [(5, 0.0), (13, 0.25), (32, 0.0), (32, 0.2)])
+def test_register_kernel_equals_the_generic_kernel_exactly(n, beta, monkeypatch):
+    # Both paths sum the kept ranks in float64 in the same order: identical float32 results,
+    # also with ties (small integers) and on an input large enough to take the register path.
+    x = torch.randint(-3, 4, (n, 70_001), generator=torch.Generator().manual_seed(n)).float()
+    x[:, ::2] = torch.randn(n, 35_001, generator=torch.Generator().manual_seed(1))
+    register = trimmed_mean(x, beta)
+    monkeypatch.setattr(_sortnet, "REGISTER_MAX_ROWS", 0)
+    assert torch.equal(register, trimmed_mean(x, beta))
+
+
+@pytest.mark.skipif(not _sortnet.HAVE_NUMBA, reason="numba not installed")
+def test_register_kernel_compiles_in_memory_without_a_cache_directory(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("FEDROBUST_CACHE_DIR", str(blocker))
+    assert _sortnet._cache_dir() is None
+    x = torch.randn(3, 10, generator=torch.Generator().manual_seed(0))
+    out = np.empty(10, dtype=np.float32)
+    _sortnet.register_kernel.__wrapped__(3, 1, 2, "float32")(x.numpy(), out, 4)
+    assert np.array_equal(out, np.median(x.numpy(), axis=0))
+
+
+@pytest.mark.skipif(not _sortnet.HAVE_NUMBA, reason="numba not installed")
+def test_register_kernel_source_is_cached_by_content(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEDROBUST_CACHE_DIR", str(tmp_path))
+    kernel = _sortnet.register_kernel.__wrapped__(4, 1, 3, "float64")
+    files = list((tmp_path / "sortnet").glob("sortnet_4_1_3_*.py"))
+    assert len(files) == 1 and files[0].read_text() == _sortnet.register_source(4, 1, 3)
+    x = np.array([[4.0, 1.0], [1.0, 2.0], [3.0, 9.0], [2.0, 0.0]])
+    out = np.empty(2)
+    kernel(x, out, 4096)
+    assert np.array_equal(out, [2.5, 1.5])
 
 
 def test_network_sorts_every_input_of_small_n():
