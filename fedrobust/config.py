@@ -184,6 +184,11 @@ class RunConfig:
         0.0, "L2 weight decay added to every honest client's gradient (c-rsa / rsa: the master's regulariser "
         "mu, the workers get none)",
     )
+    client_momentum: float = _key(
+        0.0, "gradient protocols: worker momentum beta in [0, 1); each honest client sends m <- beta*m + (1-beta)*g "
+        "(m kept in Context.state, m = g in its first round) instead of g, which shrinks the honest messages' noise "
+        "that robust aggregators confuse with attacks; 0: plain g",
+    )
     server_lr: float = _key(1.0, "server step size gamma_s (fl-bgmd's error-corrected step)")
     rho: float = _key(0.1, "bgmd / fl-bgmd: block fraction, k = rho * d coordinates per round")
     memory: str = _key("auto", "bgmd: residual memory (auto: mean for bgmd, rows for fl-bgmd)", MEMORY_CHOICES)
@@ -349,10 +354,11 @@ def _value_problems(cfg: RunConfig) -> list[str]:
             problems.append(message)
 
     for name in ("byzantine_fraction", "dirichlet_alpha", "lr", "num_cpus", "num_gpus", "weight_decay",
-                 "server_lr", "rho", "gm_tol", "beta", "radius", "lam", "coord_ratio", "cubic_m", "eta"):
+                 "client_momentum", "server_lr", "rho", "gm_tol", "beta", "radius", "lam", "coord_ratio", "cubic_m", "eta"):
         need(math.isfinite(getattr(cfg, name)), f"{key_of(name)} must be finite, got {getattr(cfg, name)}")
     need(0.0 <= cfg.byzantine_fraction < 1.0, f"byzantine-fraction must lie in [0, 1), got {cfg.byzantine_fraction}")
     need(cfg.weight_decay >= 0, f"weight-decay must be >= 0, got {cfg.weight_decay}")
+    need(0.0 <= cfg.client_momentum < 1.0, f"client-momentum must lie in [0, 1), got {cfg.client_momentum}")
     need(cfg.server_lr > 0, f"server-lr must be > 0, got {cfg.server_lr}")
     need(0.0 < cfg.rho <= 1.0, f"rho must lie in (0, 1], got {cfg.rho}")
     need(cfg.gm_tol > 0, f"gm-tol must be > 0, got {cfg.gm_tol}")

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from flwr.client import NumPyClient
-from flwr.common import ConfigRecord, RecordDict, Scalar
+from flwr.common import Array, ArrayRecord, ConfigRecord, RecordDict, Scalar
 from flwr.common.constant import PARTITION_ID_KEY
 
 from ..models import flat_params, set_flat_params
@@ -154,6 +154,27 @@ class HonestClient(NumPyClient):
         """The wire form of the flat message: the model's float32 arrays (compressed protocols
         override this to send a compressor's compact payload)."""
         return to_ndarrays(vec, self.shapes)
+
+    def state_vector(self, key: str, field: str) -> torch.Tensor | None:
+        """A model-sized vector kept in ``Context.state[key][field]`` (float32 on the client's device),
+        or None when the client has none yet.
+
+        Raises
+        ------
+        ValueError
+            If the stored vector's length is not the model's d.
+        """
+        if key not in self.state:
+            return None
+        vec = torch.from_numpy(self.state[key][field].numpy().copy()).to(self.device)
+        d = sum(int(np.prod(s)) for s in self.shapes)
+        if vec.numel() != d:
+            raise ValueError(f"the vector {key!r} in Context.state has {vec.numel()} entries, the model {d}")
+        return vec
+
+    def keep_state_vector(self, key: str, field: str, vec: torch.Tensor) -> None:
+        """Store ``vec`` as float32 in ``Context.state[key][field]`` (read back by :meth:`state_vector`)."""
+        self.state[key] = ArrayRecord({field: Array(vec.detach().to("cpu", torch.float32).numpy())})
 
     def _memory(self) -> ConfigRecord:
         if STATE_KEY not in self.state:

@@ -28,7 +28,7 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from flwr.common import Array, ArrayRecord, Scalar
+from flwr.common import Scalar
 
 from ..compression import Compressor, payload_to_ndarrays
 from ..optim import error_feedback_step
@@ -62,20 +62,12 @@ class ErrorFeedbackClient(GradientClient):
 
     def error_memory(self) -> torch.Tensor | None:
         """The error memory e (float32 on the client's device), or None before the first round."""
-        if MEMORY_KEY not in self.state:
-            return None
-        e = torch.from_numpy(self.state[MEMORY_KEY]["e"].numpy().copy()).to(self.device)
-        d = sum(int(np.prod(s)) for s in self.shapes)
-        if e.numel() != d:
-            raise ValueError(f"the error memory in Context.state has {e.numel()} entries, the model {d}")
-        return e
+        return self.state_vector(MEMORY_KEY, "e")
 
     def encode(self, vec: torch.Tensor) -> list[np.ndarray]:
         """One error-feedback step on ``vec`` (the gradient): send Q(p), store the new memory."""
         if self.compressor is None:
             raise RuntimeError("encode is called from fit, after the round's config named the compressor")
         payload, _, memory = error_feedback_step(vec, self.error_memory(), self._lr, self.compressor, seed=self._seed)
-        self.state[MEMORY_KEY] = ArrayRecord(
-            {"e": Array(memory.detach().to("cpu", torch.float32).numpy())}
-        )
+        self.keep_state_vector(MEMORY_KEY, "e", memory)
         return payload_to_ndarrays(payload)

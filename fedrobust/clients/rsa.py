@@ -42,7 +42,7 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from flwr.common import Array, ArrayRecord, Scalar
+from flwr.common import Scalar
 
 from ..compression import Sign, payload_to_ndarrays
 from ..models import flat_grad, flat_params, set_flat_params
@@ -65,13 +65,7 @@ class RSAClient(HonestClient):
 
     def local_model(self) -> torch.Tensor | None:
         """x_k (float32 on the client's device), or None before the worker's first round."""
-        if MODEL_KEY not in self.state:
-            return None
-        xk = torch.from_numpy(self.state[MODEL_KEY]["x"].numpy().copy()).to(self.device)
-        d = sum(int(np.prod(s)) for s in self.shapes)
-        if xk.numel() != d:
-            raise ValueError(f"the model x_k in Context.state has {xk.numel()} entries, the model {d}")
-        return xk
+        return self.state_vector(MODEL_KEY, "x")
 
     def master_values(
         self, parameters: list[np.ndarray], config: dict[str, Scalar]
@@ -119,7 +113,7 @@ class RSAClient(HonestClient):
         grad = flat_grad(self.model)
         difference = x0_on - (xk if omega is None else xk[omega])
         new_xk = worker_update(xk, grad, x0_on, omega, alpha=float(config["lr"]), lam=float(config["lam"]))
-        self.state[MODEL_KEY] = ArrayRecord({"x": Array(new_xk.detach().to("cpu", torch.float32).numpy())})
+        self.keep_state_vector(MODEL_KEY, "x", new_xk)
         set_flat_params(self.model, new_xk)
         return self.reply(difference, len(xb), {"loss": float(loss.detach())})
 

@@ -180,6 +180,7 @@ class VectorStrategy(Strategy):
             "batch-size": c.batch_size,
             "seed": c.seed,
             "weight-decay": c.weight_decay,
+            "client-momentum": c.client_momentum,
         }
 
     def fit_messages(
