@@ -71,6 +71,7 @@ def test_configure_fit_sends_x_as_model_arrays_and_the_round_config():
     assert [a.shape for a in arrays] == SHAPES and arrays[1].tolist() == [4.0, 5.0, 6.0]
     assert ins.config == {
         "server-round": 4, "lr": 0.5, "local-steps": 10, "batch-size": 32, "seed": 0, "weight-decay": 0.0,
+        "client-momentum": 0.0,
     }
 
 
