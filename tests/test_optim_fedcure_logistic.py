@@ -9,7 +9,8 @@ average is F. FED-CURE: γ = 1, M = 10, 10 solver steps, η = 1, β = ψ + 2/m u
 Measured with this setup: one client holding all the data reaches
 F − F* < 1e-3; with 20 clients the iterates settle near a point with F − F* ≈ 7.5e-3 – 9e-3 (the
 clients' cubic steps are non-linear in their heterogeneous 22-sample gradients, so their mean does
-not vanish at the optimum); 20% ``gaussian`` attackers: ≈ 9e-3; 20% ``negative-update``: ≈ 2.3e-2.
+not vanish at the optimum); with η = 2 and 3 solver steps 6.1e-4 after 200 rounds; 20% ``gaussian``
+attackers: ≈ 9e-3; 20% ``negative-update``: ≈ 2.3e-2.
 """
 
 import numpy as np
@@ -46,17 +47,17 @@ def setup():
     return {"X": X, "y": y, "full": full, "f_opt": float(full(w_opt)), "w_opt": w_opt, "clients": clients}
 
 
-def _fedcure(losses, rounds, psi=0.0, attack=None, beta=None, seed=0):
+def _fedcure(losses, rounds, psi=0.0, attack=None, beta=None, seed=0, eta=1.0, solver_steps=10):
     m = len(losses)
     bad = int(psi * m)
     beta = (psi + 2 / m if attack else 0.0) if beta is None else beta
     gen = torch.Generator().manual_seed(seed)
     w = torch.zeros(31, dtype=torch.float64)
     for _ in range(rounds):
-        steps = torch.stack([cubic_step(f, w, gamma=1.0, M=10.0, steps=10) for f in losses])
+        steps = torch.stack([cubic_step(f, w, gamma=1.0, M=10.0, steps=solver_steps) for f in losses])
         if bad:
             steps[:bad] = get_attack(attack).corrupt(steps[:bad], gen)
-        w, _ = fedcure_step(w, steps, beta=beta, eta=1.0)
+        w, _ = fedcure_step(w, steps, beta=beta, eta=eta)
     return w
 
 
@@ -81,6 +82,16 @@ def test_twenty_clients_without_attack(setup):
     w = _fedcure(setup["clients"], rounds=60)
     gap = float(setup["full"](w)) - setup["f_opt"]
     assert 0 <= gap < 1e-2  # not 1e-3: see the module docstring
+
+
+@pytest.mark.slow
+def test_twenty_clients_reach_one_in_a_thousand_with_eta_two_and_three_solver_steps(setup):
+    # The fixed point of the clients' mean step is biased (module docstring); fewer solver steps
+    # keep the steps closer to linear in the gradients, and eta = 2 gets there in 200 rounds
+    # (measured: 6.1e-4; with 10 solver steps 7.7e-4, with eta = 1 and 60 rounds 7.5e-3).
+    w = _fedcure(setup["clients"], rounds=200, eta=2.0, solver_steps=3)
+    gap = float(setup["full"](w)) - setup["f_opt"]
+    assert 0 <= gap < 1e-3
 
 
 def test_plain_mean_fails_under_gaussian_attack(setup):
