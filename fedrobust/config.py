@@ -34,6 +34,7 @@ __all__ = [
     "parse_params",
     "config_warnings",
     "execution_keys",
+    "placement_keys",
     "run_compressor_name",
 ]
 
@@ -132,11 +133,16 @@ def _key(
     help: str,
     choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
     *,
+    placement: bool = False,
     execution: bool = False,
 ) -> Any:
-    # execution=True: the key says how or where the run executes, not what it computes, so a resumed
-    # run may change it (see fedrobust.checkpoint).
-    return field(default=default, metadata={"help": help, "choices": choices, "execution": execution})
+    # placement=True: the key says how or where the run executes, not what it computes: it is left
+    # out of sweep cell ids and does not split report tables, and a resumed run may change it.
+    # placement=True: a resumed run may change it although it changes the results (rounds).
+    return field(
+        default=default,
+        metadata={"help": help, "choices": choices, "placement": placement, "execution": execution or placement},
+    )
 
 
 @dataclass(frozen=True)
@@ -155,14 +161,14 @@ class RunConfig:
     strategy: str = _key("fedavg", "server strategy", _strategies)
     api: str = _key(
         "legacy", "Flower API of the server and clients: legacy (flwr.server.strategy.Strategy, NumPyClient) or "
-        "message (flwr.serverapp.strategy.Strategy, @app.train()); the same model either way", APIS, execution=True,
+        "message (flwr.serverapp.strategy.Strategy, @app.train()); the same model either way", APIS, placement=True,
     )
     attack: str = _key("none", "attack of the Byzantine clients", _attacks)
     attack_params: str = _key("", "the attack's parameters as name=value pairs, e.g. 'scale=100' or 'variance=10'")
     byzantine_fraction: float = _key(0.0, "fraction psi of Byzantine clients, in [0, 1)")
     byzantine_mode: str = _key("fixed", "fixed: one seeded set of Byzantine clients; dynamic: a fresh set each round", BYZANTINE_MODES)
     dataset: str = _key("mnist5k", "dataset name", _datasets)
-    data_dir: str = _key("", "dataset cache directory ('' = the dataset's default)", execution=True)
+    data_dir: str = _key("", "dataset cache directory ('' = the dataset's default)", placement=True)
     partitioner: str = _key("iid", "how the training set is split across clients", _partitioners)
     dirichlet_alpha: float = _key(0.5, "concentration of the 'dirichlet' partitioner")
     model: str = _key("mlp", "model name", _models)
@@ -229,32 +235,32 @@ class RunConfig:
     eta: float = _key(1.0, "fed-cure: server step size, x <- x + eta * mean of the kept steps")
     seed: int = _key(0, "seed of model init, partitions, client sampling and minibatches")
     device: str = _key(
-        "auto", "torch device for clients and server: auto picks cuda when present", DEVICES, execution=True
+        "auto", "torch device for clients and server: auto picks cuda when present", DEVICES, placement=True
     )
-    num_cpus: float = _key(1.0, "CPUs reserved per client actor (Ray client resources)", execution=True)
+    num_cpus: float = _key(1.0, "CPUs reserved per client actor (Ray client resources)", placement=True)
     num_gpus: float = _key(
-        0.0, "GPU fraction per client actor; 0.25 = 4 clients per GPU (0 with cuda: auto)", execution=True
+        0.0, "GPU fraction per client actor; 0.25 = 4 clients per GPU (0 with cuda: auto)", placement=True
     )
-    client_threads: int = _key(1, "torch threads per client actor (0 = torch's default)", execution=True)
+    client_threads: int = _key(1, "torch threads per client actor (0 = torch's default)", placement=True)
     max_server_memory_mb: float = _key(
         0.0, "refuse a run whose server aggregation would need more than this many MB (stacked client vectors, "
-        "their temporaries and the strategy's state; docs/performance.md); 0 = no limit", execution=True,
+        "their temporaries and the strategy's state; docs/performance.md); 0 = no limit", placement=True,
     )
     ray_address: str = _key(
         "", "attach to this running Ray cluster, e.g. '127.0.0.1:6379' or 'auto' ('' = start a private one)",
-        execution=True,
+        placement=True,
     )
-    output: str = _key("", "write the results JSON to this path ('' = do not write)", execution=True)
+    output: str = _key("", "write the results JSON to this path ('' = do not write)", placement=True)
     round_timeout: float = _key(
         0.0, "seconds the server waits for a round's replies; a client that has not replied by then counts as "
-        "failed (0 = wait as long as it takes)", execution=True,
+        "failed (0 = wait as long as it takes)", placement=True,
     )
     checkpoint_dir: str = _key(
         "", "save the server's and the clients' state to this folder after every round ('' = no checkpoints)",
-        execution=True,
+        placement=True,
     )
     resume: bool = _key(
-        False, "continue from the checkpoint in checkpoint-dir (starts afresh when it holds none)", execution=True
+        False, "continue from the checkpoint in checkpoint-dir (starts afresh when it holds none)", placement=True
     )
 
     def __post_init__(self) -> None:
@@ -446,9 +452,22 @@ def run_compressor_name(cfg: RunConfig) -> str | None:
     return default if cfg.compressor == "auto" else cfg.compressor
 
 
+def placement_keys() -> tuple[str, ...]:
+    """The run keys that say how or where a run executes, not what it computes (``output``,
+    ``device``, ``num-cpus``, ``checkpoint-dir``, ...): sweep cell ids leave them out and reports do
+    not split tables by them.
+
+    Examples
+    --------
+    >>> "output" in placement_keys(), "rounds" in placement_keys(), "lr" in placement_keys()
+    (True, False, False)
+    """
+    return tuple(key_of(f.name) for f in dataclasses.fields(RunConfig) if f.metadata.get("placement"))
+
+
 def execution_keys() -> tuple[str, ...]:
-    """The keys that say how or where a run executes, not what it computes (``rounds``, ``device``,
-    ``output``, ``checkpoint-dir``, ...): the only ones a resumed run may change."""
+    """The keys a resumed run may change: :func:`placement_keys` and ``rounds`` (a run can be
+    resumed to go further)."""
     return tuple(key_of(f.name) for f in dataclasses.fields(RunConfig) if f.metadata.get("execution"))
 
 

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from .config import placement_keys
 from .sweep import read_sweep
 
 __all__ = ["CHANCE_MARGIN", "DASH", "diverged", "format_cell", "group_records", "markdown_tables", "write_report"]
@@ -51,7 +52,6 @@ DASH = "–"
 # Keys that never split tables: the table's own axes, the seeds averaged over, and where output goes.
 _TABLE_KEYS = ("strategy", "attack", "attack-params", "byzantine-fraction", "seed", "output")
 # Keys that change where a run ran, not what it computed.
-_PLACEMENT_KEYS = ("device", "num-cpus", "num-gpus", "client-threads", "data-dir")
 
 
 def _final(record: Mapping[str, Any], field: str) -> float:
@@ -86,7 +86,7 @@ def group_records(records: Iterable[Mapping[str, Any]]) -> dict[tuple[tuple[str,
     """Records by table: the key is the ``(key, value)`` pairs, other than the table's axes and
     placement keys, that vary across ``records`` (empty when only the table axes vary)."""
     records = list(records)
-    keys = sorted({k for r in records for k in r["config"]} - set(_TABLE_KEYS) - set(_PLACEMENT_KEYS))
+    keys = sorted({k for r in records for k in r["config"]} - set(_TABLE_KEYS) - set(placement_keys()))
     varying = [k for k in keys if len({repr(r["config"].get(k)) for r in records}) > 1]
     groups: dict[tuple[tuple[str, Any], ...], list[Mapping[str, Any]]] = defaultdict(list)
     for r in records:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, RunConfig, key_of
+from .config import ConfigError, RunConfig, key_of, placement_keys
 from .results import RoundRecord
 
 __all__ = [
@@ -164,10 +164,7 @@ def expand_grid(grid: Mapping[str, Any]) -> list[RunConfig]:
 
 
 #: Run keys that change where or how a run executes but not its results, so not a cell's identity.
-PLACEMENT_KEYS = (
-    "output", "checkpoint-dir", "resume", "api", "ray-address", "round-timeout", "max-server-memory-mb",
-    "num-cpus", "num-gpus", "client-threads",
-)
+PLACEMENT_KEYS = placement_keys()
 
 
 def cell_id(config: RunConfig) -> str:

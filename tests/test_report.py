@@ -71,9 +71,10 @@ def test_the_table_has_attack_by_psi_rows_and_strategy_columns():
 
 
 def test_runs_that_differ_in_another_key_go_to_separate_tables():
-    records = [record("bgmd", lr=0.1), record("bgmd", lr=0.3, final=0.5), record("gmd", lr=0.3, device="cuda")]
+    records = [record("bgmd", lr=0.1), record("bgmd", lr=0.3, final=0.5),
+               record("gmd", lr=0.3, device="cuda", api="message", output="x.json")]
     groups = group_records(records)
-    assert sorted(groups) == [(("lr", 0.1),), (("lr", 0.3),)]  # device only says where a run ran
+    assert sorted(groups) == [(("lr", 0.1),), (("lr", 0.3),)]  # placement keys only say where or how a run ran
     text = markdown_tables(records)
     assert "### Final test accuracy (%): lr=0.1" in text and "| none | 0 | 50.00 | 90.00 |" in text
 

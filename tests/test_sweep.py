@@ -92,7 +92,8 @@ def test_cell_id_depends_on_every_setting_but_not_on_placement_or_new_default_ke
     cfg = RunConfig(strategy="bgmd", seed=1)
     assert cell_id(cfg) == cell_id(RunConfig.from_mapping({"seed": 1, "strategy": "bgmd"}))
     assert cell_id(cfg) == cell_id(cfg.replace(output="elsewhere.json", api="message", num_cpus=2.0,
-                                               round_timeout=5.0, checkpoint_dir="ck"))
+                                               round_timeout=5.0, checkpoint_dir="ck", data_dir="data",
+                                               device="cpu"))
     assert cell_id(cfg) == cell_id(cfg.replace(rounds=RunConfig().rounds))  # a key at its default counts as unset
     assert cell_id(cfg) != cell_id(cfg.replace(rounds=RunConfig().rounds + 1))
     assert len({cell_id(cfg), cell_id(cfg.replace(seed=2)), cell_id(cfg.replace(rho=0.2)),
