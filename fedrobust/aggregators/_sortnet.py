@@ -196,15 +196,15 @@ def register_source(n: int, lo: int, hi: int, cache: bool = True) -> str:
 
 def _cache_dir() -> Path | None:
     """Where generated kernels and numba's caches of them live; None when it cannot be created."""
-    root = os.environ.get("FEDROBUST_CACHE_DIR")
-    if root:
-        path = Path(root)
-    else:
-        path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fedrobust"
-    path = path / "sortnet"
     try:
+        root = os.environ.get("FEDROBUST_CACHE_DIR")
+        if root:
+            path = Path(root)
+        else:
+            path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fedrobust"
+        path = path / "sortnet"
         path.mkdir(parents=True, exist_ok=True)
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: Path.home() without a home directory
         return None
     return path if os.access(path, os.W_OK) else None
 
