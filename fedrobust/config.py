@@ -478,7 +478,8 @@ TRIMMING_STRATEGIES = ("trimmed-mean", "norm-threshold", "norm-threshold-ef", "f
 def config_warnings(cfg: RunConfig) -> list[str]:
     """Valid but doubtful settings, one line each: a robust rule told to expect fewer Byzantine
     clients than the run has (``beta`` < ``byzantine-fraction`` for the trimming strategies, an
-    explicit ``krum-f`` below the expected Byzantine count of a round).
+    explicit ``krum-f`` below the expected Byzantine count of a round), or ``client-momentum`` for
+    clients that do not send gradients.
 
     Examples
     --------
@@ -486,10 +487,22 @@ def config_warnings(cfg: RunConfig) -> list[str]:
     ['beta=0.2 < byzantine-fraction=0.3: trimmed-mean drops fewer values than there may be Byzantine clients; set beta >= byzantine-fraction']
     >>> config_warnings(RunConfig(strategy="trimmed-mean", byzantine_fraction=0.3, beta=0.2))  # no attack
     []
+    >>> config_warnings(RunConfig(strategy="fedavg", client_momentum=0.9))
+    ["client-momentum=0.9 is ignored: fedavg's clients (local-steps protocol) do not send gradients"]
     """
-    if cfg.attack == "none" or cfg.byzantine_fraction == 0:
-        return []
     out = []
+    if cfg.client_momentum:
+        from .clients import CLIENTS, GradientClient
+        from .strategies import STRATEGIES
+
+        protocol = STRATEGIES[cfg.strategy].protocol
+        if not issubclass(CLIENTS[protocol], GradientClient):
+            out.append(
+                f"client-momentum={cfg.client_momentum} is ignored: {cfg.strategy}'s clients ({protocol} protocol) "
+                "do not send gradients"
+            )
+    if cfg.attack == "none" or cfg.byzantine_fraction == 0:
+        return out
     psi = cfg.byzantine_fraction
     if cfg.strategy in TRIMMING_STRATEGIES and cfg.beta < psi:
         what = "values" if cfg.strategy == "trimmed-mean" else "clients"
