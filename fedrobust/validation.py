@@ -42,8 +42,12 @@ class MalformedReply(ValueError):
     """A client reply that fails validation; its message is the reason (logged and recorded)."""
 
 
-def check_arrays(arrays: Sequence[object], shapes: Sequence[tuple[int, ...]], dtype: str = "float32") -> str | None:
+def check_arrays(
+    arrays: Sequence[object], shapes: Sequence[tuple[int, ...]], dtype: str | Sequence[object] = "float32"
+) -> str | None:
     """Why ``arrays`` are not the model's arrays (count, ndarray type, shapes, ``dtype``), or None.
+
+    ``dtype`` is one dtype for every array, or a sequence of one per array.
 
     Examples
     --------
@@ -52,14 +56,17 @@ def check_arrays(arrays: Sequence[object], shapes: Sequence[tuple[int, ...]], dt
     'expected 2 arrays, got 1'
     >>> check_arrays([np.zeros((1, 3), np.float32)], [(3,)])
     'array 0 has shape (1, 3), expected (3,)'
+    >>> check_arrays([np.zeros(2, np.float32), np.zeros(1, np.float64)], [(2,), (1,)], ["float32", "int64"])
+    'array 1 has dtype float64, expected int64'
     """
     if len(arrays) != len(shapes):
         return f"expected {len(shapes)} arrays, got {len(arrays)}"
-    for i, (a, shape) in enumerate(zip(arrays, shapes)):
+    dtypes = [dtype] * len(shapes) if isinstance(dtype, (str, np.dtype)) else list(dtype)
+    for i, (a, shape, want) in enumerate(zip(arrays, shapes, dtypes)):
         if not isinstance(a, np.ndarray):
             return f"array {i} is a {type(a).__name__}, not a numpy array"
-        if a.dtype != np.dtype(dtype):
-            return f"array {i} has dtype {a.dtype}, expected {dtype}"
+        if a.dtype != np.dtype(want):
+            return f"array {i} has dtype {a.dtype}, expected {np.dtype(want)}"
         if a.shape != tuple(shape):
             return f"array {i} has shape {a.shape}, expected {tuple(shape)}"
     return None

@@ -42,7 +42,7 @@ import torch
 from flwr.common.logger import log
 
 from .._checks import all_finite
-from ..validation import check_values
+from ..validation import check_arrays, check_values
 from .rules import Rule, rule_parameters
 
 __all__ = ["WeightsAggregator", "WeightsResult", "mismatch", "pop_aggregator"]
@@ -79,16 +79,7 @@ def mismatch(arrays: Sequence[object], like: Sequence[np.ndarray]) -> str | None
     >>> mismatch([np.zeros((3, 2), np.float32), np.zeros(3, np.int64)], like)
     'array 0 has shape (3, 2), expected (2, 3)'
     """
-    if len(arrays) != len(like):
-        return f"expected {len(like)} arrays, got {len(arrays)}"
-    for i, (a, ref) in enumerate(zip(arrays, like)):
-        if not isinstance(a, np.ndarray):
-            return f"array {i} is a {type(a).__name__}, not a numpy array"
-        if a.dtype != ref.dtype:
-            return f"array {i} has dtype {a.dtype}, expected {ref.dtype}"
-        if a.shape != ref.shape:
-            return f"array {i} has shape {a.shape}, expected {ref.shape}"
-    return None
+    return check_arrays(arrays, [ref.shape for ref in like], [ref.dtype for ref in like])
 
 
 class WeightsAggregator:
