@@ -44,13 +44,12 @@ import numpy as np
 import torch
 from flwr.common import Scalar
 
-from ..compression import Sign, payload_to_ndarrays
+from ..compression import payload_to_ndarrays
 from ..models import flat_grad, flat_params, set_flat_params
 from ..ndarrays import flatten
-from ..optim import draw_coordinates, worker_update
+from ..optim import draw_coordinates, pack_signs_of, worker_update
 from .base import HonestClient
 
-_SIGN = Sign()
 
 __all__ = ["RSAClient", "MODEL_KEY"]
 
@@ -119,5 +118,4 @@ class RSAClient(HonestClient):
 
     def encode(self, vec: torch.Tensor) -> list[np.ndarray]:
         """sign(vec) as packed ternary values (NaN counts as 0)."""
-        # The sign compressor's bit-planes of vec are pack_signs(sign(vec)), without the ternary round trip.
-        return payload_to_ndarrays(_SIGN.encode(torch.nan_to_num(vec.detach(), nan=0.0)))
+        return payload_to_ndarrays(pack_signs_of(vec))

@@ -14,7 +14,8 @@ thin shells around these.
 ``worker_message``           C-RSA upload sign(C(x₀) − x_k) on ω, int8
 ``worker_update``            C-RSA worker: x_k ← x_k − α[∇f(x_k) + λ·P_ω(sign(x_k − C(x₀)))]
 ``master_update``            C-RSA master: x₀ ← x₀ − α[∇f₀(x₀) + λ·Σ_k P_ω(m_k)]
-``pack_signs``               ternary messages as two packed bit-planes (``unpack_signs`` back)
+``pack_signs``               ternary messages as two packed bit-planes (``unpack_signs`` back;
+                             ``pack_signs_of`` packs sign(v) of a float vector)
 ``hvp``                      Hessian-vector product by double backward
 ``cubic_step``               FED-CURE client: approximate cubic-regularised Newton step
 ``fedcure_step``             FED-CURE server: x ← x + η·mean of the (1 − β) smallest-norm steps
@@ -25,7 +26,9 @@ from .cubic import cubic_step, hvp
 from .error_feedback import error_feedback_step
 from .fedcure import fedcure_step
 from .norm_threshold import norm_threshold_mean, norm_threshold_step, project_ball
-from .rsa import METHODS, draw_coordinates, master_update, pack_signs, unpack_signs, worker_message, worker_update
+from .rsa import (
+    METHODS, draw_coordinates, master_update, pack_signs, pack_signs_of, unpack_signs, worker_message, worker_update,
+)
 from .schedule import LR_SCHEDULES, scheduled_lr
 from .signsgd import signsgd_step
 
@@ -42,6 +45,7 @@ __all__ = [
     "norm_threshold_mean",
     "norm_threshold_step",
     "pack_signs",
+    "pack_signs_of",
     "project_ball",
     "signsgd_step",
     "unpack_signs",

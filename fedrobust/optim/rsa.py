@@ -269,6 +269,20 @@ def pack_signs(signs: torch.Tensor) -> dict[str, np.ndarray]:
     return _SIGN.encode(signs.to(torch.float32))
 
 
+def pack_signs_of(vec: torch.Tensor) -> dict[str, np.ndarray]:
+    """:func:`pack_signs` of sign(``vec``) for a float vector, NaN counting as 0, in one pass: the
+    sign compressor's bit-planes of ``vec`` are those of its signs, so no ternary tensor is made.
+
+    Examples
+    --------
+    >>> v = torch.tensor([0.5, -2.0, 0.0, float("nan"), 3.0])
+    >>> all((pack_signs_of(v)[k] == pack_signs(torch.tensor([1, -1, 0, 0, 1], dtype=torch.int8))[k]).all()
+    ...     for k in ("negative", "zero"))
+    True
+    """
+    return _SIGN.encode(torch.nan_to_num(vec.detach(), nan=0.0))
+
+
 def unpack_signs(payload: Mapping[str, np.ndarray], l: int, device: torch.device | str | None = None) -> torch.Tensor:
     """Decode an untrusted :func:`pack_signs` payload of ``l`` values into int8 {−1, 0, 1}.
 
