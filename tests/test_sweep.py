@@ -1,6 +1,7 @@
 """`fedrobust sweep`: grid expansion and validation, cell ids, resume without recomputing, the CLI."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -227,3 +228,10 @@ def test_the_inprocess_engine_runs_real_cells_without_ray_and_resumes(tmp_path, 
     capsys.readouterr()
     assert main(["sweep", "--engine", "inprocess", str(grid), "--output", str(out)]) == 0
     assert "2 cells: 2 already done, 0 run, 0 failed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "examples" / "grids").rglob("*.toml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_grid_expands_to_valid_cells(path):
+    cells = expand_grid(load_grid(path))
+    assert cells and len({cell_id(c) for c in cells}) == len(cells)
