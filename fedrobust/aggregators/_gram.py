@@ -1,7 +1,22 @@
-"""Centred Gram matrices of client vectors, accumulated in float64.
+"""Gram matrices, row norms and combinations of client vectors that no finite row can break.
 
-Several aggregators (geometric median, Krum) only need inner products between rows. Computing
-the (n, n) Gram matrix reads the (n, d) matrix once; everything after that runs on n x n numbers.
+Several aggregators (geometric median, Krum, norm thresholding) only need inner products or norms
+of rows. Computing the (n, n) Gram matrix reads the (n, d) matrix once; everything after that runs
+on n x n numbers.
+
+**Scale safety.** An attacker controls every byte of its row, so a row may hold any finite float32
+value, up to 3.4e38. Squares of such entries overflow float32 (anything above 1.8e19 does), and a
+Gram matrix centred on the mean row, which such a row drags far away, loses the inliers' distances
+to rounding. Here, therefore:
+
+- rows are centred on a *central* row (:func:`central_row`: the medoid of a column sample, found in
+  float64 around the coordinate-wise median, which no minority can move far), so the inliers'
+  inner products involve inlier rows only and are exact to rounding whatever the outliers hold;
+- products are formed in the input's dtype for speed, and a column block whose products overflow
+  is redone in float64 (float64 holds the square of any float32 value times any realistic ``d``);
+- row norms and coefficient combinations fall back to float64 the same way.
+
+On ordinary inputs every result is what the plain float32 computation gives.
 """
 
 from __future__ import annotations
@@ -10,24 +25,77 @@ import torch
 
 from ._chunks import BLOCK_ELEMENTS, column_blocks
 
+# Columns sampled to find a central row before the main computation.
+SKETCH_COLUMNS = 4096
+# Nonzero combination coefficients below this are subnormal (or close) in float32: combine in float64.
+_TINY_COEFFICIENT = 1e-30
+
+
+def _centred_product(block: torch.Tensor, reference: int, dtype: torch.dtype) -> torch.Tensor:
+    """``(block - block[reference]) @ (...).T`` in ``dtype``, as float64."""
+    b = block.to(dtype)
+    b = b - b[reference : reference + 1]
+    return (b @ b.T).to(torch.float64)
+
+
+def sketch(x: torch.Tensor, columns: int = SKETCH_COLUMNS) -> torch.Tensor:
+    """An evenly strided sample of about ``columns`` columns of ``x``.
+
+    Examples
+    --------
+    >>> sketch(torch.zeros(3, 10_000)).shape
+    torch.Size([3, 5000])
+    """
+    return x[:, :: max(1, x.shape[1] // columns)]
+
+
+def central_row(x: torch.Tensor, weights: torch.Tensor | None = None) -> int:
+    """Index of a central row of ``x``: the (weighted) medoid of a column sample.
+
+    The sample is centred on its coordinate-wise median and its Gram matrix formed in float64, so
+    the medoid is found correctly whatever finite values a minority of rows hold: a row far from
+    the others has a large sum of distances and is never chosen while most rows are close together.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Rows, shape (n, d).
+    weights : torch.Tensor, optional
+        Non-negative row weights (float64, shape (n,)); uniform when omitted.
+
+    Examples
+    --------
+    >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [3e38, -3e38]])
+    >>> central_row(x) in (0, 1, 2)
+    True
+    """
+    s = sketch(x).to(torch.float64)
+    s = s - s.median(dim=0, keepdim=True).values
+    dist = squared_distances(s @ s.T).sqrt_()
+    if weights is not None:
+        dist = dist * weights.to(dist)[None, :]
+    return int(dist.sum(dim=1).argmin())
+
 
 def centred_gram(
     x: torch.Tensor, reference: int | None = None, block_elements: int = BLOCK_ELEMENTS
 ) -> torch.Tensor:
-    """Gram matrix of the rows of ``x`` after centring, accumulated in float64.
+    """Gram matrix of the rows of ``x`` after centring on one of its rows, accumulated in float64.
 
-    Within each chunk of columns the rows are centred (on their mean, or on row ``reference``)
-    before the product, and the chunk's products are summed in float64. Pairwise distances derived from the result do not
-    suffer from the cancellation that an uncentred float32 Gram matrix shows when the rows form a
-    tight cluster far from the origin. Centring leaves every distance unchanged.
+    Within each chunk of columns the rows are centred on row ``reference`` (by default the
+    :func:`central_row`) before the product, and the chunk's products are summed in float64.
+    Pairwise distances derived from the result do not suffer from the cancellation that an
+    uncentred float32 Gram matrix shows when the rows form a tight cluster far from the origin, and
+    an inlier centre keeps the inliers' inner products exact to rounding however far other rows
+    lie. A chunk whose products overflow the input's dtype is redone in float64. Centring leaves
+    every distance unchanged.
 
     Parameters
     ----------
     x : torch.Tensor
         Rows of shape (n, d).
     reference : int, optional
-        Centre on this row instead of the mean row. A central row (an inlier) is the better centre
-        when a few rows lie very far away: it keeps the inliers' distances exact to rounding.
+        The row to centre on; :func:`central_row` when omitted.
     block_elements : int
         Size of the column blocks processed per product (see :func:`column_blocks`).
 
@@ -35,23 +103,29 @@ def centred_gram(
     -------
     torch.Tensor
         ``K`` of shape (n, n), float64, on ``x``'s device, with
-        ``K[i, j] = <x_i - c, x_j - c>`` for the centre ``c``.
+        ``K[i, j] = <x_i - c, x_j - c>`` for the centre ``c = x[reference]``.
 
     Examples
     --------
     >>> x = torch.tensor([[1.0, 0.0], [3.0, 0.0]])
-    >>> centred_gram(x)
-    tensor([[ 1., -1.],
-            [-1.,  1.]], dtype=torch.float64)
+    >>> centred_gram(x, reference=0)
+    tensor([[0., 0.],
+            [0., 4.]], dtype=torch.float64)
+    >>> big = torch.tensor([[0.0], [1.0], [2.0], [3e38]])
+    >>> f"{float(squared_distances(centred_gram(big))[3, 0]):.3e}"  # (3e38)^2, no overflow
+    '9.000e+76'
     """
     n = x.shape[0]
+    if reference is None:
+        reference = central_row(x)
     gram = torch.zeros(n, n, dtype=torch.float64, device=x.device)
     compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     for _, block in column_blocks(x, block_elements):
-        block = block.to(compute_dtype)
-        centre = block.mean(dim=0, keepdim=True) if reference is None else block[reference : reference + 1]
-        block = block - centre
-        gram += (block @ block.T).to(torch.float64)
+        product = _centred_product(block, reference, compute_dtype)
+        if not bool(torch.isfinite(product).all()):
+            # An outlier's squares (or its differences near ±3.4e38) overflow float32: redo in float64.
+            product = _centred_product(block, reference, torch.float64)
+        gram += product
     return gram
 
 
@@ -68,12 +142,69 @@ def squared_distances(gram: torch.Tensor) -> torch.Tensor:
     return (diag[:, None] + diag[None, :] - 2.0 * gram).clamp_(min=0.0)
 
 
-def combine(x: torch.Tensor, coefficients: torch.Tensor) -> torch.Tensor:
+def row_norms(x: torch.Tensor, block_elements: int = BLOCK_ELEMENTS) -> torch.Tensor:
+    """The l2 norm of every row of ``x``, float64, finite for any finite ``x``.
+
+    Squares are summed per column block in ``x``'s dtype; a block whose sums overflow is redone in
+    float64, so a row of entries near 3.4e38 gets its true norm, not +Inf, and norms are compared
+    without squaring in float32.
+
+    Examples
+    --------
+    >>> [f"{v:.4e}" for v in row_norms(torch.tensor([[3.0, 4.0], [3e38, 3e38]])).tolist()]
+    ['5.0000e+00', '4.2426e+38']
+    """
+    total = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
+    for _, block in column_blocks(x, block_elements):
+        sums = block.pow(2).sum(dim=1)
+        if not bool(torch.isfinite(sums).all()):
+            sums = block.to(torch.float64).pow(2).sum(dim=1)
+        total += sums.to(torch.float64)
+    return total.sqrt_()
+
+
+def combine(x: torch.Tensor, coefficients: torch.Tensor, block_elements: int = BLOCK_ELEMENTS) -> torch.Tensor:
     """``sum_i coefficients[i] * x[i]`` in ``x``'s dtype: one streaming read of ``x``.
+
+    For non-negative coefficients summing to one (a convex combination, as every Weiszfeld iterate
+    is) the result cannot overflow. Coefficients so small that float32 would round them (far
+    outliers get weights of 1e-40 and below, yet their ``weight * row`` is of ordinary size) and
+    combinations that overflow the input's dtype are formed in float64, block by block.
 
     Examples
     --------
     >>> combine(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([0.5, 0.5], dtype=torch.float64))
     tensor([2., 3.])
+    >>> far = torch.tensor([[0.0], [3e38]])
+    >>> combine(far, torch.tensor([1.0 - 1e-39, 1e-39], dtype=torch.float64))
+    tensor([0.3000])
     """
-    return coefficients.to(dtype=x.dtype, device=x.device) @ x
+    c = coefficients.to(device=x.device)
+    if x.dtype == torch.float64:
+        return c.to(torch.float64) @ x
+    nonzero = c[c != 0].abs()
+    if nonzero.numel() == 0 or float(nonzero.min()) >= _TINY_COEFFICIENT:
+        out = c.to(x.dtype) @ x
+        if bool(torch.isfinite(out).all()):
+            return out
+    out = torch.empty(x.shape[1], dtype=x.dtype, device=x.device)
+    c64 = c.to(torch.float64)
+    for start, block in column_blocks(x, block_elements):
+        out[start : start + block.shape[1]] = c64 @ block.to(torch.float64)
+    return out
+
+
+def typical_distance(distances: torch.Tensor, weights: torch.Tensor) -> float:
+    """The weighted median of ``distances``: a scale of the rows that no minority can inflate.
+
+    Examples
+    --------
+    >>> d = torch.tensor([0.0, 1.0, 2.0, 1e30], dtype=torch.float64)
+    >>> typical_distance(d, torch.full((4,), 0.25, dtype=torch.float64))
+    1.0
+    """
+    order = torch.argsort(distances)
+    cumulative = torch.cumsum(weights[order], dim=0)
+    half = 0.5 * float(cumulative[-1])
+    position = int(torch.searchsorted(cumulative, torch.tensor(half, dtype=cumulative.dtype, device=cumulative.device)))
+    return float(distances[order[min(position, distances.numel() - 1)]])

@@ -8,6 +8,7 @@ import torch
 
 from .._checks import check_int, check_matrix
 from .block import block_select
+from ._gram import combine
 from .geometric_median import geometric_median, weiszfeld_weights
 
 MEMORIES = ("mean", "rows", "none")
@@ -107,7 +108,7 @@ def block_geometric_median(
         if memory == "rows":
             new_memory = p
         elif memory_weights == "gm":
-            new_memory = weiszfeld_weights(gm.distances).to(p.dtype) @ p
+            new_memory = combine(p, weiszfeld_weights(gm.distances))
         else:
             new_memory = p.mean(dim=0)
     return BlockGMStep(update, new_memory, sel.indices, sel.relative_residual, gm.iterations)

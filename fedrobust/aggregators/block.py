@@ -28,16 +28,36 @@ class BlockSelection(NamedTuple):
 def column_scores(x: torch.Tensor) -> torch.Tensor:
     """Squared column norms ``s_j = sum_i x[i, j]^2``, reading ``x`` once.
 
+    When a score overflows ``x``'s dtype (entries above about 1.8e19 in float32, which any
+    attacker may send), every score is computed in float64 and multiplied by one power of two
+    that brings the largest to about 2**100: the scores keep their ratios, which is all that the
+    block selection and the relative residual use.
+
     Examples
     --------
     >>> column_scores(torch.tensor([[1.0, 2.0], [3.0, 0.0]]))
     tensor([10.,  4.])
+    >>> s = column_scores(torch.tensor([[3e38, 1e38], [0.0, 0.0]]))
+    >>> bool(torch.isfinite(s).all()), round(float(s[0] / s[1]), 3)
+    (True, 9.0)
     """
     check_matrix(x)
     out = torch.empty(x.shape[1], dtype=x.dtype, device=x.device)
     for start, block in column_blocks(x):
         torch.sum(block * block, dim=0, out=out[start : start + block.shape[1]])
+    if x.dtype != torch.float64 and not bool(torch.isfinite(out).all()):
+        return _rescaled_scores(x)
     return out
+
+
+def _rescaled_scores(x: torch.Tensor) -> torch.Tensor:
+    """Column scores that overflow ``x``'s dtype, computed in float64 and scaled by one power of
+    two into its range: the sampling probabilities and the relative residual are unchanged."""
+    scores = torch.empty(x.shape[1], dtype=torch.float64, device=x.device)
+    for start, block in column_blocks(x):
+        scores[start : start + block.shape[1]] = block.to(torch.float64).pow(2).sum(dim=0)
+    exponent = math.frexp(float(scores.max()))[1] - 100  # the largest score becomes about 2**100
+    return torch.ldexp(scores, torch.tensor(-exponent, dtype=torch.float64, device=x.device)).to(x.dtype)
 
 
 def relative_residual(scores: torch.Tensor, indices: torch.Tensor) -> float:

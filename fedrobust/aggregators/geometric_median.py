@@ -19,13 +19,11 @@ import torch
 
 from .._checks import check_int, check_matrix
 from ._chunks import column_blocks
-from ._gram import centred_gram, combine, squared_distances
+from ._gram import central_row, centred_gram, combine, sketch, typical_distance
 from .mean import _check_weights
 
 #: Above this many rows ``method="auto"`` iterates on the data instead of the Gram matrix.
 GRAM_MAX_ROWS = 256
-# Columns sampled to find a central row before the main computation.
-_SKETCH_COLUMNS = 4096
 
 
 class GeometricMedian(NamedTuple):
@@ -108,8 +106,9 @@ def geometric_median(
 def weiszfeld_weights(distances: torch.Tensor) -> torch.Tensor:
     """Weiszfeld weights of the rows at their median, from their distances, normalised to sum to 1.
 
-    ``w_i ∝ 1 / max(d_i, 1e-6 · max_j d_j)``; uniform when every row sits at the median. Far rows
-    (attackers) get little weight: BGMD uses them to average its residual memory.
+    ``w_i ∝ 1 / max(d_i, 1e-6 · m)`` with ``m`` the median distance (the largest when the median
+    is zero); uniform when every row sits at the median. Far rows (attackers) get little weight
+    however far they are: BGMD uses the weights to average its residual memory.
 
     Examples
     --------
@@ -117,10 +116,11 @@ def weiszfeld_weights(distances: torch.Tensor) -> torch.Tensor:
     >>> [round(v, 3) for v in w.tolist()]
     [0.143, 0.428, 0.428, 0.002]
     """
-    top = distances.max()
-    if float(top) == 0.0:
+    top = float(distances.max())
+    if top == 0.0:
         return torch.full_like(distances, 1.0 / distances.numel())
-    w = 1.0 / distances.clamp_min(1e-6 * top)
+    typical = float(distances.median())
+    w = 1.0 / distances.clamp_min(1e-6 * (typical if typical > 0.0 else top))
     return w / w.sum()
 
 
@@ -153,16 +153,6 @@ def _harmonic_mean(dist: torch.Tensor, a: torch.Tensor, eps: float) -> float:
     return float(1.0 / (a / dist).sum())
 
 
-def _sketch(x: torch.Tensor) -> torch.Tensor:
-    """An evenly strided sample of about ``_SKETCH_COLUMNS`` columns."""
-    return x[:, :: max(1, x.shape[1] // _SKETCH_COLUMNS)]
-
-
-def _medoid(gram: torch.Tensor, a: torch.Tensor) -> int:
-    """Index of the row with the smallest weighted sum of distances to the others."""
-    return int((squared_distances(gram).sqrt() * a[None, :]).sum(dim=1).argmin())
-
-
 def _gram_iterate(gram: torch.Tensor, a: torch.Tensor, tol: float, max_iter: int, start: int):
     """Weiszfeld on coefficients ``c`` (``y = sum_i c_i x_i``) given the Gram matrix of the rows.
 
@@ -172,9 +162,11 @@ def _gram_iterate(gram: torch.Tensor, a: torch.Tensor, tol: float, max_iter: int
     diag = torch.diagonal(gram)
     c = torch.zeros(n, dtype=torch.float64, device=gram.device)
     c[start] = 1.0
-    scale = float(diag.mean().sqrt())
-    if scale == 0.0:  # all rows equal
-        return c, torch.zeros(n, dtype=torch.float64, device=gram.device), 0
+    # The gram is centred on row ``start``: its diagonal holds the squared distances to it. Their
+    # weighted median sets the scale of "sitting on a row" (a far minority cannot inflate it).
+    scale = typical_distance(diag.clamp(min=0.0).sqrt(), a)
+    if scale == 0.0:  # at least half the weight sits on the start row: it is the median
+        return c, diag.clamp(min=0.0).sqrt(), 0
     eps = 1e-10 * scale
 
     def distances(c: torch.Tensor) -> torch.Tensor:
@@ -200,7 +192,7 @@ def _gram_iterate(gram: torch.Tensor, a: torch.Tensor, tol: float, max_iter: int
 
 def _gram_weiszfeld(x: torch.Tensor, a: torch.Tensor, tol: float, max_iter: int) -> GeometricMedian:
     # Centre on the most central row (found on a column sample) and start there.
-    start = _medoid(centred_gram(_sketch(x)), a)
+    start = central_row(x, a)
     c, dist, iterations = _gram_iterate(centred_gram(x, reference=start), a, tol, max_iter, start)
     return GeometricMedian(combine(x, c), iterations, float((a * dist).sum()), dist)
 
@@ -209,28 +201,42 @@ def _sweep(x: torch.Tensor, c: torch.Tensor, extra: list[torch.Tensor]) -> tuple
     """One read of ``x`` in cache-sized column blocks.
 
     Returns the distances ``||x_i - y||`` from every row to ``y = sum_i c_i x_i`` (float64), and
-    the norms ``||sum_i e_i x_i||`` of the combinations given in ``extra``.
+    the norms ``||sum_i e_i x_i||`` of the combinations given in ``extra``. A block whose sums
+    overflow the input's dtype, or whose coefficients the dtype would round away, is redone in
+    float64 (see :mod:`fedrobust.aggregators._gram`).
     """
-    coeffs = torch.stack([c, *extra]).to(dtype=x.dtype, device=x.device)
+    stacked = torch.stack([c, *extra]).to(device=x.device, dtype=torch.float64)
+    nonzero = stacked[stacked != 0].abs()
+    tiny = nonzero.numel() > 0 and float(nonzero.min()) < 1e-30
+    coeffs = stacked.to(x.dtype)
     dist2 = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
     norms2 = torch.zeros(len(extra), dtype=torch.float64, device=x.device)
     for _, block in column_blocks(x):
-        combos = coeffs @ block
+        d2, n2 = _sweep_block(block, stacked if tiny else coeffs)
+        if not (bool(torch.isfinite(d2).all()) and bool(torch.isfinite(n2).all())):
+            d2, n2 = _sweep_block(block.to(torch.float64), stacked)
         # Block sums in the input's dtype (cache-sized, so accurate), accumulated in float64.
-        dist2 += (block - combos[0]).pow_(2).sum(dim=1)
-        if extra:
-            norms2 += combos[1:].pow(2).sum(dim=1)
+        dist2 += d2
+        norms2 += n2
     return dist2.sqrt_(), norms2.sqrt_().tolist()
+
+
+def _sweep_block(block: torch.Tensor, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    block = block.to(coeffs.dtype)
+    combos = coeffs @ block
+    return (block - combos[0]).pow_(2).sum(dim=1), combos[1:].pow(2).sum(dim=1)
 
 
 def _direct_weiszfeld(x: torch.Tensor, a: torch.Tensor, tol: float, max_iter: int) -> GeometricMedian:
     # Start from the geometric median of a column sample: close to the answer, rarely on a row.
-    sketch_gram = centred_gram(_sketch(x))
-    c, _, _ = _gram_iterate(sketch_gram, a, 1e-6, 100, _medoid(sketch_gram, a))
+    sample = sketch(x)
+    start = central_row(sample, a)
+    c, _, _ = _gram_iterate(centred_gram(sample, reference=start), a, 1e-6, 100, start)
     dist, _ = _sweep(x, c, [])
-    if float(dist.max()) == 0.0:
-        return GeometricMedian(combine(x, c), 0, 0.0, dist)
-    eps = 1e-10 * float(dist.max())
+    scale = typical_distance(dist, a)
+    if scale == 0.0:  # every row, or at least half the weight, sits at the iterate
+        return GeometricMedian(combine(x, c), 0, float((a * dist).sum()), dist)
+    eps = 1e-10 * scale
     rounding = 4.0 * torch.finfo(x.dtype).eps
     iterations = 0
     def norm_of(r: torch.Tensor) -> float:  # only when the iterate sits on rows: one more read

@@ -35,6 +35,8 @@ def krum_scores(x: torch.Tensor, f: int) -> torch.Tensor:
     check_int(f, "f", low=0)
     if 2 * f + 2 >= n:
         raise ValueError(f"Krum needs 2*f + 2 < n, got f={f} with n={n} rows")
+    # Centred on a central row (an inlier): float32 rounding stays at the inliers' scale however
+    # far the other rows lie, and overflowing products are redone in float64.
     dist = squared_distances(centred_gram(x))
     dist.fill_diagonal_(float("inf"))
     nearest = torch.topk(dist, n - f - 2, dim=1, largest=False).values

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .._checks import check_fraction, check_matrix
+from ._gram import row_norms
 
 
 def norm_trim(x: torch.Tensor, beta: float, norms: torch.Tensor | None = None) -> torch.Tensor:
@@ -37,7 +38,7 @@ def norm_trim(x: torch.Tensor, beta: float, norms: torch.Tensor | None = None) -
     beta = check_fraction(beta, "beta", upper=1.0)
     n = x.shape[0]
     if norms is None:
-        norms = torch.linalg.vector_norm(x, dim=1)
+        norms = row_norms(x)  # float64, finite for any finite row: +Inf never ties with +Inf
     else:
         norms = torch.as_tensor(norms, device=x.device)
         if norms.shape != (n,):
