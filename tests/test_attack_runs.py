@@ -189,3 +189,23 @@ def test_backdoor_success_rate_is_recorded_per_round_and_grows(run):
     assert accuracy[-1] >= 0.8, accuracy
     assert results["attack"]["name"] == "backdoor" and results["attack"]["params"]["fraction"] == 0.5
     assert "attack_success_rate" not in run("clean")["rounds"][0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["gmd", "bgmd", "krum"])
+def test_huge_finite_updates_do_not_stop_a_robust_rule(strategy):
+    """Two of ten clients send bit-flipped updates scaled by 1e20 (finite float32, accepted by the
+    validator): the rule learns as it does against the usual -100x (it once skipped every step and
+    stayed at chance, 0.096, because squares of 1e20 overflow float32)."""
+    from fedrobust.inprocess import run_inprocess
+
+    final = {}
+    for scale in ("100", "1e20"):
+        cfg = RunConfig(strategy=strategy, dataset="mnist5k", model="mlp", num_clients=10, rounds=15, lr=0.3,
+                        batch_size=64, attack="bit-flip", attack_params=f"scale={scale}",
+                        byzantine_fraction=0.2, device="cpu")
+        rounds = run_inprocess(cfg)["rounds"]
+        assert not any(r["skipped_step"] for r in rounds)
+        assert all(r["rejected_clients"] == 0 for r in rounds)
+        final[scale] = rounds[-1]["accuracy"]
+    assert final["1e20"] >= 0.75 and abs(final["1e20"] - final["100"]) <= 0.02, final

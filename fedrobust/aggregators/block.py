@@ -151,7 +151,7 @@ def _sample_without_replacement(scores: torch.Tensor, k: int, generator: torch.G
         keys = np.random.default_rng(seed).standard_exponential(scores.numel(), dtype=np.float32)
         r = ratio.numpy()
         available = int(np.count_nonzero(r))
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             keys /= r  # columns of zero (or negligible) score get +inf keys: never among the k smallest
         if available >= k:
             fast = k_smallest(keys, k)
