@@ -1,6 +1,8 @@
 """The plugin strategies (fedrobust.plugin): robust drop-in FedAvg replacements for ordinary Flower
 clients, legacy and Message API, driven with hand-built replies."""
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -142,12 +144,33 @@ def malformed_legacy_replies(x):
     }
 
 
+class _Logged(logging.Handler):
+    """Collects what Flower's logger prints during a test."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+    def __enter__(self):
+        logging.getLogger("flwr").addHandler(self)
+        return self
+
+    def __exit__(self, *exc):
+        logging.getLogger("flwr").removeHandler(self)
+
+
 def test_legacy_rejects_and_counts_malformed_replies():
     x = global_model()
     honest, _ = client_models(x)
     bad = malformed_legacy_replies(x)
     strategy = legacy_strategy("cmd")
-    new, metrics = legacy_aggregate(strategy, honest + list(bad.values()))
+    with _Logged() as logged:
+        new, metrics = legacy_aggregate(strategy, honest + list(bad.values()))
+    # The log names the sender (its client id), not the reply's position in the round.
+    assert any(f"the reply of client {HONEST} rejected:" in line for line in logged.lines), logged.lines
     reference, _ = legacy_aggregate(legacy_strategy("cmd"), honest)
     np.testing.assert_array_equal(flat(new), flat(reference))
     assert np.isfinite(flat(new)).all()
@@ -365,7 +388,10 @@ def test_message_rejects_and_counts_malformed_replies(task_identity):
             return bad[i - n](m)
         return Message(Error(code=0, reason="client crashed"), reply_to=m)
 
-    new, metrics = message_round(strategy, client)
+    with _Logged() as logged:
+        new, metrics = message_round(strategy, client)
+    node_ids = [node for node, _ in strategy.round_rejections]
+    assert node_ids and all(any(f"the reply of node {node} rejected:" in line for line in logged.lines) for node in node_ids)
     assert metrics["rejected_clients"] == len(bad) and metrics["accepted_clients"] == n
     assert metrics["failed_clients"] == 2
     reference = message.FedCMD(min_train_nodes=n, fraction_train=0.0001)

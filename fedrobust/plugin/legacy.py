@@ -117,7 +117,10 @@ class RobustFedAvg(FedAvg):
                 f"{type(self).__name__}.aggregate_fit needs the round's global model: call configure_fit "
                 "(or initialize_parameters with initial_parameters) first"
             )
-        out = self.aggregator.aggregate(server_round, self.global_arrays, [_arrays_of(res) for _, res in results])
+        out = self.aggregator.aggregate(
+            server_round, self.global_arrays, [_arrays_of(res) for _, res in results],
+            senders=[f"the reply of client {_cid(proxy, i)}" for i, (proxy, _) in enumerate(results)],
+        )
         self.round_rejections = [(_cid(results[i][0], i), reason) for i, reason in out.rejections]
         metrics: dict[str, Scalar] = {}
         if self.fit_metrics_aggregation_fn and out.accepted:

@@ -114,7 +114,10 @@ class RobustFedAvg(FedAvg):
             return None, None
         keys = list(self.global_arrays.keys())
         global_arrays = [self.global_arrays[k].numpy() for k in keys]
-        out = self.aggregator.aggregate(server_round, global_arrays, [self._arrays_of(m.content, keys) for m in valid])
+        out = self.aggregator.aggregate(
+            server_round, global_arrays, [self._arrays_of(m.content, keys) for m in valid],
+            senders=[f"the reply of node {m.metadata.src_node_id}" for m in valid],
+        )
         self.round_rejections = [(valid[i].metadata.src_node_id, reason) for i, reason in out.rejections]
         metrics = MetricRecord()
         if out.accepted:

@@ -105,7 +105,13 @@ class WeightsAggregator:
         self.device = torch.device(device)
         self.state: torch.Tensor | None = None
 
-    def aggregate(self, server_round: int, global_arrays: Sequence[np.ndarray], replies: Sequence[Reply]) -> WeightsResult:
+    def aggregate(
+        self,
+        server_round: int,
+        global_arrays: Sequence[np.ndarray],
+        replies: Sequence[Reply],
+        senders: Sequence[str] | None = None,
+    ) -> WeightsResult:
         """One round: validate ``replies`` against ``global_arrays``, stack the deltas, apply the rule.
 
         Parameters
@@ -116,6 +122,9 @@ class WeightsAggregator:
             The global model the clients were sent, in wire order.
         replies : sequence
             Per reply, its arrays in wire order, or a string: why it could not be decoded.
+        senders : sequence of str, optional
+            Per reply, who sent it (e.g. ``"node 7"``): named in the log when the reply is
+            rejected. The reply's position in ``replies`` when omitted.
 
         Raises
         ------
@@ -139,7 +148,8 @@ class WeightsAggregator:
                 reason = check_values(row)
             if reason is not None:
                 rejections.append((position, reason))
-                log(WARNING, "round %s: reply %s rejected: %s", server_round, position, reason)
+                sender = f"reply {position}" if senders is None else senders[position]
+                log(WARNING, "round %s: %s rejected: %s", server_round, sender, reason)
                 continue
             row -= flat_global
             accepted.append(position)
