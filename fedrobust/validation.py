@@ -9,9 +9,9 @@ every reply through these checks before aggregation; a failing reply is dropped 
 - payload decoding (compressed protocols) raises :class:`MalformedReply` with the decoder's reason.
 
 :data:`MAGNITUDE_BOUND` is 1e30: far above anything an attack that robust aggregation must face
-sends (bit-flip's −100·g, large-number's 1e4), far below float32's maximum (3.4e38), so that the
-sums and squares the aggregators take of n accepted rows (n · 1e30, and Gram matrices in
-float64) cannot overflow to ±Inf. Entries of 1e38 ("absurd magnitudes") are rejected.
+sends (bit-flip's −100·g, large-number's 1e4), below float32's maximum (3.4e38); entries of
+1e38 ("absurd magnitudes") are rejected. The aggregators do not rely on it: each stays correct
+with a minority of rows holding any finite float32 values (see ``fedrobust.aggregators._gram``).
 
 Examples
 --------
