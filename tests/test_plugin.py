@@ -16,7 +16,7 @@ from flwr.supercore.task_identity import TaskIdentity
 from fedrobust.aggregators import coordinate_median
 from fedrobust.plugin import RULES, WeightsAggregator
 from fedrobust.plugin import legacy, message
-from fedrobust.plugin.rules import BGMDRule, CMDRule, Rule, RuleStep
+from fedrobust.aggregators.rules import BGMDRule, CMDRule, Rule, RuleStep
 from fedrobust.strategies import STRATEGIES
 
 SHAPES = [(3, 4), (4,)]
@@ -260,8 +260,8 @@ def test_bgmd_moves_the_block_and_keeps_the_rest_in_memory():
 class _Explode(Rule):
     name = "explode"
 
-    def __call__(self, deltas, state, server_round):
-        return RuleStep(torch.full((deltas.shape[1],), float("inf")), torch.zeros(deltas.shape[1]), {})
+    def __call__(self, deltas, state, server_round, scale=1.0):
+        return RuleStep(torch.full((deltas.shape[1],), float("inf")), scale, torch.zeros(deltas.shape[1]), {})
 
 
 def test_a_non_finite_step_is_skipped():

@@ -139,7 +139,8 @@ def test_fl_bgmd_rows_memory_step_is_bit_identical_to_the_index_select_form():
         rows = torch.tensor(partitions)
         p = torch.add(ref_rows.index_select(0, rows), updates, alpha=0.7)  # the form with an (n, d) copy
         out = block_geometric_median(
-            p, strategy.k, generator=strategy._generator(), selection=cfg.selection, memory="rows",
+            p, strategy.k, generator=strategy.rule.generator(rnd, strategy.device), selection=cfg.selection,
+            memory="rows",
             tol=cfg.gm_tol, max_iter=cfg.gm_max_iter,
         )
         ref_rows.index_copy_(0, rows, out.memory)

@@ -15,6 +15,9 @@ validated before they reach an aggregator.
 ``block_select``          BGMD's block coordinate selection (``column_scores``, ``relative_residual``)
 ``block_geometric_median`` BGMD / FL-BGMD server step: select a block, GM there, keep the residual
 ========================= ==================================================================
+
+:mod:`fedrobust.aggregators.rules` wraps them as rule objects (``RULES``, ``register_rule``), the
+one definition of each rule that fedrobust's strategies and the plugin strategies share.
 """
 
 from .bgmd import MEMORIES, MEMORY_WEIGHTS, BlockGMStep, block_geometric_median
@@ -25,6 +28,7 @@ from .krum import krum, krum_scores, krum_select
 from .mean import mean
 from .norm_trim import norm_trim
 from .sign import sign_majority
+from .rules import RULES, Rule, RuleStep, register_rule  # noqa: E402 - after the functions they use
 
 __all__ = [
     "MEMORIES",
@@ -47,4 +51,8 @@ __all__ = [
     "sign_majority",
     "trimmed_mean",
     "weiszfeld_weights",
+    "RULES",
+    "Rule",
+    "RuleStep",
+    "register_rule",
 ]

@@ -17,47 +17,10 @@ from __future__ import annotations
 
 import torch
 
-from ..aggregators import norm_trim
-from ..aggregators._rows import gather_rows_
+from ..aggregators.norm_trim import norm_threshold_mean
 from ._checks import check_positive, check_rows, check_vector
 
 __all__ = ["norm_threshold_mean", "norm_threshold_step", "project_ball"]
-
-
-def norm_threshold_mean(
-    messages: torch.Tensor, beta: float, norms: torch.Tensor | None = None, *, overwrite: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean of the rows kept by norm thresholding, and their indices.
-
-    Parameters
-    ----------
-    messages : torch.Tensor
-        Client messages, shape (n, d).
-    beta : float
-        Fraction of rows dropped (the largest norms), in [0, 1); ``floor(beta·n)`` rows go.
-    norms : torch.Tensor, optional
-        Reported norms (n,) to rank by (Option I); default: the rows' own ℓ2 norms (Option II).
-    overwrite : bool
-        Move the kept rows to the top of ``messages`` in place (rows reordered) instead of copying
-        them out: the same mean, bit for bit, without an (n − floor(β·n)) × d copy on the server.
-
-    Returns
-    -------
-    mean : torch.Tensor
-        Mean of the kept rows, shape (d,), in ``messages``' dtype and device.
-    kept : torch.Tensor
-        int64 indices of the kept rows, smallest norm first.
-
-    Examples
-    --------
-    >>> m = torch.tensor([[1.0, 0.0], [0.0, 3.0], [100.0, 100.0]])
-    >>> norm_threshold_mean(m, beta=1 / 3)
-    (tensor([0.5000, 1.5000]), tensor([0, 1]))
-    """
-    kept = norm_trim(messages, beta, norms=norms)
-    if overwrite and messages.is_contiguous():
-        return gather_rows_(messages, kept).mean(dim=0), kept
-    return messages.index_select(0, kept).mean(dim=0), kept
 
 
 def project_ball(x: torch.Tensor, radius: float, center: torch.Tensor | None = None) -> torch.Tensor:

@@ -19,13 +19,18 @@ Both modules hold the same classes (``PLUGINS`` maps the names to them):
 - ``FedKrum`` (``krum``): Krum / multi-Krum;
 - ``FedNormThreshold`` (``norm-threshold``): mean after dropping the largest-norm deltas.
 
-The rules are in :mod:`fedrobust.plugin.rules`; the names are those of :data:`fedrobust.strategies.STRATEGIES`.
+The classes are made from the rule table :data:`fedrobust.aggregators.rules.RULES` (the same rule
+objects fedrobust's own strategies use); a rule registered with
+:func:`~fedrobust.aggregators.rules.register_rule` becomes a class in both modules. The names are
+those of :data:`fedrobust.strategies.STRATEGIES`.
 
 These are not fedrobust's own strategies (:mod:`fedrobust.strategies`), which need fedrobust's
 clients and their protocols (gradients, compressed payloads, ...); see docs/plugin.md.
 """
 
-from .rules import RULES, Rule, RuleStep, rule_parameters
+from ..aggregators.rules import RULES, Rule, RuleStep, register_rule, rule_parameters
 from .weights import WeightsAggregator, WeightsResult
 
-__all__ = ["RULES", "Rule", "RuleStep", "WeightsAggregator", "WeightsResult", "rule_parameters"]
+__all__ = [
+    "RULES", "Rule", "RuleStep", "WeightsAggregator", "WeightsResult", "register_rule", "rule_parameters",
+]

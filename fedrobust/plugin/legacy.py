@@ -3,7 +3,7 @@
 Each class subclasses Flower's ``FedAvg`` and takes all of its keyword arguments
 (``fraction_fit``, ``min_fit_clients``, ``initial_parameters``, ``evaluate_fn``,
 ``on_fit_config_fn``, ``fit_metrics_aggregation_fn``, ...) plus its rule's parameters
-(:mod:`fedrobust.plugin.rules`) and ``device``. Only the aggregation changes: ``aggregate_fit``
+(:mod:`fedrobust.aggregators.rules`) and ``device``. Only the aggregation changes: ``aggregate_fit``
 validates every ``FitRes`` against the global model the round sent and moves that model by the
 rule of the accepted clients' deltas (:class:`~fedrobust.plugin.weights.WeightsAggregator`).
 
@@ -45,10 +45,11 @@ from flwr.server.client_manager import ClientManager
 from flwr.server.client_proxy import ClientProxy
 from flwr.server.strategy import FedAvg
 
-from .rules import BGMDRule, CMDRule, GMDRule, KrumRule, NormThresholdRule, Rule, TrimmedMeanRule
+from ..aggregators.rules import Rule
+from .table import PluginTable
 from .weights import pop_aggregator
 
-__all__ = ["PLUGINS", "RobustFedAvg", "FedGMD", "FedBGMD", "FedCMD", "FedTrimmedMean", "FedKrum", "FedNormThreshold"]
+__all__ = ["PLUGINS", "RobustFedAvg", "FedGMD", "FedBGMD", "FedCMD", "FedTrimmedMean", "FedKrum", "FedNormThreshold"]  # noqa: F822 - made below
 
 
 class RobustFedAvg(FedAvg):
@@ -189,46 +190,16 @@ def _evaluate_reason(res: EvaluateRes) -> str | None:
     return _num_examples_reason(res.num_examples)
 
 
-class FedGMD(RobustFedAvg):
-    """``FedAvg`` with the geometric median of the deltas (:class:`~fedrobust.plugin.rules.GMDRule`:
-    ``gm_tol``, ``gm_max_iter``)."""
+PLUGINS = PluginTable(RobustFedAvg, __name__)
+"""Strategy name → plugin class (``FedGMD``, ``FedBGMD``, ...), one per rule of
+:data:`fedrobust.aggregators.rules.RULES`."""
 
-    rule_class = GMDRule
-
-
-class FedBGMD(RobustFedAvg):
-    """``FedAvg`` with the block geometric median and residual memory (:class:`~fedrobust.plugin.rules.BGMDRule`:
-    ``rho``, ``memory``, ``memory_weights``, ``selection``, ``gm_tol``, ``gm_max_iter``, ``seed``)."""
-
-    rule_class = BGMDRule
+globals().update({cls.__name__: cls for cls in PLUGINS.values()})
 
 
-class FedCMD(RobustFedAvg):
-    """``FedAvg`` with the coordinate-wise median of the deltas (:class:`~fedrobust.plugin.rules.CMDRule`)."""
-
-    rule_class = CMDRule
-
-
-class FedTrimmedMean(RobustFedAvg):
-    """``FedAvg`` with the coordinate-wise trimmed mean (:class:`~fedrobust.plugin.rules.TrimmedMeanRule`: ``beta``)."""
-
-    rule_class = TrimmedMeanRule
-
-
-class FedKrum(RobustFedAvg):
-    """``FedAvg`` with Krum / multi-Krum (:class:`~fedrobust.plugin.rules.KrumRule`: ``krum_f``, ``krum_m``,
-    ``byzantine_fraction``)."""
-
-    rule_class = KrumRule
-
-
-class FedNormThreshold(RobustFedAvg):
-    """``FedAvg`` with norm thresholding (:class:`~fedrobust.plugin.rules.NormThresholdRule`: ``beta``)."""
-
-    rule_class = NormThresholdRule
-
-
-PLUGINS: dict[str, type[RobustFedAvg]] = {
-    cls.name: cls for cls in (FedGMD, FedBGMD, FedCMD, FedTrimmedMean, FedKrum, FedNormThreshold)
-}
-"""The legacy plugin strategies by strategy name."""
+def __getattr__(name: str) -> type:
+    """The plugin class of a rule registered after this module was imported."""
+    cls = PLUGINS.by_class_name(name)
+    if cls is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return cls

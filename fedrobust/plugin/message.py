@@ -2,7 +2,7 @@
 
 Each class subclasses Flower's ``FedAvg`` and takes all of its arguments (``fraction_train``,
 ``min_train_nodes``, ``weighted_by_key``, ``arrayrecord_key``, ``train_metrics_aggr_fn``, ...)
-plus its rule's parameters (:mod:`fedrobust.plugin.rules`) and ``device``; ``strategy.start(grid=...,
+plus its rule's parameters (:mod:`fedrobust.aggregators.rules`) and ``device``; ``strategy.start(grid=...,
 initial_arrays=..., num_rounds=...)`` runs it as usual. Only the aggregation changes:
 ``aggregate_train`` validates every reply against the ``ArrayRecord`` the round sent and moves it
 by the rule of the accepted clients' deltas (:class:`~fedrobust.plugin.weights.WeightsAggregator`).
@@ -20,7 +20,7 @@ Examples
 --------
 >>> strategy = FedKrum(fraction_train=0.5, min_train_nodes=4, krum_f=1)
 >>> strategy
-FedKrum(krum_f=1, krum_m=1, byzantine_fraction=0.2)
+FedKrum(krum_f=1, krum_m=1, byzantine_fraction=0.2, clients_per_round=0)
 >>> strategy.fraction_train, strategy.min_train_nodes, strategy.name
 (0.5, 4, 'krum')
 """
@@ -38,10 +38,11 @@ from flwr.common.logger import log
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 
-from .rules import BGMDRule, CMDRule, GMDRule, KrumRule, NormThresholdRule, Rule, TrimmedMeanRule
+from ..aggregators.rules import Rule
+from .table import PluginTable
 from .weights import pop_aggregator
 
-__all__ = ["PLUGINS", "RobustFedAvg", "FedGMD", "FedBGMD", "FedCMD", "FedTrimmedMean", "FedKrum", "FedNormThreshold"]
+__all__ = ["PLUGINS", "RobustFedAvg", "FedGMD", "FedBGMD", "FedCMD", "FedTrimmedMean", "FedKrum", "FedNormThreshold"]  # noqa: F822 - made below
 
 
 class RobustFedAvg(FedAvg):
@@ -177,46 +178,16 @@ class RobustFedAvg(FedAvg):
             return f"the arrays do not deserialise: {type(err).__name__}: {err}"
 
 
-class FedGMD(RobustFedAvg):
-    """``FedAvg`` with the geometric median of the deltas (:class:`~fedrobust.plugin.rules.GMDRule`:
-    ``gm_tol``, ``gm_max_iter``)."""
+PLUGINS = PluginTable(RobustFedAvg, __name__)
+"""Strategy name → plugin class (``FedGMD``, ``FedBGMD``, ...), one per rule of
+:data:`fedrobust.aggregators.rules.RULES`."""
 
-    rule_class = GMDRule
-
-
-class FedBGMD(RobustFedAvg):
-    """``FedAvg`` with the block geometric median and residual memory (:class:`~fedrobust.plugin.rules.BGMDRule`:
-    ``rho``, ``memory``, ``memory_weights``, ``selection``, ``gm_tol``, ``gm_max_iter``, ``seed``)."""
-
-    rule_class = BGMDRule
+globals().update({cls.__name__: cls for cls in PLUGINS.values()})
 
 
-class FedCMD(RobustFedAvg):
-    """``FedAvg`` with the coordinate-wise median of the deltas (:class:`~fedrobust.plugin.rules.CMDRule`)."""
-
-    rule_class = CMDRule
-
-
-class FedTrimmedMean(RobustFedAvg):
-    """``FedAvg`` with the coordinate-wise trimmed mean (:class:`~fedrobust.plugin.rules.TrimmedMeanRule`: ``beta``)."""
-
-    rule_class = TrimmedMeanRule
-
-
-class FedKrum(RobustFedAvg):
-    """``FedAvg`` with Krum / multi-Krum (:class:`~fedrobust.plugin.rules.KrumRule`: ``krum_f``, ``krum_m``,
-    ``byzantine_fraction``)."""
-
-    rule_class = KrumRule
-
-
-class FedNormThreshold(RobustFedAvg):
-    """``FedAvg`` with norm thresholding (:class:`~fedrobust.plugin.rules.NormThresholdRule`: ``beta``)."""
-
-    rule_class = NormThresholdRule
-
-
-PLUGINS: dict[str, type[RobustFedAvg]] = {
-    cls.name: cls for cls in (FedGMD, FedBGMD, FedCMD, FedTrimmedMean, FedKrum, FedNormThreshold)
-}
-"""The Message-API plugin strategies by strategy name."""
+def __getattr__(name: str) -> type:
+    """The plugin class of a rule registered after this module was imported."""
+    cls = PLUGINS.by_class_name(name)
+    if cls is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return cls

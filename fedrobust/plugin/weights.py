@@ -3,7 +3,7 @@
 An ordinary Flower client (a quickstart ``NumPyClient`` or ``ClientApp``) trains the global model
 locally and replies with its new weights. :class:`WeightsAggregator` treats every reply as
 untrusted input, validates it against the global model with :mod:`fedrobust.validation` and moves
-the global model by a robust :mod:`~fedrobust.plugin.rules` rule of the accepted clients' deltas:
+the global model by a robust :mod:`~fedrobust.aggregators.rules` rule of the accepted clients' deltas:
 
 1. a reply must hold exactly the global model's arrays: the same number, each a numpy array of the
    same shape and dtype; every floating-point entry finite and of magnitude at most
@@ -19,7 +19,7 @@ aggregated: the global model keeps its own values.
 
 Examples
 --------
->>> from fedrobust.plugin.rules import GMDRule
+>>> from fedrobust.aggregators.rules import GMDRule
 >>> x = [np.zeros((2, 2), np.float32), np.zeros(2, np.float32)]
 >>> honest = [[a + 0.1 for a in x] for _ in range(4)]
 >>> attacker = [a - 1e6 for a in x]
@@ -43,7 +43,7 @@ from flwr.common.logger import log
 
 from .._checks import all_finite
 from ..validation import check_arrays, check_values
-from .rules import Rule, rule_parameters
+from ..aggregators.rules import Rule, rule_parameters
 
 __all__ = ["WeightsAggregator", "WeightsResult", "mismatch", "pop_aggregator"]
 
@@ -88,7 +88,7 @@ class WeightsAggregator:
     Parameters
     ----------
     rule : Rule
-        The robust rule (:data:`fedrobust.plugin.rules.RULES`).
+        The robust rule (:data:`fedrobust.aggregators.rules.RULES`).
     device : str or torch.device
         Where the deltas are aggregated (e.g. ``"cuda"`` for large models).
 
@@ -100,7 +100,7 @@ class WeightsAggregator:
 
     def __init__(self, rule: Rule, device: str | torch.device = "cpu") -> None:
         if not isinstance(rule, Rule):
-            raise TypeError(f"rule must be a fedrobust.plugin.rules.Rule, got {type(rule).__name__}")
+            raise TypeError(f"rule must be a fedrobust.aggregators.rules.Rule, got {type(rule).__name__}")
         self.rule = rule
         self.device = torch.device(device)
         self.state: torch.Tensor | None = None
@@ -163,7 +163,8 @@ class WeightsAggregator:
             return WeightsResult(None, accepted, rejections, metrics)
         x = torch.from_numpy(flat_global).to(self.device)
         step = self.rule(torch.from_numpy(buf[: len(accepted)]).to(self.device), self.state, server_round)
-        new = x + step.update.to(x.dtype)
+        update = step.update if step.scale == 1.0 else step.update * step.scale
+        new = x + update.to(x.dtype)
         if all_finite(new) and (step.state is None or all_finite(step.state)):
             self.state = step.state
         else:
@@ -190,10 +191,12 @@ def pop_aggregator(rule_class: type[Rule], kwargs: dict[str, object]) -> Weights
 
     Examples
     --------
-    >>> from fedrobust.plugin.rules import TrimmedMeanRule
+    >>> from fedrobust.aggregators.rules import TrimmedMeanRule
     >>> kwargs = {"beta": 0.1, "fraction_fit": 0.5}
     >>> pop_aggregator(TrimmedMeanRule, kwargs).rule, kwargs
     (TrimmedMeanRule(beta=0.1), {'fraction_fit': 0.5})
     """
     params = {name: kwargs.pop(name) for name in rule_parameters(rule_class) if name in kwargs}
-    return WeightsAggregator(rule_class(**params), device=kwargs.pop("device", "cpu"))
+    rule = rule_class(**params)
+    rule.check_plugin()
+    return WeightsAggregator(rule, device=kwargs.pop("device", "cpu"))

@@ -39,29 +39,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from flwr.common import Scalar
 
-from ..aggregators import block_geometric_median
-from ..config import MEMORY_WEIGHT_CHOICES as MEMORY_WEIGHTS
+from ..aggregators import MEMORY_WEIGHTS
+from ..aggregators.rules import BGMDRule, block_size
 from ..config import RunConfig
 from .base import VectorStrategy
 
 __all__ = ["BlockGMStrategy", "BGMD", "block_size", "MEMORY_WEIGHTS"]
-
-_SELECTION_STREAM = 0x42_4C_4B  # "BLK": the block draw's own stream
-
-
-def block_size(rho: float, d: int) -> int:
-    """``k = max(1, round(rho · d))`` coordinates per round.
-
-    Examples
-    --------
-    >>> block_size(0.1, 1000), block_size(0.001, 10), block_size(1.0, 7)
-    (100, 1, 7)
-    """
-    return max(1, min(d, round(rho * d)))
 
 
 class BlockGMStrategy(VectorStrategy):
@@ -108,6 +94,7 @@ class BlockGMStrategy(VectorStrategy):
         self.memory_weights = memory_weights
         self.k = block_size(cfg.rho, self.x.numel())
         self.memory_mode = self.default_memory if cfg.memory == "auto" else cfg.memory
+        self.rule = BGMDRule.from_config(cfg, memory=self.memory_mode, memory_weights=memory_weights)
         self.memory: torch.Tensor | None = None
         self.residuals: torch.Tensor | None = None
 
@@ -139,33 +126,21 @@ class BlockGMStrategy(VectorStrategy):
         GM are scale-equivariant, so the step runs on ``G`` and scales its results by ``gamma``.
         The mean memory is the (weighted) row mean of ``P`` with the block zeroed.
         """
-        p, gamma, rows = updates, self.gamma(), None
-        scale = gamma  # what the step's results are multiplied by
-        if self.memory_mode == "mean" and self.memory is not None:
-            torch.add(self.memory, p, alpha=gamma, out=p)
-            scale = 1.0
-        elif self.memory_mode == "rows":
+        p, rows = updates, None
+        scale = self.gamma()  # what the rows are multiplied by
+        if self.memory_mode == "rows":
             rows = self._rows_of(self.round_partitions)
             residuals = self._residual_rows()
             for i, r in enumerate(self.round_partitions):  # row by row: no (n, d) copy of the residuals
-                torch.add(residuals[r], p[i], alpha=gamma, out=p[i])
+                torch.add(residuals[r], p[i], alpha=scale, out=p[i])
             scale = 1.0
-        c = self.cfg
-        memory = "rows" if rows is not None else ("mean" if self.memory_mode == "mean" else "none")
-        out = block_geometric_median(
-            p, self.k, generator=self._generator(), selection=c.selection, memory=memory,
-            memory_weights=self.memory_weights, tol=c.gm_tol, max_iter=c.gm_max_iter,
-        )
-        if memory == "mean":
-            self.memory = out.memory.mul_(scale) if scale != 1.0 else out.memory
-        elif memory == "rows":
-            self._residual_rows().index_copy_(0, rows, out.memory)
-        self.x.sub_(out.update, alpha=scale)
-        return {
-            "relative_residual": float(out.relative_residual),
-            "gm_iterations": int(out.iterations),
-            "block_size": self.k,
-        }
+        out = self.rule(p, self.memory if self.memory_mode == "mean" else None, self.server_round, scale=scale)
+        if self.memory_mode == "mean":
+            self.memory = out.state
+        elif rows is not None:
+            self._residual_rows().index_copy_(0, rows, out.state)
+        self.x.sub_(out.update, alpha=out.scale)
+        return dict(out.metrics)
 
     # -------------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -194,13 +169,6 @@ class BlockGMStrategy(VectorStrategy):
         self.residuals = None if residuals is None else residuals.to(self.device, torch.float32).clone()
 
     # ------------------------------------------------------------------------------ helpers
-    def _generator(self) -> torch.Generator:
-        """The round's block-draw generator, seeded by (seed, round): a restarted run draws alike."""
-        words = np.random.SeedSequence([self.cfg.seed, _SELECTION_STREAM, self.server_round]).generate_state(2)
-        g = torch.Generator(device=self.device)
-        g.manual_seed(int(words[0]) << 32 | int(words[1]))
-        return g
-
     def _residual_rows(self) -> torch.Tensor:
         if self.residuals is None:
             self.residuals = torch.zeros(self.cfg.num_clients, self.x.numel(), dtype=torch.float32, device=self.device)

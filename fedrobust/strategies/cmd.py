@@ -1,17 +1,18 @@
-"""CMD: coordinate-wise median descent on the gradient protocol, ``x ← x − lr · CM(G)``."""
+"""CMD: coordinate-wise median descent on the gradient protocol, ``x ← x − lr · CM(G)``
+(:class:`~fedrobust.aggregators.rules.CMDRule`)."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from ..aggregators import coordinate_median
-from .gradient import GradientStrategy
+from ..aggregators.rules import CMDRule
+from .rule import RuleStrategy
 
 __all__ = ["CMD"]
 
 
-class CMD(GradientStrategy):
-    """``x ← x − lr · coordinate_median(G)`` (Yin et al., 2018)."""
+class CMD(RuleStrategy):
+    """``x ← x − lr · coordinate_median(G)`` (Yin, Chen, Ramchandran and Bartlett, 2018)."""
 
     name: ClassVar[str] = "cmd"
-    aggregate = staticmethod(coordinate_median)
+    rule_class = CMDRule
