@@ -6,7 +6,9 @@ every reply through these checks before aggregation; a failing reply is dropped 
 
 - :func:`check_arrays`: the number of arrays, their shapes and their dtype (the model's arrays);
 - :func:`check_values`: every entry finite and of magnitude at most :data:`MAGNITUDE_BOUND`;
-- payload decoding (compressed protocols) raises :class:`MalformedReply` with the decoder's reason.
+- payload decoding (compressed protocols): the strategy's ``read_reply`` returns the decoder's reason.
+
+Every check answers with the reason a reply is rejected, or None: there is one rejection channel.
 
 :data:`MAGNITUDE_BOUND` is 1e30: far above anything an attack that robust aggregation must face
 sends (bit-flip's −100·g, large-number's 1e4), below float32's maximum (3.4e38); entries of
@@ -28,18 +30,17 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["MAGNITUDE_BOUND", "MalformedReply", "check_arrays", "check_values"]
+__all__ = ["MAGNITUDE_BOUND", "RowStack", "check_arrays", "check_values"]
+
+_LOG = logging.getLogger("flwr")  # Flower's logger: rejections show in a run's log
 
 MAGNITUDE_BOUND = 1e30
 """The largest |entry| an accepted client vector may hold (see the module docstring)."""
-
-
-class MalformedReply(ValueError):
-    """A client reply that fails validation; its message is the reason (logged and recorded)."""
 
 
 def check_arrays(
@@ -88,3 +89,80 @@ def check_values(vec: np.ndarray, bound: float = MAGNITUDE_BOUND) -> str | None:
     if top > bound:
         return f"|value| up to {top:.3g} exceeds the bound {bound:.3g}"
     return None
+
+
+class RowStack:
+    """Accepted client vectors, stacked into one preallocated (n, d) buffer as they are checked.
+
+    Every reply is written into the next free row by a ``fill`` function that returns why the
+    reply is malformed (or None); the row's values are then checked (:func:`check_values`). A
+    rejected reply is logged with its sender and recorded, and its row is reused by the next
+    reply, so the server holds one (n, d) matrix however many replies fail. fedrobust's
+    strategies and the plugin strategies stack their rounds with it.
+
+    Parameters
+    ----------
+    n, d : int
+        At most ``n`` rows of ``d`` entries.
+    dtype : numpy dtype
+        The buffer's dtype.
+
+    Attributes
+    ----------
+    accepted : list of int
+        Positions (as passed to :meth:`add`) of the accepted replies, in row order.
+    rejections : list of (object, str)
+        ``(sender, reason)`` of every rejected reply.
+
+    Examples
+    --------
+    >>> stack = RowStack(3, 2)
+    >>> def fill(values):
+    ...     def write(row):
+    ...         row[:] = values
+    ...     return write
+    >>> [stack.add(i, f"client {i}", fill(v)) for i, v in enumerate([[1, 2], [np.nan, 0], [3, 4]])]
+    [True, False, True]
+    >>> stack.rows.tolist(), stack.accepted, stack.rejections
+    ([[1.0, 2.0], [3.0, 4.0]], [0, 2], [('client 1', '1 non-finite value(s) (NaN or ±Inf)')])
+    """
+
+    def __init__(self, n: int, d: int, dtype: object = np.float32) -> None:
+        self.buffer = np.empty((n, d), dtype=dtype)
+        self.accepted: list[int] = []
+        self.rejections: list[tuple[object, str]] = []
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The accepted rows, a view of shape (len(accepted), d)."""
+        return self.buffer[: len(self.accepted)]
+
+    def add(
+        self,
+        position: int,
+        sender: object,
+        fill: Callable[[np.ndarray], str | None],
+        server_round: int = 0,
+        check: bool = True,
+    ) -> bool:
+        """Check one reply: ``fill(row)`` writes it into the next row (or returns why it cannot);
+        True when accepted, else the rejection is logged (naming ``sender``) and recorded.
+        ``check=False`` when ``fill`` checks the values itself (:func:`check_values`)."""
+        row = self.buffer[len(self.accepted)]
+        reason = fill(row)
+        if reason is None and check:
+            reason = check_values(row)
+        if reason is not None:
+            self.reject(sender, reason, server_round)
+            return False
+        self.accepted.append(position)
+        return True
+
+    def reject(self, sender: object, reason: str, server_round: int = 0) -> None:
+        """Record (and log) a reply rejected before it reached a row."""
+        self.rejections.append((sender, reason))
+        _LOG.warning("round %s: %s rejected: %s", server_round, _label(sender), reason)
+
+
+def _label(sender: object) -> str:
+    return f"reply of partition {sender}" if isinstance(sender, (int, np.integer)) else str(sender)

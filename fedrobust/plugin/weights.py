@@ -33,7 +33,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from logging import WARNING
 from typing import NamedTuple
 
@@ -42,8 +42,8 @@ import torch
 from flwr.common.logger import log
 
 from .._checks import all_finite
-from ..validation import check_arrays, check_values
 from ..aggregators.rules import Rule, rule_parameters
+from ..validation import RowStack, check_arrays
 
 __all__ = ["WeightsAggregator", "WeightsResult", "mismatch", "pop_aggregator"]
 
@@ -137,22 +137,24 @@ class WeightsAggregator:
             raise ValueError("the global model has no floating-point array to aggregate")
         dtype = np.float64 if any(like[i].dtype == np.float64 for i in floating) else np.float32
         flat_global = np.concatenate([like[i].reshape(-1).astype(dtype, copy=False) for i in floating])
-        buf = np.empty((len(replies), flat_global.size), dtype=dtype)
-        accepted: list[int] = []
+        stack = RowStack(len(replies), flat_global.size, dtype)
+
+        def fill(reply: Reply) -> Callable[[np.ndarray], str | None]:
+            def write(row: np.ndarray) -> str | None:
+                reason = reply if isinstance(reply, str) else mismatch(reply, like)
+                if reason is None:
+                    np.concatenate([reply[i].reshape(-1) for i in floating], out=row, casting="same_kind")
+                return reason
+            return write
+
         rejections: list[tuple[int, str]] = []
         for position, reply in enumerate(replies):
-            reason = reply if isinstance(reply, str) else mismatch(reply, like)
-            row = buf[len(accepted)]
-            if reason is None:
-                np.concatenate([reply[i].reshape(-1) for i in floating], out=row, casting="same_kind")
-                reason = check_values(row)
-            if reason is not None:
-                rejections.append((position, reason))
-                sender = f"reply {position}" if senders is None else senders[position]
-                log(WARNING, "round %s: %s rejected: %s", server_round, sender, reason)
-                continue
-            row -= flat_global
-            accepted.append(position)
+            sender = f"reply {position}" if senders is None else senders[position]
+            if stack.add(position, sender, fill(reply), server_round):
+                stack.rows[-1] -= flat_global
+            else:
+                rejections.append((position, stack.rejections[-1][1]))
+        accepted = stack.accepted
         metrics: dict[str, int | float] = {
             "accepted_clients": len(accepted),
             "rejected_clients": len(rejections),
@@ -162,7 +164,7 @@ class WeightsAggregator:
             log(WARNING, "round %s: no reply accepted; the global model is unchanged", server_round)
             return WeightsResult(None, accepted, rejections, metrics)
         x = torch.from_numpy(flat_global).to(self.device)
-        step = self.rule(torch.from_numpy(buf[: len(accepted)]).to(self.device), self.state, server_round)
+        step = self.rule(torch.from_numpy(stack.rows).to(self.device), self.state, server_round)
         update = step.update if step.scale == 1.0 else step.update * step.scale
         new = x + update.to(x.dtype)
         if all_finite(new) and (step.state is None or all_finite(step.state)):

@@ -66,7 +66,7 @@ from ..config import RunConfig
 from ..optim.schedule import scheduled_lr
 from ..ndarrays import flatten, payload_bytes, to_ndarrays
 from ..results import RoundRecord, results_dict
-from ..validation import MalformedReply, check_arrays, check_values
+from ..validation import RowStack, check_arrays, check_values
 from .memory import check_server_memory, server_memory_problem
 from ..workload import byzantine_clients
 
@@ -213,10 +213,9 @@ class VectorStrategy(Strategy):
         """Bytes the strategy keeps between rounds (default: the model ``x``, 4d)."""
         return 4 * d
 
-    def check_metrics(self, metrics: dict[str, Scalar]) -> bool:
-        """Whether a reply's metrics are acceptable (default: always); False rejects the reply
-        (raising :class:`~fedrobust.validation.MalformedReply` rejects it with that reason)."""
-        return True
+    def check_metrics(self, metrics: dict[str, Scalar]) -> str | None:
+        """Why a reply's metrics are not acceptable, or None (default: always acceptable)."""
+        return None
 
     # --------------------------------------------------------------------------- Flower interface
     def initialize_parameters(self, client_manager: ClientManager) -> Parameters | None:
@@ -394,30 +393,27 @@ class VectorStrategy(Strategy):
         too_big = server_memory_problem(type(self), self.cfg, self.x.numel(), n=len(results))
         if too_big is not None:  # more replies than clients-per-round (direct calls): refuse, do not stack
             return self._reject_all(results, server_round, too_big, d)
-        buf = np.empty((len(results), d), dtype=np.float32)
+        stack = RowStack(len(results), d, np.float32)
         weights = np.empty(len(results), dtype=np.float64)
-        n = bytes_up = 0
+        bytes_up = 0
         self.round_partitions = []
         self.round_metrics = []
-        self.round_rejections = []
         for index, (proxy, res) in enumerate(results):
             arrays, reason = self._decode(res)
+            partition = self._reply_partition(proxy, res, index)
             if arrays is None:
                 bytes_up += sum(len(t) for t in getattr(res.parameters, "tensors", ()) or ())
-            else:
-                bytes_up += payload_bytes(arrays)
-                reason = self._check_reply(res, arrays, buf[n])
-            partition = self._reply_partition(proxy, res, index)
-            if reason is not None:
-                self.round_rejections.append((partition, reason))
-                log(WARNING, "round %s: reply of partition %s rejected: %s", server_round, partition, reason)
+                stack.reject(partition, reason, server_round)
                 continue
-            weights[n] = res.num_examples
+            bytes_up += payload_bytes(arrays)
+            if not stack.add(index, partition, lambda row: self._check_reply(res, arrays, row), server_round, check=False):
+                continue
+            weights[len(self.round_partitions)] = res.num_examples
             self.round_partitions.append(partition)
             self.round_metrics.append(dict(res.metrics or {}))
-            n += 1
-        rejected = len(self.round_rejections)
-        return torch.from_numpy(buf[:n]), torch.from_numpy(weights[:n]), bytes_up, rejected
+        self.round_rejections = [(int(p), r) for p, r in stack.rejections]
+        n = len(stack.accepted)
+        return torch.from_numpy(stack.rows), torch.from_numpy(weights[:n]), bytes_up, len(self.round_rejections)
 
     def _reject_all(
         self, results: list[tuple[ClientProxy, FitRes]], server_round: int, reason: str, d: int
@@ -430,26 +426,23 @@ class VectorStrategy(Strategy):
         return torch.empty(0, d), torch.empty(0, dtype=torch.float64), bytes_up, len(results)
 
     def _check_reply(self, res: FitRes, arrays: list[np.ndarray], out: np.ndarray) -> str | None:
-        """Why a decoded reply is rejected (None: accepted, its vector written into ``out``)."""
+        """Why a decoded reply is rejected (None: accepted, its vector written into ``out``): its
+        ``num_examples``, payload (:meth:`read_reply`), values and metrics (:meth:`check_metrics`)."""
         if isinstance(res.num_examples, bool) or not isinstance(res.num_examples, (int, np.integer)):
             return f"num_examples is not an integer: {res.num_examples!r}"
         if res.num_examples < 0:
             return f"num_examples is negative: {res.num_examples}"
         try:
-            if not self.read_reply(arrays, out):
-                return "the payload does not decode"
-            reason = check_values(out)
-            if reason is not None:
-                return reason
-            # Through the engine, metrics arrive as a Mapping that need not be a dict.
-            metrics = res.metrics if isinstance(res.metrics, Mapping) else {}
-            if not self.check_metrics(dict(metrics)):
-                return "missing or invalid metrics"
-        except MalformedReply as err:
-            return str(err)
+            reason = self.read_reply(arrays, out)
+            if reason is None:
+                reason = check_values(out)
+            if reason is None:
+                # Through the engine, metrics arrive as a Mapping that need not be a dict.
+                metrics = res.metrics if isinstance(res.metrics, Mapping) else {}
+                reason = self.check_metrics(dict(metrics))
         except Exception as err:  # noqa: BLE001 - an untrusted reply that breaks a reader is a bad reply
             return f"the payload does not decode: {type(err).__name__}: {err}"
-        return None
+        return reason
 
     @staticmethod
     def _decode(res: FitRes) -> tuple[list[np.ndarray] | None, str | None]:
@@ -483,16 +476,18 @@ class VectorStrategy(Strategy):
                 setattr(self, name, before.get(name))
         return extra, True
 
-    def read_reply(self, arrays: list[np.ndarray], out: np.ndarray) -> bool:
+    def read_reply(self, arrays: list[np.ndarray], out: np.ndarray) -> str | None:
         """Write the flat client vector of a reply's ndarrays into ``out`` (a row of the (n, d) buffer).
 
-        Return False for a malformed reply (it is then rejected). The default reads the model's
-        arrays (shapes, dtype float32); compressed protocols override it to decode their payload.
+        Return why the reply is malformed (it is then rejected with that reason), or None. The
+        default reads the model's arrays (shapes, dtype float32); compressed protocols override it
+        to decode their payload. Like :meth:`check_metrics`, every reply check answers with a
+        reason or None: the one rejection channel.
         """
-        if not self._valid(arrays):
-            return False
-        flatten(arrays, out=out)
-        return True
+        reason = check_arrays(arrays, self.shapes)
+        if reason is None:
+            flatten(arrays, out=out)
+        return reason
 
     def _reply_partition(self, proxy: ClientProxy | None, res: FitRes, index: int) -> int:
         """The partition id of a reply's sender: known from ``get_properties`` in a run; direct calls
@@ -532,8 +527,3 @@ class VectorStrategy(Strategy):
         self.x.copy_(x.to(self.device))
         self.server_round = int(state["round"])
 
-    def _valid(self, arrays: list[np.ndarray]) -> bool:
-        reason = check_arrays(arrays, self.shapes)
-        if reason is not None:
-            raise MalformedReply(reason)
-        return True

@@ -136,14 +136,14 @@ class CRSA(VectorStrategy):
         """l: one ternary value per exchanged coordinate."""
         return self.l
 
-    def read_reply(self, arrays: list[np.ndarray], out: np.ndarray) -> bool:
-        """Decode the packed ternary message of l values into ``out``; False when it is malformed."""
+    def read_reply(self, arrays: list[np.ndarray], out: np.ndarray) -> str | None:
+        """Decode the packed ternary message of l values into ``out``; why not when it is malformed."""
         try:
             signs = unpack_signs(payload_from_ndarrays(_SIGN, arrays), out.shape[0])
         except Exception:  # noqa: BLE001 - an untrusted payload that fails to decode is a bad reply
-            return False
+            return "the payload does not decode"
         out[:] = signs.numpy()
-        return True
+        return None
 
     # ------------------------------------------------------------------------------- server
     def aggregate_fit(

@@ -5,7 +5,7 @@ every round's config, and reads each reply as the compressor's payload: the arra
 the compressor's keys (:func:`~fedrobust.compression.payload_from_ndarrays`) and decoded
 (:meth:`~fedrobust.compression.Compressor.decode`, which checks every field). A malformed payload
 (wrong keys, dtypes, lengths, indices out of range, NaN) is rejected with the decoder's reason
-(:class:`~fedrobust.validation.MalformedReply`) and counted in ``rejected_clients``, never raised. ``bytes_up`` is the payloads' real size.
+and counted in ``rejected_clients``, never raised. ``bytes_up`` is the payloads' real size.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from flwr.common import Scalar
 
 from ..compression import Compressor, payload_from_ndarrays
 from ..config import RunConfig
-from ..validation import MalformedReply
 
 __all__ = ["CompressedReplies", "run_compressor", "resolve_compressor"]
 
@@ -73,18 +72,13 @@ class CompressedReplies:
         config["compressor-params"] = self.cfg.compressor_params  # type: ignore[attr-defined]
         return config
 
-    def read_reply(self, arrays: list[np.ndarray], out: np.ndarray) -> bool:
-        """Decode the payload into ``out``.
-
-        Raises
-        ------
-        MalformedReply
-            When it does not decode (the reason names the decoder's complaint); the reply is rejected.
-        """
+    def read_reply(self, arrays: list[np.ndarray], out: np.ndarray) -> str | None:
+        """Decode the payload into ``out``; when it does not decode, the reason (naming the
+        decoder's complaint), and the reply is rejected."""
         try:
             payload = payload_from_ndarrays(self.compressor, arrays)
             vec = self.compressor.decode(payload, out.shape[0])
         except Exception as err:  # noqa: BLE001 - an untrusted payload that fails to decode is a bad reply
-            raise MalformedReply(f"{self.compressor.name} payload does not decode: {err}") from err
+            return f"{self.compressor.name} payload does not decode: {err}"
         out[:] = vec.numpy()
-        return True
+        return None

@@ -66,9 +66,11 @@ class NormThreshold(CompressedReplies, VectorStrategy):
     protocol: ClassVar[str] = "compressed-gradient-norm"
     default_compressor: ClassVar[str] = "scaled-sign"
 
-    def check_metrics(self, metrics: dict[str, Scalar]) -> bool:
+    def check_metrics(self, metrics: dict[str, Scalar]) -> str | None:
         """Option 1 needs a valid reported norm (:func:`reported_norm`); option 2 accepts any metrics."""
-        return self.cfg.norm_option != 1 or reported_norm(metrics) is not None
+        if self.cfg.norm_option != 1 or reported_norm(metrics) is not None:
+            return None
+        return "missing or invalid metrics"
 
     def step_size(self) -> float:
         """The server's step size γ: ``lr`` (the messages are raw compressed gradients)."""
@@ -98,9 +100,9 @@ class NormThresholdEF(NormThreshold):
     name: ClassVar[str] = "norm-threshold-ef"
     protocol: ClassVar[str] = "error-feedback"
 
-    def check_metrics(self, metrics: dict[str, Scalar]) -> bool:
+    def check_metrics(self, metrics: dict[str, Scalar]) -> str | None:
         """No reported norm is used: any metrics are accepted."""
-        return True
+        return None
 
     def step_size(self) -> float:
         """1: the clients already scaled their messages by ``lr`` (no second γ)."""
