@@ -76,9 +76,10 @@ def compression_generator(seed: int, partition_id: int, server_round: int) -> to
     return g
 
 
-class _Compressing:
+class CompressingClient:
     """Mixin over an honest protocol client: read the compressor from the round's config and send
-    the payload's arrays in place of the model's arrays."""
+    the payload's arrays in place of the model's arrays (the client half of a compressed protocol;
+    the server half is :class:`~fedrobust.strategies.compressed.CompressedStrategy`)."""
 
     compressor: Compressor | None = None
     _generator: torch.Generator | None = None
@@ -98,13 +99,13 @@ class _Compressing:
         return payload_to_ndarrays(self.compressor.encode(vec, generator=self._generator))
 
 
-class CompressedGradientClient(_Compressing, GradientClient):
+class CompressedGradientClient(CompressingClient, GradientClient):
     """Sends Q(g): the compressed minibatch gradient (plus weight decay) at the received model."""
 
     protocol: ClassVar[str] = "compressed-gradient"
 
 
-class CompressedLocalStepsClient(_Compressing, LocalStepsClient):
+class CompressedLocalStepsClient(CompressingClient, LocalStepsClient):
     """Runs ``local-steps`` SGD steps and sends Q(x − y_H), the compressed model difference."""
 
     protocol: ClassVar[str] = "compressed-local-steps"

@@ -32,7 +32,7 @@ from flwr.common import Scalar
 
 from ..optim import cubic_step
 from .base import HonestClient
-from .compressed import _Compressing
+from .compressed import CompressingClient
 
 __all__ = ["CubicClient", "local_loss"]
 
@@ -83,7 +83,7 @@ class _Cubic(HonestClient):
         return self.reply(s, len(self.x), {"loss": loss})
 
 
-class CubicClient(_Compressing, _Cubic):
+class CubicClient(CompressingClient, _Cubic):
     """Sends Q(s), s the cubic-regularised Newton step on the whole local data (see the module docstring)."""
 
     protocol: ClassVar[str] = "cubic"

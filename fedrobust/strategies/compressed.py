@@ -20,7 +20,7 @@ from flwr.common import Scalar
 from ..compression import Compressor, payload_from_ndarrays
 from ..config import RunConfig
 
-__all__ = ["CompressedReplies", "run_compressor", "resolve_compressor"]
+__all__ = ["CompressedStrategy", "run_compressor", "resolve_compressor"]
 
 
 def run_compressor(cfg: RunConfig, default: str = "identity") -> Compressor:
@@ -49,8 +49,10 @@ def resolve_compressor(cfg: RunConfig, default: str) -> RunConfig:
     return cfg.replace(compressor=default) if cfg.compressor == "auto" else cfg
 
 
-class CompressedReplies:
-    """Mixin for a :class:`~fedrobust.strategies.VectorStrategy` whose clients send compressed payloads.
+class CompressedStrategy:
+    """Mixin for a :class:`~fedrobust.strategies.VectorStrategy` whose clients send compressed payloads
+    (the server half of a compressed protocol; the client half is
+    :class:`~fedrobust.clients.compressed.CompressingClient`).
 
     Put it before the strategy class in the bases; it builds the run's compressor on construction
     (so bad ``compressor-params`` fail at once). ``compressor = auto`` becomes the class's

@@ -18,12 +18,12 @@ from flwr.common import Scalar
 
 from ..optim import fedcure_step
 from .base import VectorStrategy
-from .compressed import CompressedReplies
+from .compressed import CompressedStrategy
 
 __all__ = ["FedCure"]
 
 
-class FedCure(CompressedReplies, VectorStrategy):
+class FedCure(CompressedStrategy, VectorStrategy):
     """004's server on the ``cubic`` protocol (see the module docstring)."""
 
     name: ClassVar[str] = "fed-cure"

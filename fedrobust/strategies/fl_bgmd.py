@@ -19,12 +19,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 from .bgmd import BlockGMStrategy
-from .compressed import CompressedReplies
+from .compressed import CompressedStrategy
 
 __all__ = ["FLBGMD"]
 
 
-class FLBGMD(CompressedReplies, BlockGMStrategy):
+class FLBGMD(CompressedStrategy, BlockGMStrategy):
     """FL-BGMD on the ``compressed-local-steps`` protocol, scaled by ``server-lr``."""
 
     name: ClassVar[str] = "fl-bgmd"

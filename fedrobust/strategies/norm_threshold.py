@@ -32,7 +32,7 @@ from flwr.common import Scalar
 
 from ..optim import norm_threshold_step
 from .base import VectorStrategy
-from .compressed import CompressedReplies
+from .compressed import CompressedStrategy
 
 __all__ = ["NormThreshold", "NormThresholdEF", "NORM_KEY", "reported_norm"]
 
@@ -59,7 +59,7 @@ def reported_norm(metrics: dict[str, Scalar]) -> float | None:
     return value if math.isfinite(value) and value >= 0 else None
 
 
-class NormThreshold(CompressedReplies, VectorStrategy):
+class NormThreshold(CompressedStrategy, VectorStrategy):
     """002 Algorithm 1 on the ``compressed-gradient-norm`` protocol (see the module docstring)."""
 
     name: ClassVar[str] = "norm-threshold"

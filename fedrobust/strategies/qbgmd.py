@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 from .bgmd import BGMD
-from .compressed import CompressedReplies
+from .compressed import CompressedStrategy
 
 __all__ = ["QBGMD"]
 
 
-class QBGMD(CompressedReplies, BGMD):
+class QBGMD(CompressedStrategy, BGMD):
     """BGMD on the ``compressed-gradient`` protocol."""
 
     name: ClassVar[str] = "qbgmd"

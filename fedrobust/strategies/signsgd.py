@@ -18,12 +18,12 @@ from flwr.common import Scalar
 from ..config import RunConfig
 from ..optim import signsgd_step
 from .base import VectorStrategy
-from .compressed import CompressedReplies
+from .compressed import CompressedStrategy
 
 __all__ = ["SignSGDMV"]
 
 
-class SignSGDMV(CompressedReplies, VectorStrategy):
+class SignSGDMV(CompressedStrategy, VectorStrategy):
     """``x ← x − lr · majority_sign(G)`` over the clients' sign messages.
 
     Raises
