@@ -20,6 +20,8 @@ from ``context.run_config`` (``[tool.flwr.app.config]`` plus ``--run-config`` ov
 
 from __future__ import annotations
 
+import copy
+
 from collections.abc import Callable
 from logging import INFO, WARNING
 
@@ -154,7 +156,9 @@ def make_client(cfg: RunConfig, context: Context, attack: Attack | None = None) 
     )
     if not may_be_byzantine(cfg, partition_id):
         return _round_client(cfg, context, client.to_client())
-    attack = build_attack(cfg) if attack is None else attack
+    # A fresh attack per client build (per message, in every engine): an attack keeps what it must
+    # remember in the client's Context.state (Attack.state), never in the shared object.
+    attack = build_attack(cfg) if attack is None else copy.deepcopy(attack)
     poisoned = poisoned_client_data(cfg, partition_id, attack) if attack.kind == "data" else None
     byzantine = ByzantineClient(
         client, attack, num_clients=cfg.num_clients, fraction=cfg.byzantine_fraction, mode=cfg.byzantine_mode,

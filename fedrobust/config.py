@@ -262,8 +262,20 @@ class RunConfig:
     resume: bool = _key(
         False, "continue from the checkpoint in checkpoint-dir (starts afresh when it holds none)", placement=True
     )
+    extensions: str = _key(
+        "", "comma-separated modules to import first, in every process of the run: they register attacks, rules, "
+        "strategies, datasets, models or compressors (installed 'fedrobust.extensions' entry points are imported "
+        "too; see docs/extending.md)",
+    )
 
     def __post_init__(self) -> None:
+        if isinstance(self.extensions, str):
+            from .extensions import ExtensionError, load_extensions
+
+            try:
+                load_extensions(self.extensions)
+            except ExtensionError as err:
+                raise ConfigError(str(err)) from None
         problems = _coerce_and_check_types(self)
         if not problems:
             problems = _value_problems(self)

@@ -56,6 +56,21 @@ class Attack:
     def __hash__(self) -> int:
         return hash((type(self), tuple(sorted(self.params.items()))))
 
+    def state(self) -> dict[str, Any]:
+        """What the attack remembers between rounds (default: nothing), as JSON-serialisable values.
+
+        **Lifetime.** Every engine builds a fresh copy of the attack for each message a client
+        answers (Flower builds a client per message; the in-process engine does the same). An
+        attack that keeps state between rounds returns it here; the Byzantine client stores it in
+        its ``Context.state`` after each attacked round and hands it to :meth:`load_state` before
+        the next one. So the state is per client and per run, the same under every engine, and
+        checkpointed with the client.
+        """
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state` returned in the client's previous attacked round (default: ignore it)."""
+
     def corrupt(self, message: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """The message a Byzantine client sends in place of the honest ``message``.
 

@@ -33,16 +33,20 @@ True
 from __future__ import annotations
 
 import functools
+import json
 
 import numpy as np
 import torch
 from flwr.client import NumPyClient
-from flwr.common import Scalar
+from flwr.common import ConfigRecord, Scalar
 
 from ..attacks import Attack, byzantine_ids
 from .base import HonestClient
 
-__all__ = ["ByzantineClient", "attack_generator"]
+__all__ = ["ATTACK_STATE_KEY", "ByzantineClient", "attack_generator"]
+
+ATTACK_STATE_KEY = "fedrobust.attack-state"
+"""The ``Context.state`` record in which a Byzantine client keeps its attack's state between rounds."""
 
 _ATTACK_STREAM = 0x41_54_4B  # "ATK": the attack's draws, apart from the minibatch stream of the same ids
 
@@ -167,6 +171,7 @@ class ByzantineClient(NumPyClient):
         if self.attack.kind == "data" and self.poisoned is not None:
             honest.x, honest.y = self.poisoned
         elif self.attack.kind == "update":
+            self._load_attack_state()
             generator = attack_generator(seed, self.partition_id, server_round)
             honest.corrupt_message = functools.partial(self.attack.corrupt, generator=generator)
         try:
@@ -178,4 +183,17 @@ class ByzantineClient(NumPyClient):
             arrays, metrics = self.attack.corrupt_reply(
                 arrays, metrics, attack_generator(seed, self.partition_id, server_round)
             )
+            self._keep_attack_state()
         return arrays, num_examples, metrics
+
+    def _load_attack_state(self) -> None:
+        """Hand the attack what it kept in this client's previous attacked round (see
+        :meth:`fedrobust.attacks.Attack.state`)."""
+        record = self.honest.state.get(ATTACK_STATE_KEY)
+        if record is not None:
+            self.attack.load_state(json.loads(str(record["json"])))
+
+    def _keep_attack_state(self) -> None:
+        state = self.attack.state()
+        if state or ATTACK_STATE_KEY in self.honest.state:
+            self.honest.state[ATTACK_STATE_KEY] = ConfigRecord({"json": json.dumps(state)})
