@@ -12,7 +12,7 @@ Main parts
 Nothing here imports torchvision at import time.
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["__version__", "simulate"]
 

@@ -102,7 +102,7 @@ def make_strategy(cfg: RunConfig, on_round: Callable[[RoundRecord], None] | None
 
 
 def check_model_size(cfg: RunConfig, d: int) -> None:
-    """Raise :class:`~fedrobust.config.ConfigError` when ``compressor-params`` asks for more
+    """Raise :class:`~fedrobust.errors.ConfigError` when ``compressor-params`` asks for more
     coordinates (``k``) than the model's ``d`` parameters.
 
     Examples
@@ -111,7 +111,7 @@ def check_model_size(cfg: RunConfig, d: int) -> None:
     >>> check_model_size(RunConfig(strategy="qbgmd", compressor="top-k", compressor_params="k=1000"), 100)
     Traceback (most recent call last):
     ...
-    fedrobust.config.ConfigError: compressor-params: k=1000 is larger than the model's d=100 parameters
+    fedrobust.errors.ConfigError: compressor-params: k=1000 is larger than the model's d=100 parameters
     """
     name = run_compressor_name(cfg)
     k = parse_params(cfg.compressor_params, "compressor-params").get("k") if name else None

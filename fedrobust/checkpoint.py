@@ -17,7 +17,7 @@ all drawn from generators seeded by (``seed``, round, partition id). So a run re
 the same device the same final model, bit for bit, as an uninterrupted run.
 
 A resumed run must have the checkpoint's config except in :func:`~fedrobust.config.execution_keys`
-(``rounds``, ``device``, ``output``, ...); anything else is a :class:`~fedrobust.config.ConfigError`
+(``rounds``, ``device``, ``output``, ...); anything else is a :class:`~fedrobust.errors.ConfigError`
 naming the keys. A run without ``resume`` refuses a folder that already holds a checkpoint.
 """
 

@@ -12,7 +12,7 @@ Examples
 >>> RunConfig.from_mapping({"lr": 0})
 Traceback (most recent call last):
 ...
-fedrobust.config.ConfigError: lr must be > 0, got 0.0
+fedrobust.errors.ConfigError: lr must be > 0, got 0.0
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from .errors import ConfigError
+from .params import parse_params
 
 __all__ = [
     "ConfigError",
@@ -39,18 +42,46 @@ __all__ = [
 ]
 
 DEVICES = ("auto", "cpu", "cuda")
-BYZANTINE_MODES = ("fixed", "dynamic")
-MEMORY_CHOICES = ("auto", "mean", "rows", "none")
-LR_SCHEDULES = ("constant", "cosine")
-MEMORY_WEIGHT_CHOICES = ("gm", "uniform")
-SELECTION_CHOICES = ("sample", "top-k")
-COORD_METHOD_CHOICES = ("rand", "top")
 APIS = ("legacy", "message")
 NORM_OPTIONS = (1, 2)
 
 
-class ConfigError(ValueError):
-    """A run configuration is invalid; the message has one line per problem."""
+# Each library owns its choices; these read them when a config is checked (importing a library
+# loads torch, which ``import fedrobust.config`` must not).
+def _byzantine_modes() -> tuple[str, ...]:
+    from .attacks.selection import BYZANTINE_MODES
+
+    return BYZANTINE_MODES
+
+
+def _lr_schedules() -> tuple[str, ...]:
+    from .optim.schedule import LR_SCHEDULES
+
+    return LR_SCHEDULES
+
+
+def _memories() -> tuple[str, ...]:
+    from .aggregators.bgmd import MEMORIES
+
+    return ("auto", *MEMORIES)
+
+
+def _memory_weights() -> tuple[str, ...]:
+    from .aggregators.bgmd import MEMORY_WEIGHTS
+
+    return MEMORY_WEIGHTS
+
+
+def _selections() -> tuple[str, ...]:
+    from .aggregators.block import SELECTIONS
+
+    return SELECTIONS
+
+
+def _coord_methods() -> tuple[str, ...]:
+    from .optim.rsa import METHODS
+
+    return METHODS
 
 
 def _attacks() -> tuple[str, ...]:
@@ -63,45 +94,6 @@ def _compressors() -> tuple[str, ...]:
     from .compression import COMPRESSORS
 
     return ("auto", *COMPRESSORS)
-
-
-def parse_params(text: str, key: str = "params") -> dict[str, Any]:
-    """Parse ``"name=value,name=value"`` into keyword arguments (numbers and booleans converted).
-
-    Flower run configs hold only scalars, so an attack's or a compressor's own parameters travel
-    as one string.
-
-    Examples
-    --------
-    >>> parse_params("scale=10, trigger=true,target=3,mode=x")
-    {'scale': 10, 'trigger': True, 'target': 3, 'mode': 'x'}
-    >>> parse_params("")
-    {}
-    >>> parse_params("scale")
-    Traceback (most recent call last):
-    ...
-    fedrobust.config.ConfigError: params: expected name=value pairs separated by commas, got 'scale'
-    """
-    out: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, raw = item.partition("=")
-        name, raw = name.strip(), raw.strip()
-        if not sep or not name:
-            raise ConfigError(f"{key}: expected name=value pairs separated by commas, got {item!r}")
-        out[name.replace("-", "_")] = _scalar(raw)
-    return out
-
-
-def _scalar(raw: str) -> Any:
-    low = raw.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    for cast in (int, float):
-        try:
-            return cast(raw)
-        except ValueError:
-            pass
-    return raw
 
 
 def _strategies() -> tuple[str, ...]:
@@ -166,7 +158,7 @@ class RunConfig:
     attack: str = _key("none", "attack of the Byzantine clients", _attacks)
     attack_params: str = _key("", "the attack's parameters as name=value pairs, e.g. 'scale=100' or 'variance=10'")
     byzantine_fraction: float = _key(0.0, "fraction psi of Byzantine clients, in [0, 1)")
-    byzantine_mode: str = _key("fixed", "fixed: one seeded set of Byzantine clients; dynamic: a fresh set each round", BYZANTINE_MODES)
+    byzantine_mode: str = _key("fixed", "fixed: one seeded set of Byzantine clients; dynamic: a fresh set each round", _byzantine_modes)
     dataset: str = _key("mnist5k", "dataset name", _datasets)
     data_dir: str = _key("", "dataset cache directory ('' = the dataset's default)", placement=True)
     partitioner: str = _key("iid", "how the training set is split across clients", _partitioners)
@@ -182,7 +174,7 @@ class RunConfig:
     )
     lr_schedule: str = _key(
         "constant", "lr over the rounds: constant, or cosine (annealed from lr in round 1 towards 0 in the last, "
-        "as 001 trains MNIST)", LR_SCHEDULES,
+        "as 001 trains MNIST)", _lr_schedules,
     )
     batch_size: int = _key(32, "client minibatch size")
     weighted: bool = _key(False, "fedavg: weight client updates by their numbers of examples")
@@ -197,12 +189,12 @@ class RunConfig:
     )
     server_lr: float = _key(1.0, "server step size gamma_s (fl-bgmd's error-corrected step)")
     rho: float = _key(0.1, "bgmd / fl-bgmd: block fraction, k = rho * d coordinates per round")
-    memory: str = _key("auto", "bgmd: residual memory (auto: mean for bgmd, rows for fl-bgmd)", MEMORY_CHOICES)
+    memory: str = _key("auto", "bgmd: residual memory (auto: mean for bgmd, rows for fl-bgmd)", _memories)
     memory_weights: str = _key(
         "gm", "bgmd: weights of the rows in the mean memory (gm: Weiszfeld weights; uniform: 001's plain mean)",
-        MEMORY_WEIGHT_CHOICES,
+        _memory_weights,
     )
-    selection: str = _key("sample", "bgmd: block selection, sampled by column norm or top-k", SELECTION_CHOICES)
+    selection: str = _key("sample", "bgmd: block selection, sampled by column norm or top-k", _selections)
     gm_tol: float = _key(1e-7, "geometric median: relative tolerance of the Weiszfeld iteration")
     gm_max_iter: int = _key(200, "geometric median: iteration cap")
     beta: float = _key(
@@ -228,7 +220,7 @@ class RunConfig:
     coord_ratio: float = _key(0.5, "c-rsa: fraction l/d of coordinates exchanged per round (rsa: all of them)")
     coord_method: str = _key(
         "rand", "c-rsa: how the l coordinates are drawn: rand (from a per-round seed) or top (largest |x0|)",
-        COORD_METHOD_CHOICES,
+        _coord_methods,
     )
     cubic_m: float = _key(10.0, "fed-cure: cubic regularisation M of the clients' sub-problem")
     cubic_steps: int = _key(10, "fed-cure: gradient-descent steps of the clients' cubic solver")
@@ -458,10 +450,8 @@ def run_compressor_name(cfg: RunConfig) -> str | None:
     """
     from .strategies import STRATEGIES
 
-    default = getattr(STRATEGIES.get(cfg.strategy), "default_compressor", None)
-    if default is None:
-        return None
-    return default if cfg.compressor == "auto" else cfg.compressor
+    strategy = STRATEGIES.get(cfg.strategy)
+    return None if strategy is None else strategy.compressor_name(cfg)
 
 
 def placement_keys() -> tuple[str, ...]:

@@ -27,9 +27,10 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from .config import RunConfig
+from .attacks.run import attack_summary
 
 __all__ = ["RoundRecord", "results_dict", "attack_summary", "write_results", "read_results"]
 
@@ -91,37 +92,14 @@ def results_dict(
     ``config`` maps run-config keys to values; when it has an ``attack`` key the ``attack`` section
     is derived from it (:func:`attack_summary`).
     """
-    from . import __version__
+    from ._version import __version__
 
     out: dict[str, Any] = {"fedrobust-version": __version__, "config": dict(config)}
-    if "attack" in config:
-        out["attack"] = attack_summary(RunConfig.from_mapping(config))
+    if "attack" in config:  # the run keys as attributes, for attack_summary
+        out["attack"] = attack_summary(SimpleNamespace(**{str(k).replace("-", "_"): v for k, v in config.items()}))
     out["initial"] = dict(initial or {})
     out["rounds"] = [r.to_dict() for r in rounds]
     return out
-
-
-def attack_summary(cfg: RunConfig) -> dict[str, Any]:
-    """The run's attack for the results: name, kind, parameters (defaults included), Byzantine ids.
-
-    ``byzantine_clients`` is the sorted set of Byzantine partition ids when ``byzantine-mode`` is
-    ``fixed``, and None when ``dynamic`` (the rounds record each round's set).
-
-    Examples
-    --------
-    >>> attack_summary(RunConfig(attack="bit-flip", byzantine_fraction=0.2, num_clients=10))
-    {'name': 'bit-flip', 'kind': 'update', 'params': {'scale': 100.0}, 'byzantine_clients': [6, 8]}
-    >>> dynamic = RunConfig(attack="bit-flip", byzantine_fraction=0.2, byzantine_mode="dynamic")
-    >>> attack_summary(dynamic)["byzantine_clients"] is None
-    True
-    >>> attack_summary(RunConfig())
-    {'name': 'none', 'kind': 'none', 'params': {}, 'byzantine_clients': []}
-    """
-    from .workload import build_attack, byzantine_clients
-
-    attack = build_attack(cfg)
-    ids = sorted(byzantine_clients(cfg, 0)) if cfg.byzantine_mode == "fixed" else None
-    return {"name": attack.name, "kind": attack.kind, "params": attack.params, "byzantine_clients": ids}
 
 
 def write_results(path: str | Path, results: Mapping[str, Any]) -> Path:

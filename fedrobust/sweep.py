@@ -127,7 +127,7 @@ def expand_grid(grid: Mapping[str, Any]) -> list[RunConfig]:
     >>> expand_grid({"lr": [0.1, -1], "strategy": "mean-sgd"})
     Traceback (most recent call last):
     ...
-    fedrobust.config.ConfigError: cell lr=-1: lr must be > 0, got -1.0
+    fedrobust.errors.ConfigError: cell lr=-1: lr must be > 0, got -1.0
     """
     problems: list[str] = []
     axes: dict[str, list[Any]] = {}

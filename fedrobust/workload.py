@@ -15,7 +15,8 @@ import functools
 import numpy as np
 import torch
 
-from .attacks import Attack, byzantine_ids, get_attack
+from .attacks import Attack
+from .attacks.run import build_attack, byzantine_clients  # noqa: F401 - re-exported: part of a run's build
 from .config import RunConfig, parse_params
 from .data import DatasetSplits, load_dataset, partition
 from .models import get_model
@@ -71,43 +72,6 @@ def build_model(cfg: RunConfig, splits: DatasetSplits | None = None) -> torch.nn
     """The run's model, initialised from the run seed (so every process builds the same x0)."""
     splits = splits if splits is not None else load_splits(cfg)
     return get_model(cfg.model, input_shape=splits.input_shape, num_classes=splits.num_classes, seed=cfg.seed)
-
-
-def build_attack(cfg: RunConfig) -> Attack:
-    """The run's attack: ``attack`` built with the parameters of ``attack-params``.
-
-    Raises
-    ------
-    ValueError
-        A parameter the attack does not take, or a value out of its range.
-
-    Examples
-    --------
-    >>> build_attack(RunConfig(attack="bit-flip", attack_params="scale=10"))
-    BitFlip(scale=10.0)
-    >>> build_attack(RunConfig()).kind
-    'none'
-    """
-    return get_attack(cfg.attack, **parse_params(cfg.attack_params, "attack-params"))
-
-
-def byzantine_clients(cfg: RunConfig, server_round: int) -> frozenset[int]:
-    """Partition ids that act Byzantine in ``server_round``: none when ``attack`` is ``none``.
-
-    ``byzantine-mode = fixed`` gives the same seeded set every round; ``dynamic`` a fresh one per
-    round (see :func:`fedrobust.attacks.byzantine_ids`).
-
-    Examples
-    --------
-    >>> cfg = RunConfig(attack="sign-flip", byzantine_fraction=0.2, num_clients=10)
-    >>> len(byzantine_clients(cfg, 1)), byzantine_clients(cfg, 1) == byzantine_clients(cfg, 2)
-    (2, True)
-    >>> byzantine_clients(cfg.replace(attack="none"), 1)
-    frozenset()
-    """
-    if cfg.attack == "none":
-        return frozenset()
-    return byzantine_ids(cfg.num_clients, cfg.byzantine_fraction, cfg.byzantine_mode, cfg.seed, server_round)
 
 
 @functools.lru_cache(maxsize=1024)

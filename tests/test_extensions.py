@@ -124,7 +124,6 @@ def test_flowers_engine_knows_the_extension_and_agrees_with_the_in_process_engin
     assert on_ray == json.loads(local.stdout.strip().splitlines()[-1])
 
 
-@register_attack("escalate-local")
 class _Escalate(Attack):
     kind = "update"
 
@@ -142,7 +141,14 @@ class _Escalate(Attack):
         self.count = int(state["count"])
 
 
-def test_an_attack_keeps_its_state_in_the_clients_context_not_in_the_object():
+@pytest.fixture
+def escalate_local():
+    register_attack("escalate-local", _Escalate)
+    yield
+    del ATTACKS["escalate-local"]
+
+
+def test_an_attack_keeps_its_state_in_the_clients_context_not_in_the_object(escalate_local):
     """A fresh attack object per message (what every engine does) still counts across rounds."""
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(16, 4, generator=g), torch.randint(0, 2, (16,), generator=g)

@@ -66,6 +66,7 @@ from .malformed import FAULTS, Malformed
 from .metrics import attack_success_rate, model_predictor
 from .none import NoAttack
 from .registry import ATTACKS, get_attack, register_attack
+from .run import attack_summary, build_attack, byzantine_clients
 from .selection import BYZANTINE_MODES, byzantine_ids, num_byzantine
 from .update import BitFlip, Gaussian, GaussianReplace, LargeNumber, NegativeUpdate, SignFlip
 
@@ -81,6 +82,9 @@ __all__ = [
     "randn_like",
     "byzantine_ids",
     "num_byzantine",
+    "attack_summary",
+    "build_attack",
+    "byzantine_clients",
     "attack_success_rate",
     "model_predictor",
     "NoAttack",

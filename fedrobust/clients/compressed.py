@@ -32,7 +32,7 @@ import torch
 from flwr.common import Scalar
 
 from ..compression import Compressor, get_compressor, payload_to_ndarrays
-from ..config import parse_params
+from ..params import parse_params
 from .gradient import GradientClient
 from .local_steps import LocalStepsClient
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 
 from .._checks import check_int, check_positive
-from ..config import LR_SCHEDULES  # the ``lr-schedule`` choices
 
 __all__ = ["LR_SCHEDULES", "scheduled_lr"]
+
+LR_SCHEDULES = ("constant", "cosine")
+"""The ``lr-schedule`` choices."""
 
 
 def scheduled_lr(lr: float, schedule: str, server_round: int, rounds: int) -> float:

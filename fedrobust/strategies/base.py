@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from logging import WARNING
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -62,13 +62,16 @@ from flwr.server.client_proxy import ClientProxy
 from flwr.server.strategy import Strategy
 
 from .._checks import all_finite
-from ..config import RunConfig
 from ..optim.schedule import scheduled_lr
 from ..ndarrays import flatten, payload_bytes, to_ndarrays
+from ..attacks.run import byzantine_clients
 from ..results import RoundRecord, results_dict
 from ..validation import RowStack, check_arrays, check_values
 from .memory import check_server_memory, server_memory_problem
-from ..workload import byzantine_clients
+
+if TYPE_CHECKING:  # config imports the libraries, never the other way round
+    from ..config import RunConfig
+
 
 __all__ = ["VectorStrategy", "select_partitions", "EvaluateFn"]
 
@@ -108,6 +111,8 @@ class VectorStrategy(Strategy):
 
     name: ClassVar[str] = ""
     protocol: ClassVar[str] = ""
+    default_compressor: ClassVar[str | None] = None
+    """What ``compressor = auto`` means for this strategy; None: its clients compress nothing."""
     memory_factor: ClassVar[float] = 1.0
     """Peak memory of :meth:`aggregate_fit` in units of the stacked (n, L) float32 matrix, the matrix
     included (1.0: no copy of it); see :mod:`fedrobust.strategies.memory`."""
@@ -124,7 +129,7 @@ class VectorStrategy(Strategy):
         on_round: Callable[[RoundRecord], None] | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(cfg, RunConfig):
+        if not callable(getattr(cfg, "torch_device", None)):  # duck-typed: strategies do not import config
             raise TypeError(f"cfg must be a RunConfig, got {type(cfg).__name__}")
         self.cfg = cfg
         self.device = cfg.torch_device()
@@ -197,6 +202,16 @@ class VectorStrategy(Strategy):
     def reply_length(self, server_round: int) -> int:
         """The length of the vector :meth:`read_reply` writes per reply (default: the model's d)."""
         return sum(self.sizes)
+
+    @classmethod
+    def compressor_name(cls, cfg: RunConfig) -> str | None:
+        """The compressor a run's clients use: ``compressor``, or for ``auto`` the class's
+        ``default_compressor``; None when the strategy compresses nothing (its protocol ignores
+        ``compressor``). The one place that decides a run's compressor.
+        """
+        if cls.default_compressor is None:
+            return None
+        return cls.default_compressor if cfg.compressor == "auto" else cfg.compressor
 
     @classmethod
     def reply_length_for(cls, cfg: RunConfig, d: int) -> int:

@@ -37,15 +37,18 @@ Every round records ``relative_residual`` (1 − ξ of the selection), ``gm_iter
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from flwr.common import Scalar
 
 from ..aggregators import MEMORY_WEIGHTS
 from ..aggregators.rules import BGMDRule, block_size
-from ..config import RunConfig
 from .base import VectorStrategy
+
+if TYPE_CHECKING:  # config imports the libraries, never the other way round
+    from ..config import RunConfig
+
 
 __all__ = ["BlockGMStrategy", "BGMD", "block_size", "MEMORY_WEIGHTS"]
 

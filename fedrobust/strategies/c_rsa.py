@@ -25,7 +25,7 @@ coordinate of x₀ by at most αλ per round. Rounds record ``coord_count`` (l).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -33,10 +33,13 @@ from flwr.common import FitRes, Scalar
 from flwr.server.client_proxy import ClientProxy
 
 from ..compression import Sign, get_compressor, payload_from_ndarrays, payload_to_ndarrays
-from ..config import RunConfig
 from ..ndarrays import to_ndarrays
 from ..optim import draw_coordinates, master_update, unpack_signs
 from .base import VectorStrategy
+
+if TYPE_CHECKING:  # config imports the libraries, never the other way round
+    from ..config import RunConfig
+
 
 __all__ = ["CRSA", "RSA", "coordinate_count", "coordinate_seed"]
 

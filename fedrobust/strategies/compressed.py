@@ -11,42 +11,33 @@ and counted in ``rejected_clients``, never raised. ``bytes_up`` is the payloads'
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 from flwr.common import Scalar
 
 from ..compression import Compressor, payload_from_ndarrays
-from ..config import RunConfig
 
-__all__ = ["CompressedStrategy", "run_compressor", "resolve_compressor"]
+if TYPE_CHECKING:  # config imports the libraries, never the other way round
+    from ..config import RunConfig
 
 
-def run_compressor(cfg: RunConfig, default: str = "identity") -> Compressor:
-    """The compressor of a run (``compressor`` with ``compressor-params``; ``auto`` means ``default``).
+__all__ = ["CompressedStrategy", "run_compressor"]
+
+
+def run_compressor(cfg: RunConfig) -> Compressor:
+    """The compressor of a run whose ``compressor`` is resolved (not ``auto``), with ``compressor-params``.
 
     Examples
     --------
+    >>> from fedrobust.config import RunConfig
     >>> run_compressor(RunConfig(compressor="top-k", compressor_params="ratio=0.01"))
     TopK(k=None, ratio=0.01)
-    >>> run_compressor(RunConfig(), default="scaled-sign")
-    ScaledSign()
     """
     from ..clients.compressed import compressor_from_config
 
-    return compressor_from_config({**cfg.to_dict(), "compressor": resolve_compressor(cfg, default).compressor})
-
-
-def resolve_compressor(cfg: RunConfig, default: str) -> RunConfig:
-    """``cfg`` with ``compressor = auto`` replaced by ``default`` (the strategy's own default).
-
-    Examples
-    --------
-    >>> resolve_compressor(RunConfig(), "sign").compressor, resolve_compressor(RunConfig(compressor="qsgd"), "sign").compressor
-    ('sign', 'qsgd')
-    """
-    return cfg.replace(compressor=default) if cfg.compressor == "auto" else cfg
+    return compressor_from_config(cfg.to_dict())
 
 
 class CompressedStrategy:
@@ -63,7 +54,7 @@ class CompressedStrategy:
     default_compressor: ClassVar[str] = "identity"
 
     def __init__(self, cfg: RunConfig, x0: torch.Tensor, shapes: Sequence[tuple[int, ...]], **kwargs: Any) -> None:
-        cfg = resolve_compressor(cfg, self.default_compressor)
+        cfg = cfg.replace(compressor=self.compressor_name(cfg))  # auto -> the class's default
         super().__init__(cfg, x0, shapes, **kwargs)  # type: ignore[call-arg]
         self.compressor = run_compressor(cfg)
 

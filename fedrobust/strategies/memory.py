@@ -21,16 +21,20 @@ torch, the test split) come on top and are not counted.
 
 With ``max-server-memory-mb`` > 0 a strategy whose estimate for ``clients-per-round`` replies
 exceeds the limit is refused when it is built (a :class:`ServerMemoryError`, a
-:class:`~fedrobust.config.ConfigError`, so ``fedrobust run`` and ``fedrobust.simulate`` stop before
+:class:`~fedrobust.errors.ConfigError`, so ``fedrobust run`` and ``fedrobust.simulate`` stop before
 Ray starts). A round that receives more replies than that (possible only through direct calls of
 ``aggregate_fit``) rejects all of them with the same reason instead of stacking them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..config import ConfigError, RunConfig
+from ..errors import ConfigError
+
+if TYPE_CHECKING:  # config imports the libraries, never the other way round
+    from ..config import RunConfig
+
 
 __all__ = ["ServerMemoryError", "server_memory_estimate", "server_memory_problem", "check_server_memory"]
 
@@ -65,6 +69,7 @@ def server_memory_estimate(strategy_cls: Any, cfg: RunConfig, d: int, n: int | N
     Examples
     --------
     >>> from fedrobust.strategies import STRATEGIES
+    >>> from fedrobust.config import RunConfig
     >>> est = server_memory_estimate(STRATEGIES["mean-sgd"], RunConfig(clients_per_round=10), d=1000)
     >>> est["matrix"], est["total"]
     (40000, 60000)
@@ -109,6 +114,7 @@ def check_server_memory(strategy_cls: Any, cfg: RunConfig, d: int, n: int | None
     Examples
     --------
     >>> from fedrobust.strategies import STRATEGIES
+    >>> from fedrobust.config import RunConfig
     >>> cfg = RunConfig(strategy="bgmd", clients_per_round=10, max_server_memory_mb=1)
     >>> check_server_memory(STRATEGIES["bgmd"], cfg, d=1000)
     >>> check_server_memory(STRATEGIES["bgmd"], cfg, d=100_000)  # doctest: +ELLIPSIS

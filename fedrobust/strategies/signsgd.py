@@ -10,15 +10,18 @@ coordinate moves by exactly ``lr`` or not at all, so ``lr`` is much smaller than
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from flwr.common import Scalar
 
-from ..config import RunConfig
 from ..optim import signsgd_step
 from .base import VectorStrategy
 from .compressed import CompressedStrategy
+
+if TYPE_CHECKING:  # config imports the libraries, never the other way round
+    from ..config import RunConfig
+
 
 __all__ = ["SignSGDMV"]
 

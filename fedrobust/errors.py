@@ -1,0 +1,9 @@
+"""The errors fedrobust reports to its users in one line (a leaf module: it imports nothing)."""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError"]
+
+
+class ConfigError(ValueError):
+    """A run configuration is invalid; the message has one line per problem."""
