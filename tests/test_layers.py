@@ -1,0 +1,94 @@
+"""Imports point down the layers of the package, and the configuration stays light.
+
+The layers, lowest first (a module imports its own layer and the ones below, never above):
+
+1. leaf helpers that import nothing of fedrobust's libraries;
+2. the libraries: aggregators (with the rule objects), attacks, compression, optim, data, models;
+3. servers and clients: strategies, clients, plugin strategies, results, evaluation, Message-API
+   strategies and records;
+4. the run configuration;
+5. running: building a run, the Flower apps, checkpoints, the engines;
+6. experiments (sweeps, reports) and deployment;
+7. entry points: the CLI and the package's own ``__init__``.
+
+The import graph is read from the source (``tests/_imports.py``), lazy imports inside functions
+included: an import that runs only when a function is called still ties the layers together.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from _imports import graph
+
+LAYERS: list[tuple[str, list[str]]] = [
+    ("leaf", ["fedrobust._checks", "fedrobust._registry", "fedrobust._rng", "fedrobust._version", "fedrobust.errors",
+              "fedrobust.params", "fedrobust.ndarrays", "fedrobust.validation", "fedrobust.extensions"]),
+    ("libraries", ["fedrobust.aggregators", "fedrobust.attacks", "fedrobust.compression", "fedrobust.optim",
+                   "fedrobust.data", "fedrobust.models"]),
+    ("servers and clients", ["fedrobust.strategies", "fedrobust.clients", "fedrobust.plugin", "fedrobust.results",
+                             "fedrobust.evaluation", "fedrobust.messageapi.strategy", "fedrobust.messageapi.records",
+                             "fedrobust.messageapi.grid"]),
+    ("config", ["fedrobust.config"]),
+    ("run", ["fedrobust.workload", "fedrobust.app", "fedrobust.checkpoint", "fedrobust.simulation",
+             "fedrobust.inprocess", "fedrobust.messageapi", "fedrobust.warm_executor"]),
+    ("experiments", ["fedrobust.sweep", "fedrobust.report", "fedrobust.deploy"]),
+    ("entry points", ["fedrobust.cli", "fedrobust.__main__", "fedrobust"]),
+]
+
+
+def layer_of(module: str) -> int | None:
+    """Index in :data:`LAYERS` of the longest prefix naming ``module``."""
+    best: tuple[int, int] | None = None
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > best[1]):
+                best = (index, len(prefix))
+    return None if best is None else best[0]
+
+
+def test_every_module_has_a_layer():
+    assert [m for m in graph() if layer_of(m) is None] == []
+
+
+def test_imports_point_down():
+    upward = [
+        f"{m} ({LAYERS[layer_of(m)][0]}) imports {t} ({LAYERS[layer_of(t)][0]})"
+        for m, targets in sorted(graph().items())
+        for t in sorted(targets)
+        if layer_of(t) > layer_of(m)
+    ]
+    assert upward == []
+
+
+def test_no_import_circle_runs_through_the_config():
+    edges = graph()
+
+    def reachable(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for target in edges.get(todo.pop(), ()):
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        return seen
+
+    assert sorted(m for m in reachable("fedrobust.config") if "fedrobust.config" in reachable(m)) == []
+
+
+def test_the_plugin_strategies_do_not_import_fedrobusts_strategies():
+    edges = graph()
+    assert sorted((m, t) for m, ts in edges.items() if m.startswith("fedrobust.plugin")
+                  for t in ts if t.startswith("fedrobust.strategies")) == []
+
+
+@pytest.mark.parametrize("module", ["fedrobust.config", "fedrobust.errors", "fedrobust.params", "fedrobust.extensions"])
+def test_light_modules_import_neither_torch_nor_flower(module):
+    code = f"import sys, {module}; print(sorted(m for m in ('torch', 'flwr', 'numpy') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    loaded = done.stdout.strip()
+    assert "torch" not in loaded and "flwr" not in loaded, loaded
