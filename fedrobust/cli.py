@@ -120,10 +120,16 @@ def _sweep(args: argparse.Namespace) -> int:
     from .sweep import ENGINES, expand_grid, load_grid, run_sweep
 
     try:
-        cells = expand_grid(load_grid(args.grid))
-        summary = run_sweep(cells, args.output, run_cell=None if args.engine == "ray" else ENGINES[args.engine], progress=not args.quiet)
+        grid = load_grid(args.grid)
     except OSError as err:
         return _errors(ConfigError(f"{args.grid}: {err.strerror or err}"))
+    except ConfigError as err:
+        return _errors(err)
+    try:
+        cells = expand_grid(grid)
+        summary = run_sweep(cells, args.output, run_cell=None if args.engine == "ray" else ENGINES[args.engine], progress=not args.quiet)
+    except OSError as err:  # the sweep folder's checks passed, so something went wrong while writing
+        return _errors(ConfigError(f"{err.filename or args.output}: {err.strerror or err}"))
     except (ConfigError, ValueError, TypeError) as err:
         return _errors(err)
     except KeyboardInterrupt:

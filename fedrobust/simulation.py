@@ -89,13 +89,14 @@ def _shutdown_ray() -> None:
 def check_runnable(cfg: RunConfig) -> None:
     """Fail fast, before Ray starts, on what a valid config can still get wrong here.
 
-    Resolves the device, loads the dataset, builds the model and the partitions (all cached, so
+    Checks that ``output`` and ``checkpoint-dir`` can be written (:mod:`fedrobust.paths`; their
+    folders are created), resolves the device, loads the dataset, builds the model and the partitions (all cached, so
     the in-process ServerApp reuses them).
 
     Raises
     ------
     ValueError
-        A missing CUDA device, dataset files, or a partitioner that cannot split the data so;
+        An output path that cannot be written, a missing CUDA device, dataset files, or a partitioner that cannot split the data so;
         compressor parameters larger than the model (a ConfigError), a server aggregation larger
         than ``max-server-memory-mb`` (:class:`~fedrobust.strategies.memory.ServerMemoryError`), a
         checkpoint that ``resume`` cannot continue or that a fresh run would overwrite (:func:`fedrobust.checkpoint.resume_round`).
@@ -107,6 +108,12 @@ def check_runnable(cfg: RunConfig) -> None:
     from .strategies.memory import check_server_memory
     from .workload import build_model, client_indices, load_splits
 
+    from .paths import check_output_dir, check_output_file
+
+    if cfg.output:
+        check_output_file(cfg.output, "output")
+    if cfg.checkpoint_dir:
+        check_output_dir(cfg.checkpoint_dir, "checkpoint-dir")
     cfg.torch_device()
     d = flat_params(build_model(cfg, load_splits(cfg))).numel()
     check_model_size(cfg, d)
