@@ -96,8 +96,8 @@ def check_runnable(cfg: RunConfig) -> None:
     Raises
     ------
     ValueError
-        An output path that cannot be written, a missing CUDA device, dataset files, or a partitioner that cannot split the data so;
-        compressor parameters larger than the model (a ConfigError), a server aggregation larger
+        An output path that cannot be written (a ConfigError), a missing CUDA device, dataset
+        files, or a partitioner that cannot split the data so; compressor parameters larger than the model (a ConfigError), a server aggregation larger
         than ``max-server-memory-mb`` (:class:`~fedrobust.strategies.memory.ServerMemoryError`), a
         checkpoint that ``resume`` cannot continue or that a fresh run would overwrite (:func:`fedrobust.checkpoint.resume_round`).
     """

@@ -50,11 +50,28 @@ def _alive(pid: int, started: int) -> bool:
     return fields[0] != "Z" and int(fields[19]) == started
 
 
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z" and int(fields[2]) == pgid:
+                found.append(int(entry.name))
+    return found
+
+
 def _interrupt(proc: subprocess.Popen, log: Path, timeout: float) -> tuple[int, float, list[int]]:
-    """Ctrl-C as a terminal sends it (to the whole process group); rc, seconds to exit, survivors."""
+    """Ctrl-C twice, as a terminal sends it (to the whole process group); rc, seconds to exit, survivors."""
     tree = descendants(proc.pid)
     started = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(0.5)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)  # an impatient second Ctrl-C must not cut the stop short
     try:
         rc = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -62,6 +79,10 @@ def _interrupt(proc: subprocess.Popen, log: Path, timeout: float) -> tuple[int, 
         pytest.fail(f"no exit {timeout} s after SIGINT:\n{log.read_text()[-3000:]}")
     seconds = time.monotonic() - started
     survivors = [pid for pid, s in tree.items() if _alive(pid, s)]
+    deadline = time.monotonic() + 2  # and any started later (the group is the run's own session)
+    while (late := _group_members(proc.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    survivors += [pid for pid in late if pid not in survivors]
     for pid in survivors:
         os.kill(pid, signal.SIGKILL)
     return rc, seconds, survivors
@@ -111,7 +132,7 @@ def test_catch_interrupt_raises_once_then_ignores_further_sigints():
 def test_interrupted_inprocess_run_writes_its_finished_rounds(tmp_path):
     out, log = tmp_path / "r.json", tmp_path / "log.txt"
     script = textwrap.dedent(f"""
-        import sys
+        import signal, sys
         from fedrobust.config import RunConfig
         from fedrobust.inprocess import run_inprocess
         cfg = RunConfig(num_clients=3, clients_per_round=3, model="logistic", local_steps=1, rounds=100000,
@@ -119,6 +140,7 @@ def test_interrupted_inprocess_run_writes_its_finished_rounds(tmp_path):
         try:
             run_inprocess(cfg, on_round=lambda r: print("round", r.round, flush=True))
         except KeyboardInterrupt as err:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # as the command line does: stopped already
             print("partial in", err.path, flush=True)
             sys.exit(130)
     """)
@@ -136,7 +158,8 @@ def test_interrupted_inprocess_sweep_keeps_finished_cells_and_exits_130(tmp_path
     grid, sweep, log = tmp_path / "grid.toml", tmp_path / "sweep", tmp_path / "log.txt"
     grid.write_text('seed = [0, 1, 2, 3, 4, 5]\nrounds = 300\nnum-clients = 3\nclients-per-round = 3\n'
                     'model = "logistic"\nlocal-steps = 1\n')
-    proc = _start(["-m", "fedrobust", "sweep", str(grid), "--output", str(sweep), "--engine", "inprocess", "--quiet"], log)
+    args = ["-m", "fedrobust", "sweep", str(grid), "--output", str(sweep), "--engine", "inprocess", "--quiet"]
+    proc = _start(args, log)
     results = sweep / "results.jsonl"
     _wait_for(lambda: results.exists() and results.read_text().count("\n") >= 1, proc, 180, log)
     rc, seconds, survivors = _interrupt(proc, log, timeout=20)
@@ -163,4 +186,7 @@ def test_interrupted_ray_run_exits_130_writes_partial_results_and_ends_ray(tmp_p
     doc = json.loads(out.read_text())
     assert doc["interrupted"] is True and doc["rounds_done"] == len(doc["rounds"]) >= 1
     assert f"interrupted after {doc['rounds_done']} of 100000 rounds" in text
+    from fedrobust.checkpoint import load_server
+
+    assert load_server(ckpt)["round"] == doc["rounds_done"]  # no checkpoint of the round in flight: resume goes on
     assert "Traceback" not in text
