@@ -2,11 +2,14 @@
 
 :func:`catch_interrupt` wraps a run in the main thread. On the first SIGINT it lists the
 processes below this one (:func:`fedrobust.processes.descendants`, before Ray's shutdown orphans
-its actors) and raises :class:`KeyboardInterrupt` there; further SIGINTs while the run is being
-stopped are ignored (stopping takes a few seconds and must not be cut short). The engine then
-stops its strategy (no further round, record or checkpoint), ends Flower's threads that wait for
-replies (:func:`close_grids`), ends the listed processes, and raises :class:`Interrupted`, which
-carries the partial results document (:func:`partial_results`), written to ``output`` when set.
+its actors), then asks the engine to stop: Flower's simulation runtime gets its own stop event
+set (its workers finish the client call in flight; see :func:`fedrobust.simulation.simulate`), or
+else :class:`KeyboardInterrupt` is raised there. Further SIGINTs while the run is being stopped
+are ignored (stopping takes a few seconds and must not be cut short). :func:`stop_run` then stops
+the strategy (no further round, record or checkpoint), makes Flower's threads that wait for
+replies end (:func:`close_grids`), ends the listed processes, and returns :class:`Interrupted`,
+which carries the partial results document (:func:`partial_results`), written to ``output``
+when set.
 
 Examples
 --------
