@@ -21,15 +21,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from .config import ConfigError, RunConfig, field_type, key_of
+from .interrupt import exit_if_stuck
 
 __all__ = ["main", "build_parser", "config_values"]
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,19 +105,38 @@ def _errors(err: BaseException) -> int:
     return EXIT_USAGE
 
 
+def _interrupted(err: KeyboardInterrupt, rounds: int) -> int:
+    """The ``run`` command's report of a Ctrl-C: rounds done and where their results are."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run is stopped already; exit now
+    done = getattr(err, "rounds_done", 0)
+    path = getattr(err, "path", None)
+    where = f"; their results are in {path} (marked interrupted)" if path else ""
+    print(f"fedrobust: interrupted after {done} of {rounds} rounds{where}", file=sys.stderr)
+    exit_if_stuck(EXIT_INTERRUPTED)
+    return EXIT_INTERRUPTED
+
+
 def _sweep(args: argparse.Namespace) -> int:
     from .sweep import ENGINES, expand_grid, load_grid, run_sweep
 
     try:
-        cells = expand_grid(load_grid(args.grid))
-        summary = run_sweep(cells, args.output, run_cell=None if args.engine == "ray" else ENGINES[args.engine], progress=not args.quiet)
+        grid = load_grid(args.grid)
     except OSError as err:
         return _errors(ConfigError(f"{args.grid}: {err.strerror or err}"))
+    except ConfigError as err:
+        return _errors(err)
+    try:
+        cells = expand_grid(grid)
+        summary = run_sweep(cells, args.output, run_cell=None if args.engine == "ray" else ENGINES[args.engine], progress=not args.quiet)
+    except OSError as err:  # the sweep folder's checks passed, so something went wrong while writing
+        return _errors(ConfigError(f"{err.filename or args.output}: {err.strerror or err}"))
     except (ConfigError, ValueError, TypeError) as err:
         return _errors(err)
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run is stopped already; exit now
         print(f"fedrobust: interrupted; finished cells are in {args.output}; rerun to resume", file=sys.stderr)
-        return 130
+        exit_if_stuck(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
     for ident, message in summary.failed.items():
         print(f"fedrobust: cell {ident} failed: {message}", file=sys.stderr)
     if not args.quiet:
@@ -156,9 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         results = simulate(cfg, progress=not args.quiet, verbose=args.verbose)
-    except KeyboardInterrupt:
-        print("fedrobust: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        return _interrupted(err, cfg.rounds)
     if not args.quiet:
         last = results["rounds"][-1]
         where = f"; results in {cfg.output}" if cfg.output else ""

@@ -36,6 +36,7 @@ from flwr.server.client_manager import SimpleClientManager
 from flwr.server.client_proxy import ClientProxy
 
 from .config import RunConfig
+from .interrupt import catch_interrupt, stop_run
 from .results import RoundRecord
 
 __all__ = ["LocalProxy", "run_inprocess"]
@@ -96,14 +97,35 @@ def run_inprocess(
     -------
     dict
         The results document (``docs/simulation.md``), written to ``cfg.output`` too when set.
-    """
-    if cfg.api == "message":  # the Message-API App on an in-process Grid (the same results)
-        from .messageapi import run_local
 
-        return run_local(cfg, on_round, after_round)
+    Raises
+    ------
+    fedrobust.interrupt.Interrupted
+        On Ctrl-C (a KeyboardInterrupt): the rounds finished so far are written to ``output``,
+        marked ``"interrupted"`` (:func:`fedrobust.interrupt.partial_results`).
+    """
+    strategies: list[Any] = []
+    with catch_interrupt():
+        try:
+            if cfg.api == "message":  # the Message-API App on an in-process Grid (the same results)
+                from .messageapi import run_local
+
+                return run_local(cfg, on_round, after_round, on_strategy=strategies.append)
+            return _run_legacy(cfg, on_round, after_round, strategies.append)
+        except KeyboardInterrupt:
+            raise stop_run(cfg.output, strategies[-1] if strategies else None, {}) from None
+
+
+def _run_legacy(
+    cfg: RunConfig,
+    on_round: Callable[[RoundRecord], None] | None,
+    after_round: Callable[[Any, int], None] | None,
+    on_strategy: Callable[[Any], None],
+) -> dict[str, Any]:
     from .app import make_strategy
 
     strategy = make_strategy(cfg, on_round)
+    on_strategy(strategy)
     manager = SimpleClientManager()
     for p in range(cfg.num_clients):
         manager.register(LocalProxy(cfg, p))

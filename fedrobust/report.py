@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from .config import placement_keys
+from .paths import check_output_dir
 from .sweep import read_sweep
 
 __all__ = ["CHANCE_MARGIN", "DASH", "diverged", "format_cell", "group_records", "markdown_tables", "write_report"]
@@ -209,13 +210,14 @@ def write_report(sweep_dir: str | Path, report_dir: str | Path) -> list[Path]:
     Raises
     ------
     ValueError
-        The sweep has no finished cells.
+        The sweep has no finished cells, or ``report_dir`` cannot be written (a
+        :class:`~fedrobust.config.ConfigError`, checked first).
     """
+    out = Path(report_dir)
+    check_output_dir(out, "report folder")  # before reading and plotting
     records = read_sweep(sweep_dir)
     if not records:
         raise ValueError(f"sweep_dir {str(sweep_dir)!r} holds no finished cells (no results.jsonl records)")
-    out = Path(report_dir)
-    out.mkdir(parents=True, exist_ok=True)
     pngs: list[Path] = []
     body = ["# Sweep report", "", f"{len(records)} runs. {DASH}: every seed diverged (non-finite final loss or "
             f"accuracy, or final accuracy ≤ chance + {CHANCE_MARGIN}).", "", markdown_tables(records), "## Plots", ""]

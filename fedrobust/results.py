@@ -9,7 +9,9 @@ The schema (the same for ``fedrobust.simulate(...)``, ``fedrobust run --output``
      "rounds": [{"round": 1, "accuracy": ..., "loss": ..., "bytes_up": ...,
                  "byzantine_clients": [7], ...}, ...]}  # Byzantine among the round's sampled clients
 
-Under the ``backdoor`` attack every round also has ``attack_success_rate``.
+Under the ``backdoor`` attack every round also has ``attack_success_rate``. A run stopped by
+Ctrl-C writes the rounds it finished with ``"interrupted": true`` and ``"rounds_done": N`` at the
+top level (:func:`fedrobust.interrupt.partial_results`).
 
 Examples
 --------

@@ -12,11 +12,13 @@ import contextlib
 import logging
 import math
 import os
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .config import RunConfig
+from .interrupt import RunStopped, catch_interrupt, close_grids, stop_run, stop_strategy
 from .results import RoundRecord
 
 __all__ = ["simulate", "check_runnable", "backend_config", "client_resources"]
@@ -59,17 +61,43 @@ def _leave_other_ray_cluster(cfg: RunConfig) -> None:
         ray.shutdown()
 
 
+def _stop_flower(frame: Any) -> bool:
+    """Set the stop event of Flower's simulation runtime, found among the interrupted frame's callers.
+
+    Its workers then finish the client call in flight and end, and Flower shuts Ray down itself; a
+    KeyboardInterrupt instead would shut Ray down under a worker waiting in ``ray.get``, which then
+    waits for ever (and the interpreter with it, at exit). False when the frame is not inside the
+    runtime (Ray still starting, say): the caller raises KeyboardInterrupt then.
+    """
+    while frame is not None:
+        event = frame.f_locals.get("f_stop")
+        if str(frame.f_globals.get("__name__", "")).startswith("flwr.") and isinstance(event, threading.Event):
+            event.set()
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _shutdown_ray() -> None:
+    # Flower shuts Ray down when its runtime stops; an interrupt during start-up may come first.
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
 def check_runnable(cfg: RunConfig) -> None:
     """Fail fast, before Ray starts, on what a valid config can still get wrong here.
 
-    Resolves the device, loads the dataset, builds the model and the partitions (all cached, so
+    Checks that ``output`` and ``checkpoint-dir`` can be written (:mod:`fedrobust.paths`; their
+    folders are created), resolves the device, loads the dataset, builds the model and the partitions (all cached, so
     the in-process ServerApp reuses them).
 
     Raises
     ------
     ValueError
-        A missing CUDA device, dataset files, or a partitioner that cannot split the data so;
-        compressor parameters larger than the model (a ConfigError), a server aggregation larger
+        An output path that cannot be written (a ConfigError), a missing CUDA device, dataset
+        files, or a partitioner that cannot split the data so; compressor parameters larger than the model (a ConfigError), a server aggregation larger
         than ``max-server-memory-mb`` (:class:`~fedrobust.strategies.memory.ServerMemoryError`), a
         checkpoint that ``resume`` cannot continue or that a fresh run would overwrite (:func:`fedrobust.checkpoint.resume_round`).
     """
@@ -80,6 +108,12 @@ def check_runnable(cfg: RunConfig) -> None:
     from .strategies.memory import check_server_memory
     from .workload import build_model, client_indices, load_splits
 
+    from .paths import check_output_dir, check_output_file
+
+    if cfg.output:
+        check_output_file(cfg.output, "output")
+    if cfg.checkpoint_dir:
+        check_output_dir(cfg.checkpoint_dir, "checkpoint-dir")
     cfg.torch_device()
     d = flat_params(build_model(cfg, load_splits(cfg))).numel()
     check_model_size(cfg, d)
@@ -116,6 +150,12 @@ def simulate(
     dict
         ``{"fedrobust-version", "config", "initial", "rounds": [per-round records]}``, the same
         document ``output`` (when set) is written as.
+
+    Raises
+    ------
+    fedrobust.interrupt.Interrupted
+        On Ctrl-C (a KeyboardInterrupt): the run is stopped, Ray and every process it started are
+        ended, and the rounds finished so far are written to ``output`` marked ``"interrupted"``.
     """
     from flwr.simulation import run_simulation
 
@@ -132,21 +172,35 @@ def simulate(
     _leave_other_ray_cluster(cfg)
     strategies: list[Any] = []
     quiet_level = logging.INFO if verbose else logging.WARNING
-    with _progress_bar(cfg, enabled=progress) as advance, _flower_log_level(quiet_level):
+
+    def request_stop(frame: Any) -> bool:
+        stop_strategy(strategies[-1] if strategies else None)
+        close_grids()
+        return _stop_flower(frame)
+
+    with catch_interrupt(request_stop) as caught, _progress_bar(cfg, enabled=progress) as advance, \
+            _flower_log_level(quiet_level):
 
         def record_round(record: RoundRecord) -> None:
             advance(record)
             if on_round is not None:
                 on_round(record)
 
-        run_simulation(
-            server_app=make_server_app(cfg, on_round=record_round, on_strategy=strategies.append),
-            client_app=make_client_app(cfg),
-            num_supernodes=cfg.num_clients,
-            backend_name="ray",
-            backend_config=resources,
-            verbose_logging=verbose,
-        )
+        try:
+            run_simulation(
+                server_app=make_server_app(cfg, on_round=record_round, on_strategy=strategies.append),
+                client_app=make_client_app(cfg),
+                num_supernodes=cfg.num_clients,
+                backend_name="ray",
+                backend_config=resources,
+                verbose_logging=verbose,
+            )
+        except (KeyboardInterrupt, RunStopped):
+            if not caught.interrupted:
+                raise
+        if caught.interrupted:
+            strategy = strategies[-1] if strategies else None
+            raise stop_run(cfg.output, strategy, caught.processes, shutdown=_shutdown_ray)
     if not strategies:
         raise RuntimeError("the simulation ended before its ServerApp built a strategy (see the log above)")
     results = strategies[-1].results()

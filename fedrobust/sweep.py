@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, RunConfig, key_of, placement_keys
+from .paths import check_output_dir
 from .results import RoundRecord
 
 __all__ = [
@@ -299,7 +300,8 @@ def run_sweep(
     Raises
     ------
     ConfigError
-        An invalid grid, or (with ``preflight``) a cell that cannot run here.
+        An invalid grid, a folder that cannot be written (checked before anything runs), or (with
+        ``preflight``) a cell that cannot run here.
     KeyboardInterrupt
         Passed on at once; every cell finished before it is already in the file.
     """
@@ -309,7 +311,7 @@ def run_sweep(
         raise TypeError("cells must be RunConfig objects or one grid mapping")
     runner = simulate_cell if run_cell is None else run_cell
     out_dir = Path(output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out_dir, "sweep folder")
     path = out_dir / RESULTS_FILE
     done = _repair(path)
     unique = dict(zip((cell_id(c) for c in cells), cells))

@@ -26,7 +26,8 @@ from _imports import graph
 
 LAYERS: list[tuple[str, list[str]]] = [
     ("leaf", ["fedrobust._checks", "fedrobust._registry", "fedrobust._rng", "fedrobust._version", "fedrobust.errors",
-              "fedrobust.params", "fedrobust.ndarrays", "fedrobust.validation", "fedrobust.extensions"]),
+              "fedrobust.params", "fedrobust.ndarrays", "fedrobust.validation", "fedrobust.extensions", "fedrobust.paths",
+              "fedrobust.processes"]),
     ("libraries", ["fedrobust.aggregators", "fedrobust.attacks", "fedrobust.compression", "fedrobust.optim",
                    "fedrobust.data", "fedrobust.models"]),
     ("servers and clients", ["fedrobust.strategies", "fedrobust.clients", "fedrobust.plugin", "fedrobust.results",
@@ -34,7 +35,7 @@ LAYERS: list[tuple[str, list[str]]] = [
                              "fedrobust.messageapi.grid"]),
     ("config", ["fedrobust.config"]),
     ("run", ["fedrobust.workload", "fedrobust.app", "fedrobust.checkpoint", "fedrobust.simulation",
-             "fedrobust.inprocess", "fedrobust.messageapi", "fedrobust.warm_executor"]),
+             "fedrobust.inprocess", "fedrobust.messageapi", "fedrobust.warm_executor", "fedrobust.interrupt"]),
     ("experiments", ["fedrobust.sweep", "fedrobust.report", "fedrobust.deploy"]),
     ("entry points", ["fedrobust.cli", "fedrobust.__main__", "fedrobust"]),
 ]

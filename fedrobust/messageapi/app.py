@@ -98,12 +98,14 @@ def run_local(
     cfg: RunConfig,
     on_round: Callable[[RoundRecord], None] | None = None,
     after_round: Callable[[VectorStrategy, int], None] | None = None,
+    on_strategy: Callable[[MessageStrategy], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``cfg`` through the Message API in this process, on a :class:`~fedrobust.messageapi.LocalGrid`.
 
     The Message-API counterpart of :func:`fedrobust.inprocess.run_inprocess` (which calls it for
     ``api = "message"``), with the same arguments: ``on_round`` receives each finished round record,
-    ``after_round(core, round)`` is called after each round with the legacy core (its ``x``).
+    ``after_round(core, round)`` is called after each round with the legacy core (its ``x``),
+    ``on_strategy`` receives the strategy once built.
 
     Returns
     -------
@@ -112,6 +114,8 @@ def run_local(
     """
     _require_message_api(cfg)
     strategy = MessageStrategy(make_strategy(cfg, on_round))
+    if on_strategy is not None:
+        on_strategy(strategy)
 
     def after(server_round: int, arrays: object) -> None:
         if server_round and after_round is not None:

@@ -62,6 +62,7 @@ from flwr.server.client_proxy import ClientProxy
 from flwr.server.strategy import Strategy
 
 from .._checks import all_finite
+from ..errors import RunStopped
 from ..optim.schedule import scheduled_lr
 from ..ndarrays import flatten, payload_bytes, to_ndarrays
 from ..attacks.run import byzantine_clients
@@ -154,6 +155,7 @@ class VectorStrategy(Strategy):
         self.round_offset = 0
         self._sampled: dict[int, tuple[list[int], list[int]]] = {}  # round -> (sampled ids, ids without a node)
         self._configured = False  # whether a round was configured (a missing node is then a failure)
+        self.stopped = False  # set by stop(): no further round, record or checkpoint
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, d={self.x.numel()}, device={self.device})"
@@ -241,6 +243,7 @@ class VectorStrategy(Strategy):
         self, server_round: int, parameters: Parameters, client_manager: ClientManager
     ) -> list[tuple[ClientProxy, FitIns]]:
         """Sample partition ids with the run seed and send each of their clients ``x``."""
+        self._check_running()
         started = time.perf_counter()
         server_round += self.round_offset
         by_partition = self._clients_by_partition(client_manager, server_round)
@@ -284,6 +287,7 @@ class VectorStrategy(Strategy):
         leaves the model unchanged, and a step that would make the model non-finite is undone
         (``skipped_step``); see the module docstring.
         """
+        self._check_running()
         server_round += self.round_offset
         record = self._record(server_round)
         for failure in failures:
@@ -342,6 +346,7 @@ class VectorStrategy(Strategy):
 
     def evaluate(self, server_round: int, parameters: Parameters) -> tuple[float, dict[str, Scalar]] | None:
         """Evaluate ``x`` on the test split, then close the round's record (round 0: the initial model)."""
+        self._check_running()
         if self.round_offset and server_round == 0:  # a resumed run: the initial model was evaluated before
             return None
         server_round += self.round_offset
@@ -358,6 +363,19 @@ class VectorStrategy(Strategy):
             if self.on_round is not None:
                 self.on_round(record)
         return None if loss is None else (loss, {"accuracy": accuracy})
+
+    def stop(self) -> None:
+        """End the run at the next call from the server (an interrupt, :mod:`fedrobust.interrupt`).
+
+        :meth:`configure_fit`, :meth:`aggregate_fit` and :meth:`evaluate` then raise
+        :class:`~fedrobust.interrupt.RunStopped`, so the round in flight adds no record and no
+        checkpoint, and the server loop ends.
+        """
+        self.stopped = True
+
+    def _check_running(self) -> None:
+        if self.stopped:
+            raise RunStopped(f"{self.name}: stopped after {len(self.records)} rounds")
 
     # ------------------------------------------------------------------------------------ results
     def results(self) -> dict[str, Any]:
