@@ -34,7 +34,9 @@ from flwr.server import ServerApp, ServerAppComponents, ServerConfig
 
 from .attacks import Attack, Backdoor, num_byzantine
 from .clients import CLIENTS, ByzantineClient
-from .checkpoint import clear_client_states, load_server, restore_server, resume_round, save_server
+from .checkpoint import (
+    clear_client_states, load_client_state, load_server, restore_server, resume_round, save_client_state, save_server,
+)
 from .clients.round import RoundClient
 from .config import ConfigError, RunConfig, config_warnings, parse_params, run_compressor_name
 from .evaluation import make_attack_success_fn, make_evaluate_fn
@@ -170,7 +172,21 @@ def make_client(cfg: RunConfig, context: Context, attack: Attack | None = None) 
 def _round_client(cfg: RunConfig, context: Context, client: Client) -> Client:
     """``client`` under a seeded RNG, its state saved to (and restored from) ``checkpoint-dir``."""
     partition_id = int(context.node_config[PARTITION_ID_KEY])
-    return RoundClient(client, context.state, partition_id, cfg.torch_device(), cfg.checkpoint_dir or None)
+    store = _CheckpointFiles(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
+    return RoundClient(client, context.state, partition_id, cfg.torch_device(), store)
+
+
+class _CheckpointFiles:
+    """The run's checkpoint folder as a client's :class:`~fedrobust.clients.round.ClientStateStore`."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def save(self, partition_id: int, server_round: int, state):
+        return save_client_state(self.directory, partition_id, server_round, state)
+
+    def load(self, partition_id: int, before_round: int):
+        return load_client_state(self.directory, partition_id, before_round)
 
 
 def make_server_app(

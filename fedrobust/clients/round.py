@@ -6,18 +6,17 @@ For each fit of ``server-round`` r, on partition p with run seed s:
 - torch's global RNG is forked and seeded from (s, p, r) for the fit (:func:`round_seed`), so
   anything that draws from it (LeNet's dropout) is reproducible, whichever process or actor
   serves the client and whatever it ran before; the caller's RNG is left as it was;
-- with a checkpoint folder: the first fit of this client in this run (``Context.state`` not yet
-  restored) loads the state saved after the last round before r it took part in
-  (:func:`fedrobust.checkpoint.load_client_state`), and every fit saves the state it leaves
-  (:func:`~fedrobust.checkpoint.save_client_state`). A resumed run's clients so continue with
-  their error-feedback memories and C-RSA/RSA worker models;
+- with a state store (the run's checkpoint files, :class:`ClientStateStore`): the first fit of
+  this client in this run (``Context.state`` not yet restored) loads the state saved after the
+  last round before r it took part in, and every fit saves the state it leaves. A resumed run's
+  clients so continue with their error-feedback memories and C-RSA/RSA worker models;
 - the reply's metrics get ``fit_seconds`` (:data:`FIT_SECONDS_KEY`), the fit's wall time.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -37,7 +36,18 @@ from flwr.common import (
 
 from .._rng import seeded_global_rng
 
-__all__ = ["RoundClient", "round_seed", "RESTORED_KEY", "FIT_SECONDS_KEY"]
+__all__ = ["ClientStateStore", "RoundClient", "round_seed", "RESTORED_KEY", "FIT_SECONDS_KEY"]
+
+
+class ClientStateStore(Protocol):
+    """Where a client's ``Context.state`` is kept between runs (the run layer supplies it: the
+    checkpoint files of :mod:`fedrobust.checkpoint`)."""
+
+    def save(self, partition_id: int, server_round: int, state: RecordDict) -> object:
+        """Keep ``state`` as this client's state after ``server_round``."""
+
+    def load(self, partition_id: int, before_round: int) -> RecordDict | None:
+        """The state saved after the last round before ``before_round``, or None."""
 
 FIT_SECONDS_KEY = "fit_seconds"
 """Reply metric: the client's wall time for the fit, from receiving the instruction to the encoded
@@ -74,8 +84,8 @@ class RoundClient(Client):
         The client's partition id.
     device : torch.device
         Where the client computes (its CUDA RNG is forked and seeded too).
-    checkpoint_dir : str or Path, optional
-        The run's ``checkpoint-dir``; no state is loaded or saved when empty or None.
+    store : ClientStateStore, optional
+        Where the state is loaded from and saved to; none is loaded or saved when None.
     """
 
     def __init__(
@@ -84,13 +94,13 @@ class RoundClient(Client):
         state: RecordDict,
         partition_id: int,
         device: torch.device,
-        checkpoint_dir: str | Path | None = None,
+        store: ClientStateStore | None = None,
     ) -> None:
         self.inner = inner
         self.state = state
         self.partition_id = int(partition_id)
         self.device = torch.device(device)
-        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.store = store
 
     def get_properties(self, ins: GetPropertiesIns) -> GetPropertiesRes:
         """The inner client's."""
@@ -108,15 +118,13 @@ class RoundClient(Client):
         """The inner fit under a seeded RNG, with the state restored before and saved after."""
         started = time.perf_counter()
         server_round = int(ins.config["server-round"])
-        if self.checkpoint_dir is not None:
+        if self.store is not None:
             self._restore(server_round)
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with seeded_global_rng(round_seed(int(ins.config["seed"]), self.partition_id, server_round), devices):
             res = self.inner.fit(ins)
-        if self.checkpoint_dir is not None:
-            from ..checkpoint import save_client_state
-
-            save_client_state(self.checkpoint_dir, self.partition_id, server_round, self.state)
+        if self.store is not None:
+            self.store.save(self.partition_id, server_round, self.state)
         if isinstance(res.metrics, dict):
             res.metrics[FIT_SECONDS_KEY] = time.perf_counter() - started
         return res
@@ -124,9 +132,7 @@ class RoundClient(Client):
     def _restore(self, server_round: int) -> None:
         if RESTORED_KEY in self.state:
             return
-        from ..checkpoint import load_client_state
-
-        saved = load_client_state(self.checkpoint_dir, self.partition_id, server_round)
+        saved = self.store.load(self.partition_id, server_round)
         for key, record in (saved or {}).items():
             self.state[key] = record
         self.state[RESTORED_KEY] = ConfigRecord({"from-round": server_round})
