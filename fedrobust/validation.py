@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["MAGNITUDE_BOUND", "RowStack", "check_arrays", "check_values"]
+__all__ = ["MAGNITUDE_BOUND", "RowStack", "check_arrays", "check_values", "num_examples_reason"]
 
 _LOG = logging.getLogger("flwr")  # Flower's logger: rejections show in a run's log
 
@@ -88,6 +88,21 @@ def check_values(vec: np.ndarray, bound: float = MAGNITUDE_BOUND) -> str | None:
     top = float(np.abs(vec).max()) if vec.size else 0.0
     if top > bound:
         return f"|value| up to {top:.3g} exceeds the bound {bound:.3g}"
+    return None
+
+
+def num_examples_reason(num_examples: object) -> str | None:
+    """Why a reply's ``num_examples`` is not a count (an integer >= 0), or None.
+
+    Examples
+    --------
+    >>> num_examples_reason(3), num_examples_reason(-1), num_examples_reason(True)
+    (None, 'num_examples is negative: -1', 'num_examples is not an integer: True')
+    """
+    if isinstance(num_examples, bool) or not isinstance(num_examples, (int, np.integer)):
+        return f"num_examples is not an integer: {num_examples!r}"
+    if num_examples < 0:
+        return f"num_examples is negative: {num_examples}"
     return None
 
 

@@ -47,6 +47,7 @@ from flwr.server.strategy import FedAvg
 
 from ..aggregators.rules import Rule
 from .table import PluginTable
+from ..validation import num_examples_reason
 from .weights import pop_aggregator
 
 __all__ = ["PLUGINS", "RobustFedAvg", "FedGMD", "FedBGMD", "FedCMD", "FedTrimmedMean", "FedKrum", "FedNormThreshold"]  # noqa: F822 - made below
@@ -161,19 +162,11 @@ def _cid(proxy: ClientProxy | None, position: int) -> str:
     return str(getattr(proxy, "cid", position))
 
 
-def _num_examples_reason(num_examples: object) -> str | None:
-    if isinstance(num_examples, bool) or not isinstance(num_examples, (int, np.integer)):
-        return f"num_examples is not an integer: {num_examples!r}"
-    if num_examples < 0:
-        return f"num_examples is negative: {num_examples}"
-    return None
-
-
 def _arrays_of(res: FitRes) -> list[np.ndarray] | str:
     """A reply's arrays, or why it has none to aggregate."""
     if res.status.code != Code.OK:
         return f"status {res.status.code.name}: {res.status.message}"
-    reason = _num_examples_reason(res.num_examples)
+    reason = num_examples_reason(res.num_examples)
     if reason is not None:
         return reason
     try:
@@ -187,19 +180,12 @@ def _evaluate_reason(res: EvaluateRes) -> str | None:
         return f"status {res.status.code.name}"
     if not isinstance(res.loss, (int, float, np.floating)) or not math.isfinite(res.loss):
         return f"loss is not a finite number: {res.loss!r}"
-    return _num_examples_reason(res.num_examples)
+    return num_examples_reason(res.num_examples)
 
 
 PLUGINS = PluginTable(RobustFedAvg, __name__)
 """Strategy name → plugin class (``FedGMD``, ``FedBGMD``, ...), one per rule of
 :data:`fedrobust.aggregators.rules.RULES`."""
 
-globals().update({cls.__name__: cls for cls in PLUGINS.values()})
-
-
-def __getattr__(name: str) -> type:
-    """The plugin class of a rule registered after this module was imported."""
-    cls = PLUGINS.by_class_name(name)
-    if cls is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return cls
+globals().update(PLUGINS.by_class_names())
+__getattr__ = PLUGINS.module_getattr  # the class of a rule registered after this import

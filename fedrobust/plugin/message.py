@@ -182,12 +182,5 @@ PLUGINS = PluginTable(RobustFedAvg, __name__)
 """Strategy name → plugin class (``FedGMD``, ``FedBGMD``, ...), one per rule of
 :data:`fedrobust.aggregators.rules.RULES`."""
 
-globals().update({cls.__name__: cls for cls in PLUGINS.values()})
-
-
-def __getattr__(name: str) -> type:
-    """The plugin class of a rule registered after this module was imported."""
-    cls = PLUGINS.by_class_name(name)
-    if cls is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return cls
+globals().update(PLUGINS.by_class_names())
+__getattr__ = PLUGINS.module_getattr  # the class of a rule registered after this import

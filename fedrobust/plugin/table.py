@@ -77,3 +77,14 @@ class PluginTable(Mapping):
     def by_class_name(self, class_name: str) -> type | None:
         """The plugin class called ``class_name`` (e.g. ``"FedKrum"``), or None."""
         return next((cls for cls in self._sync().values() if cls.__name__ == class_name), None)
+
+    def by_class_names(self) -> dict[str, type]:
+        """The plugin classes by class name (for the API module's globals)."""
+        return {cls.__name__: cls for cls in self._sync().values()}
+
+    def module_getattr(self, name: str) -> type:
+        """The API module's ``__getattr__``: the class of a rule registered after its import."""
+        cls = self.by_class_name(name)
+        if cls is None:
+            raise AttributeError(f"module {self._module!r} has no attribute {name!r}")
+        return cls

@@ -67,7 +67,7 @@ from ..optim.schedule import scheduled_lr
 from ..ndarrays import flatten, payload_bytes, to_ndarrays
 from ..attacks.run import byzantine_clients
 from ..results import RoundRecord, results_dict
-from ..validation import RowStack, check_arrays, check_values
+from ..validation import RowStack, check_arrays, check_values, num_examples_reason
 from .memory import check_server_memory, server_memory_problem
 
 if TYPE_CHECKING:  # config imports the libraries, never the other way round
@@ -461,10 +461,9 @@ class VectorStrategy(Strategy):
     def _check_reply(self, res: FitRes, arrays: list[np.ndarray], out: np.ndarray) -> str | None:
         """Why a decoded reply is rejected (None: accepted, its vector written into ``out``): its
         ``num_examples``, payload (:meth:`read_reply`), values and metrics (:meth:`check_metrics`)."""
-        if isinstance(res.num_examples, bool) or not isinstance(res.num_examples, (int, np.integer)):
-            return f"num_examples is not an integer: {res.num_examples!r}"
-        if res.num_examples < 0:
-            return f"num_examples is negative: {res.num_examples}"
+        reason = num_examples_reason(res.num_examples)
+        if reason is not None:
+            return reason
         try:
             reason = self.read_reply(arrays, out)
             if reason is None:
