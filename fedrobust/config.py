@@ -408,6 +408,10 @@ def _value_problems(cfg: RunConfig) -> list[str]:
          f"max-server-memory-mb must be a finite number >= 0 (0 = no limit), got {cfg.max_server_memory_mb}")
     need(not any(c.isspace() for c in cfg.ray_address),
          f"ray-address must be an address without spaces, got {cfg.ray_address!r}")
+    if cfg.strategy in _strategies():  # what the strategy's constructor would refuse, refused here
+        from .strategies import STRATEGIES
+
+        problems.extend(STRATEGIES[cfg.strategy].config_problems(cfg))
     return problems
 
 
@@ -425,8 +429,6 @@ def _params_problem(cfg: RunConfig, key: str) -> list[str]:
             name = run_compressor_name(cfg) if cfg.compressor in _compressors() else None
             if name is None:
                 return []
-            if cfg.strategy == "signsgd-mv" and name != "sign":
-                return [f"compressor: signsgd-mv sends sign(g), so compressor must be auto or sign; got {name!r}"]
             from .compression import get_compressor
 
             get_compressor(name, **parse_params(cfg.compressor_params, key))

@@ -62,7 +62,7 @@ from flwr.server.client_proxy import ClientProxy
 from flwr.server.strategy import Strategy
 
 from .._checks import all_finite
-from ..config import RunConfig
+from ..config import ConfigError, RunConfig
 from ..optim.schedule import scheduled_lr
 from ..ndarrays import flatten, payload_bytes, to_ndarrays
 from ..results import RoundRecord, results_dict
@@ -126,6 +126,9 @@ class VectorStrategy(Strategy):
         super().__init__()
         if not isinstance(cfg, RunConfig):
             raise TypeError(f"cfg must be a RunConfig, got {type(cfg).__name__}")
+        problems = self.config_problems(cfg)
+        if problems:  # a RunConfig naming this strategy was refused already; this is one naming another
+            raise ConfigError("\n".join(problems))
         self.cfg = cfg
         self.device = cfg.torch_device()
         self.shapes = [tuple(int(n) for n in s) for s in shapes]
@@ -152,6 +155,24 @@ class VectorStrategy(Strategy):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, d={self.x.numel()}, device={self.device})"
+
+    # ------------------------------------------------------------------------------ config hooks
+    @classmethod
+    def config_problems(cls, cfg: RunConfig) -> list[str]:
+        """The values of ``cfg`` this strategy refuses, one line each (default: none).
+
+        :class:`~fedrobust.config.RunConfig` calls the hook of the strategy it names, so such a
+        value is a config error before anything runs (``fedrobust run`` exits 2, a sweep refuses
+        the grid); the constructor raises the same lines as a
+        :class:`~fedrobust.config.ConfigError`.
+        """
+        return []
+
+    @classmethod
+    def config_warnings(cls, cfg: RunConfig) -> list[str]:
+        """The settings of ``cfg`` this strategy silently caps or ignores, one line each (default:
+        none); :func:`fedrobust.config.config_warnings` adds them to its own."""
+        return []
 
     # ----------------------------------------------------------------------------------- the math
     def step(self, updates: torch.Tensor, weights: torch.Tensor) -> dict[str, Scalar] | None:

@@ -6,8 +6,7 @@ lie in [0, 0.5) here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 
@@ -23,16 +22,18 @@ class TrimmedMean(GradientStrategy):
 
     Raises
     ------
-    ValueError
-        If ``beta`` is not in [0, 0.5).
+    ConfigError
+        If ``beta`` is not in [0, 0.5) (:meth:`config_problems`).
     """
 
     name: ClassVar[str] = "trimmed-mean"
 
-    def __init__(self, cfg: RunConfig, x0: torch.Tensor, shapes: Sequence[tuple[int, ...]], **kwargs: Any) -> None:
-        super().__init__(cfg, x0, shapes, **kwargs)
-        if not 0.0 <= cfg.beta < 0.5:
-            raise ValueError(f"beta must lie in [0, 0.5) for trimmed-mean (trimmed from each side), got {cfg.beta}")
+    @classmethod
+    def config_problems(cls, cfg: RunConfig) -> list[str]:
+        """``beta`` must lie in [0, 0.5): it is trimmed from each side."""
+        if 0.0 <= cfg.beta < 0.5:
+            return []
+        return [f"beta must lie in [0, 0.5) for trimmed-mean (trimmed from each side), got {cfg.beta}"]
 
     def aggregate(self, updates: torch.Tensor) -> torch.Tensor:
         """The coordinate-wise trimmed mean with the run's ``beta``."""
