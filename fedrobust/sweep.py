@@ -119,8 +119,11 @@ def expand_grid(grid: Mapping[str, Any]) -> list[RunConfig]:
     ------
     ConfigError
         One line per problem, across all cells, before anything runs: a table or an empty or
-        repeating list as a value, the ``output`` key (a sweep writes its own files), or a cell that
-        :meth:`RunConfig.from_mapping` rejects (the line names the cell by its axis values).
+        repeating list as a value, the ``output`` key (a sweep writes its own files), an axis of
+        more than one value over a placement key (:data:`PLACEMENT_KEYS`: cell ids leave those
+        out, so its cells would collapse into one), a cell that :meth:`RunConfig.from_mapping`
+        rejects, or two cells that are the same run (e.g. ``lr = [1, 1.0]``); the line names the
+        cell by its axis values.
 
     Examples
     --------
@@ -142,6 +145,12 @@ def expand_grid(grid: Mapping[str, Any]) -> list[RunConfig]:
                 problems.append(f"{key}: an axis lists scalars, got {value!r}")
             elif len({json.dumps(v) for v in value}) != len(value):
                 problems.append(f"{key}: the axis repeats a value: {value!r}")
+            elif len(value) > 1 and key_of(str(key)) in PLACEMENT_KEYS:
+                problems.append(
+                    f"{key}: a placement key (how a run executes, not what it computes) cannot be an axis: cell "
+                    f"ids leave it out, so its {len(value)} values would run one cell; fix it to one value, or "
+                    "run one sweep per value, each into its own folder"
+                )
             else:
                 axes[key] = value
         elif isinstance(value, dict):
@@ -160,6 +169,14 @@ def expand_grid(grid: Mapping[str, Any]) -> list[RunConfig]:
                 seen.setdefault(line, _label(chosen))
     if seen:
         raise ConfigError("\n".join(f"cell {label}: {line}" for line, label in seen.items()))
+    labels: dict[str, str] = {}
+    for combo, cfg in zip(itertools.product(*axes.values()), cells):
+        label = _label(dict(zip(axes, combo)))
+        first = labels.setdefault(cell_id(cfg), label)
+        if first != label:
+            problems.append(f"cell {label}: the same run as cell {first} (the values are equal once read)")
+    if problems:
+        raise ConfigError("\n".join(problems))
     return cells
 
 
