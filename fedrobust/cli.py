@@ -102,11 +102,18 @@ def _errors(err: BaseException) -> int:
     return EXIT_USAGE
 
 
+def _warnings(lines: Sequence[str]) -> None:
+    for line in lines:
+        print(f"fedrobust: warning: {line}", file=sys.stderr)
+
+
 def _sweep(args: argparse.Namespace) -> int:
-    from .sweep import ENGINES, expand_grid, load_grid, run_sweep
+    from .sweep import ENGINES, expand_grid, grid_warnings, load_grid, run_sweep
 
     try:
-        cells = expand_grid(load_grid(args.grid))
+        grid = load_grid(args.grid)
+        cells = expand_grid(grid)
+        _warnings(grid_warnings(grid, cells, args.grid))
         summary = run_sweep(cells, args.output, run_cell=None if args.engine == "ray" else ENGINES[args.engine], progress=not args.quiet)
     except OSError as err:
         return _errors(ConfigError(f"{args.grid}: {err.strerror or err}"))
@@ -152,10 +159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_runnable(cfg)
     except (ConfigError, ValueError, TypeError) as err:
         return _errors(err)
+    from .config import config_warnings
     from .simulation import simulate
 
+    _warnings(config_warnings(cfg))
     try:
-        results = simulate(cfg, progress=not args.quiet, verbose=args.verbose)
+        results = simulate(cfg, progress=not args.quiet, verbose=args.verbose, warn=False)  # printed above
     except KeyboardInterrupt:
         print("fedrobust: interrupted", file=sys.stderr)
         return 130

@@ -80,6 +80,8 @@ def run_inprocess(
     cfg: RunConfig,
     on_round: Callable[[RoundRecord], None] | None = None,
     after_round: Callable[[Any, int], None] | None = None,
+    *,
+    warn: bool = True,
 ) -> dict[str, Any]:
     """Run ``cfg`` with the App's strategy and clients in this process; return the results document.
 
@@ -91,6 +93,8 @@ def run_inprocess(
         Receives each finished round record (as in :func:`fedrobust.simulate`).
     after_round : callable, optional
         ``after_round(strategy, round)``, called after each round (to measure the model).
+    warn : bool
+        Log the run's :func:`~fedrobust.config.config_warnings` (False: the caller reported them).
 
     Returns
     -------
@@ -100,10 +104,10 @@ def run_inprocess(
     if cfg.api == "message":  # the Message-API App on an in-process Grid (the same results)
         from .messageapi import run_local
 
-        return run_local(cfg, on_round, after_round)
+        return run_local(cfg, on_round, after_round, warn=warn)
     from .app import make_strategy
 
-    strategy = make_strategy(cfg, on_round)
+    strategy = make_strategy(cfg, on_round, warn=warn)
     manager = SimpleClientManager()
     for p in range(cfg.num_clients):
         manager.register(LocalProxy(cfg, p))

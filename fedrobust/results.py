@@ -5,6 +5,7 @@ The schema (the same for ``fedrobust.simulate(...)``, ``fedrobust run --output``
     {"fedrobust-version": "...", "config": {<run-config key>: value, ...},
      "attack": {"name": "bit-flip", "kind": "update", "params": {"scale": 100.0},
                 "byzantine_clients": [2, 7]},          # the whole fixed set; null when dynamic
+     "warnings": ["..."],                                # doubtful settings (fedrobust.config.config_warnings)
      "initial": {"accuracy": ..., "loss": ...},          # the model before round 1
      "rounds": [{"round": 1, "accuracy": ..., "loss": ..., "bytes_up": ...,
                  "byzantine_clients": [7], ...}, ...]}  # Byzantine among the round's sampled clients
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig
+from .config import RunConfig, config_warnings
 
 __all__ = ["RoundRecord", "results_dict", "attack_summary", "write_results", "read_results"]
 
@@ -95,7 +96,9 @@ def results_dict(
 
     out: dict[str, Any] = {"fedrobust-version": __version__, "config": dict(config)}
     if "attack" in config:
-        out["attack"] = attack_summary(RunConfig.from_mapping(config))
+        cfg = RunConfig.from_mapping(config)
+        out["attack"] = attack_summary(cfg)
+        out["warnings"] = config_warnings(cfg)
     out["initial"] = dict(initial or {})
     out["rounds"] = [r.to_dict() for r in rounds]
     return out

@@ -43,6 +43,7 @@ __all__ = [
     "load_grid",
     "expand_grid",
     "cell_id",
+    "grid_warnings",
     "read_sweep",
     "simulate_cell",
     "inprocess_cell",
@@ -180,6 +181,36 @@ def expand_grid(grid: Mapping[str, Any]) -> list[RunConfig]:
     return cells
 
 
+def grid_warnings(grid: Mapping[str, Any], cells: Sequence[RunConfig], name: str = "the grid") -> list[str]:
+    """Doubtful settings of a sweep, one line each: ``name`` sets no key at all (the sweep runs
+    one cell of defaults), then every distinct :func:`~fedrobust.config.config_warnings` line of
+    the cells, naming the first cell it comes from and how many others share it.
+
+    Examples
+    --------
+    >>> grid = {"strategy": "krum", "krum-f": 5, "seed": [0, 1]}
+    >>> grid_warnings(grid, expand_grid(grid))
+    ['cell seed=0 (and 1 more): krum-f=5, capped to f=3: Krum needs 2f + 2 < n = clients-per-round=10']
+    >>> grid_warnings({}, expand_grid({}), "grid.toml")
+    ['grid.toml sets no run key: the sweep runs one cell with every default']
+    """
+    from .config import config_warnings
+
+    out = [f"{name} sets no run key: the sweep runs one cell with every default"] if not grid else []
+    axes = [k for k, v in grid.items() if isinstance(v, list)]
+    first: dict[str, tuple[str, int]] = {}
+    for cfg in cells:
+        values = cfg.to_dict()
+        label = _label({k: values.get(key_of(str(k))) for k in axes})
+        for line in config_warnings(cfg):
+            where, count = first.get(line, (label, 0))
+            first[line] = (where, count + 1)
+    for line, (label, count) in first.items():
+        more = f" (and {count - 1} more)" if count > 1 else ""
+        out.append(f"cell {label}{more}: {line}" if axes else line)
+    return out
+
+
 #: Run keys that change where or how a run executes but not its results, so not a cell's identity.
 PLACEMENT_KEYS = placement_keys()
 
@@ -253,14 +284,14 @@ def simulate_cell(config: RunConfig, on_round: Callable[[RoundRecord], None]) ->
     """The default cell runner: :func:`fedrobust.simulate` on Flower's simulation engine, no own bar."""
     from .simulation import simulate
 
-    return simulate(config, progress=False, on_round=on_round)
+    return simulate(config, progress=False, on_round=on_round, warn=False)  # grid_warnings reports them
 
 
 def inprocess_cell(config: RunConfig, on_round: Callable[[RoundRecord], None]) -> dict[str, Any]:
     """A cell runner without Ray: :func:`fedrobust.inprocess.run_inprocess` (same strategy and clients)."""
     from .inprocess import run_inprocess
 
-    return run_inprocess(config, on_round=on_round)
+    return run_inprocess(config, on_round=on_round, warn=False)  # grid_warnings reports them
 
 
 ENGINES: dict[str, CellRunner] = {"ray": simulate_cell, "inprocess": inprocess_cell}

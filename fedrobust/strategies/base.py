@@ -113,6 +113,9 @@ class VectorStrategy(Strategy):
     included (1.0: no copy of it); see :mod:`fedrobust.strategies.memory`."""
     memory_vectors: ClassVar[int] = 4
     """d-sized temporaries of one aggregation (see :mod:`fedrobust.strategies.memory`)."""
+    trims: ClassVar[str] = ""
+    """What the strategy drops a ``beta`` fraction of (``"values"`` of each coordinate, or
+    ``"clients"``); empty when it does not read ``beta``."""
 
     def __init__(
         self,
@@ -170,9 +173,18 @@ class VectorStrategy(Strategy):
 
     @classmethod
     def config_warnings(cls, cfg: RunConfig) -> list[str]:
-        """The settings of ``cfg`` this strategy silently caps or ignores, one line each (default:
-        none); :func:`fedrobust.config.config_warnings` adds them to its own."""
-        return []
+        """The settings of ``cfg`` this strategy silently caps or ignores, or that leave it less
+        robust than the run needs, one line each; :func:`fedrobust.config.config_warnings` adds them
+        to its own. The default: ``beta`` below an attacked run's ``byzantine-fraction`` when the
+        strategy :attr:`trims`.
+        """
+        psi = cfg.byzantine_fraction
+        if not cls.trims or cfg.attack == "none" or not 0 < psi or cfg.beta >= psi:
+            return []
+        return [
+            f"beta={cfg.beta} < byzantine-fraction={psi}: {cls.name} drops fewer {cls.trims} than there may be "
+            "Byzantine clients; set beta >= byzantine-fraction"
+        ]
 
     # ----------------------------------------------------------------------------------- the math
     def step(self, updates: torch.Tensor, weights: torch.Tensor) -> dict[str, Scalar] | None:

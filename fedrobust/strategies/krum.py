@@ -16,6 +16,7 @@ from flwr.common import Scalar
 
 from ..aggregators import krum
 from ..attacks import num_byzantine
+from ..config import RunConfig
 from .gradient import GradientStrategy
 
 __all__ = ["Krum", "krum_f"]
@@ -38,6 +39,28 @@ class Krum(GradientStrategy):
     """``x ← x − lr · krum(G, f, m)``; records the ``krum_f`` used each round."""
 
     name: ClassVar[str] = "krum"
+
+    @classmethod
+    def config_warnings(cls, cfg: RunConfig) -> list[str]:
+        """An explicit ``krum-f`` below the Byzantine clients expected in a round; ``krum-f`` (or the
+        one derived from ``byzantine-fraction``) or ``krum-m`` capped for ``clients-per-round``
+        replies; Krum undefined for fewer than 3 (the replies are averaged)."""
+        n, psi, out = cfg.clients_per_round, cfg.byzantine_fraction, []
+        expected = num_byzantine(n, psi)
+        if cfg.krum_f >= 0 and cfg.attack != "none" and psi > 0 and cfg.krum_f < expected:
+            out.append(
+                f"krum-f={cfg.krum_f} < {expected} Byzantine clients expected among clients-per-round={n} "
+                f"(byzantine-fraction={psi}); use krum-f >= {expected} or -1"
+            )
+        if n < 3:
+            return [*out, f"krum with clients-per-round={n} < 3: Krum is undefined, so every round averages the replies"]
+        wanted, f = (expected if cfg.krum_f < 0 else cfg.krum_f), krum_f(cfg.krum_f, psi, n, n)
+        if wanted > f:
+            source = f"krum-f=-1 derives f={wanted} from byzantine-fraction={psi}" if cfg.krum_f < 0 else f"krum-f={wanted}"
+            out.append(f"{source}, capped to f={f}: Krum needs 2f + 2 < n = clients-per-round={n}")
+        if cfg.krum_m > n - f:
+            out.append(f"krum-m={cfg.krum_m} is capped to {n - f}: multi-Krum averages at most n - f = {n} - {f} rows")
+        return out
 
     def step(self, updates: torch.Tensor, weights: torch.Tensor) -> dict[str, Scalar] | None:
         """Krum (or multi-Krum) of the rows, then the SGD step."""

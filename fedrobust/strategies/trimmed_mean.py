@@ -27,6 +27,7 @@ class TrimmedMean(GradientStrategy):
     """
 
     name: ClassVar[str] = "trimmed-mean"
+    trims: ClassVar[str] = "values"
 
     @classmethod
     def config_problems(cls, cfg: RunConfig) -> list[str]:
