@@ -15,6 +15,10 @@ Each round a :class:`VectorStrategy`
    where a subclass applies a pure function of :mod:`fedrobust.aggregators` and moves ``x``;
 5. evaluates ``x`` centrally and records a :class:`~fedrobust.results.RoundRecord`.
 
+A round's ``round_seconds`` runs from the moment its clients are known to its evaluation; the
+time from the strategy's construction to round 1's start (the nodes connecting, Ray's actors
+starting) is recorded once, as the results' ``startup_seconds``.
+
 Reliability rules of the loop (see docs/reliability.md):
 
 - a round where every reply is rejected, or every sampled client failed (raised or timed out),
@@ -142,6 +146,10 @@ class VectorStrategy(Strategy):
         check_server_memory(type(self), cfg, self.x.numel())  # max-server-memory-mb, before any round
         self.evaluate_fn = evaluate_fn
         self.on_round = on_round
+        self._created = time.perf_counter()
+        # Seconds from construction to round 1's start (initial evaluation, the nodes connecting,
+        # Ray's actors starting and reporting their partition ids); None before round 1 starts.
+        self.startup_seconds: float | None = None
         self.records: list[RoundRecord] = []
         self.initial: dict[str, float] = {}
         self._partition_of: dict[str, int] = {}  # Flower cid -> partition id
@@ -259,10 +267,16 @@ class VectorStrategy(Strategy):
     def configure_fit(
         self, server_round: int, parameters: Parameters, client_manager: ClientManager
     ) -> list[tuple[ClientProxy, FitIns]]:
-        """Sample partition ids with the run seed and send each of their clients ``x``."""
-        started = time.perf_counter()
+        """Sample partition ids with the run seed and send each of their clients ``x``.
+
+        The round's clock starts once the nodes are known: the wait for the first round's nodes
+        (Ray's start-up) is :attr:`startup_seconds`, not part of round 1's ``round_seconds``.
+        """
         server_round += self.round_offset
         by_partition = self._clients_by_partition(client_manager, server_round)
+        started = time.perf_counter()
+        if self.startup_seconds is None:
+            self.startup_seconds = started - self._created
         chosen = select_partitions(self.cfg.num_clients, self.cfg.clients_per_round, self.cfg.seed, server_round)
         missing = [p for p in chosen if p not in by_partition]
         if missing and not self._configured:  # the first round: the federation does not fit the config
@@ -381,7 +395,7 @@ class VectorStrategy(Strategy):
     # ------------------------------------------------------------------------------------ results
     def results(self) -> dict[str, Any]:
         """The results document of the rounds so far (see :mod:`fedrobust.results`)."""
-        return results_dict(self.cfg.to_dict(), self.records, self.initial)
+        return results_dict(self.cfg.to_dict(), self.records, self.initial, startup_seconds=self.startup_seconds)
 
     # ------------------------------------------------------------------------------------ helpers
     def _parameters(self) -> Parameters:
