@@ -9,7 +9,8 @@ of ``DIR/results.jsonl``::
 where ``results`` is the run's results document (see ``docs/simulation.md``) and ``ID`` is
 :func:`cell_id`, a hash of the full config. A rerun skips every cell whose id is already in the
 file, so an interrupted sweep resumes where it stopped; a partly written last line (the process
-was killed while writing it) is dropped.
+was killed while writing it) is dropped, and a cell whose record is malformed (no ``results``, a
+non-numeric accuracy, ...: :func:`~fedrobust.cellrecord.record_problem`) is run again.
 
 Examples
 --------
@@ -34,6 +35,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .cellrecord import record_problem
 from .config import ConfigError, RunConfig, key_of, placement_keys
 from .results import RoundRecord
 
@@ -234,22 +236,37 @@ def read_sweep(path: str | Path) -> list[dict[str, Any]]:
 
     A missing file reads as no cells. A last line that is cut short or not valid JSON (the writer
     was killed mid-line) is ignored; a malformed line before it raises ValueError naming its line
-    number. A cell recorded twice keeps its last record.
+    number. A cell recorded twice keeps its last well-formed record.
+
+    Raises
+    ------
+    ValueError
+        One line per cell whose only records are malformed (:func:`~fedrobust.cellrecord.record_problem`:
+        no ``results``, a non-numeric accuracy, ...), naming the file, the line and the field.
     """
-    return list(_read(Path(path))[0].values())
+    path = _results_path(Path(path))
+    records, _, malformed = _read(path)
+    if malformed:
+        raise ValueError("\n".join(
+            f"{path}:{number}: cell {ident}: {problem}; rerun the sweep to run that cell again, or delete the line"
+            for ident, (number, problem) in malformed.items()
+        ))
+    return list(records.values())
 
 
 def _results_path(path: Path) -> Path:
     return path / RESULTS_FILE if path.is_dir() or not path.suffix else path
 
 
-def _read(path: Path) -> tuple[dict[str, dict[str, Any]], int]:
-    """Records by cell id, and the byte length of the file's well-formed part."""
+def _read(path: Path) -> tuple[dict[str, dict[str, Any]], int, dict[str, tuple[int, str]]]:
+    """Finished records by cell id, the byte length of the file's well-formed part, and the cells
+    whose only records are malformed (cell id → (line number, problem))."""
     path = _results_path(path)
     if not path.exists():
-        return {}, 0
+        return {}, 0, {}
     chunks = path.read_bytes().splitlines(keepends=True)
     records: dict[str, dict[str, Any]] = {}
+    malformed: dict[str, tuple[int, str]] = {}
     offset = good = 0
     for number, chunk in enumerate(chunks, start=1):
         offset += len(chunk)
@@ -262,14 +279,19 @@ def _read(path: Path) -> tuple[dict[str, dict[str, Any]], int]:
                 if number == len(chunks):
                     break
                 raise ValueError(f"{path}:{number}: malformed record ({err}); fix or delete that line") from None
-            records[record["cell"]] = record
+            problem = record_problem(record)
+            if problem is None:
+                records[record["cell"]] = record
+            else:
+                malformed[record["cell"]] = (number, problem)
         good = offset
-    return records, good
+    return records, good, {ident: where for ident, where in malformed.items() if ident not in records}
 
 
-def _repair(path: Path) -> dict[str, dict[str, Any]]:
-    """Drop a cut-short last line and end the file with a newline; return the finished records."""
-    done, good = _read(path)
+def _repair(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[int, str]]]:
+    """Drop a cut-short last line and end the file with a newline; return the finished records and
+    the malformed ones (see :func:`_read`)."""
+    done, good, malformed = _read(path)
     if path.exists():
         with path.open("r+b") as fh:
             fh.truncate(good)
@@ -277,7 +299,7 @@ def _repair(path: Path) -> dict[str, dict[str, Any]]:
                 fh.seek(good - 1)
                 if fh.read(1) != b"\n":
                     fh.write(b"\n")
-    return done
+    return done, malformed
 
 
 def simulate_cell(config: RunConfig, on_round: Callable[[RoundRecord], None]) -> dict[str, Any]:
@@ -359,7 +381,7 @@ def run_sweep(
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / RESULTS_FILE
-    done = _repair(path)
+    done, malformed = _repair(path)
     unique = dict(zip((cell_id(c) for c in cells), cells))
     pending = [(ident, cfg) for ident, cfg in unique.items() if ident not in done]
     if preflight:
@@ -367,6 +389,9 @@ def run_sweep(
     failed: dict[str, str] = {}
     ran = 0
     with _progress(len(unique), len(unique) - len(pending), enabled=progress) as bar:
+        for ident, (number, problem) in malformed.items():
+            if ident in unique:
+                bar.log(f"cell {ident}: its record on {path}:{number} is malformed ({problem}); running it again")
         for ident, cfg in pending:
             bar.start_cell(cfg)
             try:
