@@ -19,7 +19,7 @@ def test_the_wait_for_the_first_nodes_is_startup_seconds_not_round_1(monkeypatch
     monkeypatch.setattr(LocalProxy, "get_properties", slow_first_answer)
     results = run_inprocess(CFG)
     first, second = results["rounds"]
-    assert results["startup_seconds"] >= CFG.num_clients * DELAY
+    assert results["startup_seconds"] >= DELAY  # the nodes are asked in parallel
     assert first["round_seconds"] < DELAY, first["round_seconds"]  # the nodes' start-up is not in round 1
     assert list(results).index("startup_seconds") < list(results).index("rounds")
 
