@@ -57,12 +57,15 @@ __all__ = [
 ]
 
 
-def make_strategy(cfg: RunConfig, on_round: Callable[[RoundRecord], None] | None = None) -> VectorStrategy:
+def make_strategy(
+    cfg: RunConfig, on_round: Callable[[RoundRecord], None] | None = None, *, warn: bool = True
+) -> VectorStrategy:
     """The run's strategy, with x0 from the seeded model and evaluation on the test split.
 
     Under the ``backdoor`` attack each round record also gets ``attack_success_rate`` (on the test
     split, with the run's Backdoor parameters). When ``cfg.output`` is set, the results JSON is
-    written once the last round is recorded.
+    written once the last round is recorded. With ``warn``, the run's
+    :func:`~fedrobust.config.config_warnings` are logged (False: the caller reported them).
     """
     splits = load_splits(cfg)
     device = cfg.torch_device()
@@ -87,7 +90,8 @@ def make_strategy(cfg: RunConfig, on_round: Callable[[RoundRecord], None] | None
 
     strategy = STRATEGIES[cfg.strategy](cfg, flat_params(model), shapes, evaluate_fn=evaluate_fn, on_round=finish_round)
     check_model_size(cfg, strategy.x.numel())
-    for line in config_warnings(cfg):
+    strategy.warnings = config_warnings(cfg)
+    for line in strategy.warnings if warn else ():
         log(WARNING, "%s", line)
     if cfg.checkpoint_dir:
         saved = load_server(cfg.checkpoint_dir) if resume_round(cfg) else None
@@ -193,11 +197,13 @@ def make_server_app(
     cfg: RunConfig | None = None,
     on_round: Callable[[RoundRecord], None] | None = None,
     on_strategy: Callable[[VectorStrategy], None] | None = None,
+    *,
+    warn: bool = True,
 ) -> ServerApp:
     """A ServerApp for ``cfg`` (None: read it from ``context.run_config``).
 
     ``on_round`` receives every finished round record; ``on_strategy`` receives the strategy once built
-    (so an in-process caller can read its results after the run).
+    (so an in-process caller can read its results after the run); ``warn``: see :func:`make_strategy`.
     """
 
     def server_fn(context: Context) -> ServerAppComponents:
@@ -207,7 +213,7 @@ def make_server_app(
                 f"api={run_cfg.api!r}, but this is the legacy ServerApp (fedrobust.app:server_app); use the "
                 "components fedrobust.messageapi:server_app and fedrobust.messageapi:client_app (docs/message-api.md)"
             )
-        strategy = make_strategy(run_cfg, on_round)
+        strategy = make_strategy(run_cfg, on_round, warn=warn)
         if on_strategy is not None:
             on_strategy(strategy)
         server_config = ServerConfig(

@@ -114,10 +114,13 @@ def _interrupted(err: KeyboardInterrupt, rounds: int) -> int:
     print(f"fedrobust: interrupted after {done} of {rounds} rounds{where}", file=sys.stderr)
     exit_if_stuck(EXIT_INTERRUPTED)
     return EXIT_INTERRUPTED
+def _warnings(lines: Sequence[str]) -> None:
+    for line in lines:
+        print(f"fedrobust: warning: {line}", file=sys.stderr)
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from .sweep import ENGINES, expand_grid, load_grid, run_sweep
+    from .sweep import ENGINES, expand_grid, grid_warnings, load_grid, run_sweep
 
     try:
         grid = load_grid(args.grid)
@@ -127,6 +130,7 @@ def _sweep(args: argparse.Namespace) -> int:
         return _errors(err)
     try:
         cells = expand_grid(grid)
+        _warnings(grid_warnings(grid, cells, args.grid))
         summary = run_sweep(cells, args.output, run_cell=None if args.engine == "ray" else ENGINES[args.engine], progress=not args.quiet)
     except OSError as err:  # the sweep folder's checks passed, so something went wrong while writing
         return _errors(ConfigError(f"{err.filename or args.output}: {err.strerror or err}"))
@@ -174,10 +178,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_runnable(cfg)
     except (ConfigError, ValueError, TypeError) as err:
         return _errors(err)
+    from .config import config_warnings
     from .simulation import simulate
 
+    _warnings(config_warnings(cfg))
     try:
-        results = simulate(cfg, progress=not args.quiet, verbose=args.verbose)
+        results = simulate(cfg, progress=not args.quiet, verbose=args.verbose, warn=False)  # printed above
     except KeyboardInterrupt as err:
         return _interrupted(err, cfg.rounds)
     if not args.quiet:

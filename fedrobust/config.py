@@ -412,6 +412,10 @@ def _value_problems(cfg: RunConfig) -> list[str]:
          f"max-server-memory-mb must be a finite number >= 0 (0 = no limit), got {cfg.max_server_memory_mb}")
     need(not any(c.isspace() for c in cfg.ray_address),
          f"ray-address must be an address without spaces, got {cfg.ray_address!r}")
+    if cfg.strategy in _strategies():  # what the strategy's constructor would refuse, refused here
+        from .strategies import STRATEGIES
+
+        problems.extend(STRATEGIES[cfg.strategy].config_problems(cfg))
     return problems
 
 
@@ -429,8 +433,6 @@ def _params_problem(cfg: RunConfig, key: str) -> list[str]:
             name = run_compressor_name(cfg) if cfg.compressor in _compressors() else None
             if name is None:
                 return []
-            if cfg.strategy == "signsgd-mv" and name != "sign":
-                return [f"compressor: signsgd-mv sends sign(g), so compressor must be auto or sign; got {name!r}"]
             from .compression import get_compressor
 
             get_compressor(name, **parse_params(cfg.compressor_params, key))
@@ -473,52 +475,57 @@ def execution_keys() -> tuple[str, ...]:
     return tuple(key_of(f.name) for f in dataclasses.fields(RunConfig) if f.metadata.get("execution"))
 
 
-TRIMMING_STRATEGIES = ("trimmed-mean", "norm-threshold", "norm-threshold-ef", "fed-cure")
-"""Strategies that drop a ``beta`` fraction of the clients (or of each coordinate's values)."""
-
-
 def config_warnings(cfg: RunConfig) -> list[str]:
-    """Valid but doubtful settings, one line each: a robust rule told to expect fewer Byzantine
-    clients than the run has (``beta`` < ``byzantine-fraction`` for the trimming strategies, an
-    explicit ``krum-f`` below the expected Byzantine count of a round), or ``client-momentum`` for
-    clients that do not send gradients.
+    """Valid but doubtful settings, one line each: what the run silently caps or ignores, or a
+    robust rule told to expect fewer Byzantine clients than the run has.
+
+    - ``client-momentum`` for clients that do not send gradients;
+    - ``compressor`` / ``compressor-params`` for a strategy that compresses nothing;
+    - ``byzantine-fraction`` > 0 with ``attack = none`` (every client is honest), or an attack with
+      ``byzantine-fraction x num-clients < 1`` (no client attacks);
+    - the strategy's own (its ``config_warnings(cfg)`` hook): ``beta`` < ``byzantine-fraction``
+      for the trimming strategies; Krum's ``krum-f`` below the expected Byzantine count of a round,
+      or ``krum-f`` / ``krum-m`` above what ``clients-per-round`` replies allow (capped).
+
+    The CLI prints them as ``fedrobust: warning: ...`` before the run, the apps log them, and the
+    results document lists them under ``warnings``.
 
     Examples
     --------
     >>> config_warnings(RunConfig(strategy="trimmed-mean", attack="bit-flip", byzantine_fraction=0.3, beta=0.2))
     ['beta=0.2 < byzantine-fraction=0.3: trimmed-mean drops fewer values than there may be Byzantine clients; set beta >= byzantine-fraction']
-    >>> config_warnings(RunConfig(strategy="trimmed-mean", byzantine_fraction=0.3, beta=0.2))  # no attack
-    []
     >>> config_warnings(RunConfig(strategy="fedavg", client_momentum=0.9))
     ["client-momentum=0.9 is ignored: fedavg's clients (local-steps protocol) do not send gradients"]
+    >>> config_warnings(RunConfig(byzantine_fraction=0.2))
+    ['byzantine-fraction=0.2 with attack=none: every client is honest; name an attack, or set byzantine-fraction=0']
     """
+    from .attacks import num_byzantine
+    from .clients import CLIENTS, GradientClient
+    from .strategies import STRATEGIES
+
+    strategy = STRATEGIES[cfg.strategy]
+    protocol = strategy.protocol
     out = []
-    if cfg.client_momentum:
-        from .clients import CLIENTS, GradientClient
-        from .strategies import STRATEGIES
-
-        protocol = STRATEGIES[cfg.strategy].protocol
-        if not issubclass(CLIENTS[protocol], GradientClient):
-            out.append(
-                f"client-momentum={cfg.client_momentum} is ignored: {cfg.strategy}'s clients ({protocol} protocol) "
-                "do not send gradients"
-            )
-    if cfg.attack == "none" or cfg.byzantine_fraction == 0:
-        return out
-    psi = cfg.byzantine_fraction
-    if cfg.strategy in TRIMMING_STRATEGIES and cfg.beta < psi:
-        what = "values" if cfg.strategy == "trimmed-mean" else "clients"
+    if cfg.client_momentum and not issubclass(CLIENTS[protocol], GradientClient):
         out.append(
-            f"beta={cfg.beta} < byzantine-fraction={psi}: {cfg.strategy} drops fewer {what} than there may be "
-            "Byzantine clients; set beta >= byzantine-fraction"
+            f"client-momentum={cfg.client_momentum} is ignored: {cfg.strategy}'s clients ({protocol} protocol) "
+            "do not send gradients"
         )
-    if cfg.strategy == "krum" and cfg.krum_f >= 0:
-        from .attacks import num_byzantine
-
-        expected = num_byzantine(cfg.clients_per_round, psi)
-        if cfg.krum_f < expected:
-            out.append(
-                f"krum-f={cfg.krum_f} < {expected} Byzantine clients expected among clients-per-round="
-                f"{cfg.clients_per_round} (byzantine-fraction={psi}); use krum-f >= {expected} or -1"
-            )
+    ignored = [f"{key}={value!r}" for key, value, unset in (
+        ("compressor", cfg.compressor, "auto"), ("compressor-params", cfg.compressor_params, "")) if value != unset]
+    if ignored and run_compressor_name(cfg) is None:
+        out.append(
+            f"{' and '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} ignored: {cfg.strategy}'s clients "
+            f"({protocol} protocol) do not use the run's compressor"
+        )
+    psi = cfg.byzantine_fraction
+    if psi > 0 and cfg.attack == "none":
+        out.append(f"byzantine-fraction={psi} with attack=none: every client is honest; name an attack, or set "
+                   "byzantine-fraction=0")
+    elif psi > 0 and num_byzantine(cfg.num_clients, psi) == 0:
+        out.append(
+            f"byzantine-fraction={psi} x num-clients={cfg.num_clients} < 1: no client attacks, so attack="
+            f"{cfg.attack} has no effect; use byzantine-fraction >= {1 / cfg.num_clients:g}"
+        )
+    out.extend(strategy.config_warnings(cfg))
     return out

@@ -81,6 +81,8 @@ def run_inprocess(
     cfg: RunConfig,
     on_round: Callable[[RoundRecord], None] | None = None,
     after_round: Callable[[Any, int], None] | None = None,
+    *,
+    warn: bool = True,
 ) -> dict[str, Any]:
     """Run ``cfg`` with the App's strategy and clients in this process; return the results document.
 
@@ -92,6 +94,8 @@ def run_inprocess(
         Receives each finished round record (as in :func:`fedrobust.simulate`).
     after_round : callable, optional
         ``after_round(strategy, round)``, called after each round (to measure the model).
+    warn : bool
+        Log the run's :func:`~fedrobust.config.config_warnings` (False: the caller reported them).
 
     Returns
     -------
@@ -110,8 +114,8 @@ def run_inprocess(
             if cfg.api == "message":  # the Message-API App on an in-process Grid (the same results)
                 from .messageapi import run_local
 
-                return run_local(cfg, on_round, after_round, on_strategy=strategies.append)
-            return _run_legacy(cfg, on_round, after_round, strategies.append)
+                return run_local(cfg, on_round, after_round, on_strategy=strategies.append, warn=warn)
+            return _run_legacy(cfg, on_round, after_round, strategies.append, warn)
         except KeyboardInterrupt:
             raise stop_run(cfg.output, strategies[-1] if strategies else None, {}) from None
 
@@ -121,10 +125,11 @@ def _run_legacy(
     on_round: Callable[[RoundRecord], None] | None,
     after_round: Callable[[Any, int], None] | None,
     on_strategy: Callable[[Any], None],
+    warn: bool,
 ) -> dict[str, Any]:
     from .app import make_strategy
 
-    strategy = make_strategy(cfg, on_round)
+    strategy = make_strategy(cfg, on_round, warn=warn)
     on_strategy(strategy)
     manager = SimpleClientManager()
     for p in range(cfg.num_clients):

@@ -12,7 +12,8 @@ judged by the non-finite rule alone). A cell whose seeds all diverged shows "–
 only some did shows the mean ± std of the others followed by ``(k/n diverged)``.
 
 The plots (one set per table and attack × ψ setting, one line per strategy, the mean over seeds):
-test accuracy vs round, vs wall-clock seconds (cumulative ``round_seconds``), vs megabytes
+test accuracy vs round, vs training seconds (cumulative ``round_seconds``, which leave out the
+start-up before round 1, recorded as ``startup_seconds``), vs megabytes
 uploaded (cumulative ``bytes_up`` / 10^6), and BGMD's relative residual 1 − ξ vs round where the
 records hold ``relative_residual``.
 
@@ -154,7 +155,8 @@ def _curve(runs: Sequence[Mapping[str, Any]], field: str, cumulative: bool = Fal
 _PLOTS = (
     # file suffix, y field, x field (None = round), cumulative x, x scale, x label, y label
     ("accuracy-vs-round", "accuracy", None, False, 1.0, "round", "test accuracy"),
-    ("accuracy-vs-seconds", "accuracy", "round_seconds", True, 1.0, "wall-clock seconds", "test accuracy"),
+    ("accuracy-vs-seconds", "accuracy", "round_seconds", True, 1.0, "training seconds (start-up excluded)",
+     "test accuracy"),
     ("accuracy-vs-mb-up", "accuracy", "bytes_up", True, 1e-6, "megabytes uploaded", "test accuracy"),
     ("residual-vs-round", "relative_residual", None, False, 1.0, "round", "relative residual 1 − ξ"),
 )

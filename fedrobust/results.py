@@ -5,6 +5,8 @@ The schema (the same for ``fedrobust.simulate(...)``, ``fedrobust run --output``
     {"fedrobust-version": "...", "config": {<run-config key>: value, ...},
      "attack": {"name": "bit-flip", "kind": "update", "params": {"scale": 100.0},
                 "byzantine_clients": [2, 7]},          # the whole fixed set; null when dynamic
+     "warnings": ["..."],                                # doubtful settings (fedrobust.config.config_warnings)
+     "startup_seconds": 21.3,                            # before round 1 (Ray's start-up), not in any round
      "initial": {"accuracy": ..., "loss": ...},          # the model before round 1
      "rounds": [{"round": 1, "accuracy": ..., "loss": ..., "bytes_up": ...,
                  "byzantine_clients": [7], ...}, ...]}  # Byzantine among the round's sampled clients
@@ -54,7 +56,9 @@ class RoundRecord:
     aggregation_seconds : float
         Wall time of the aggregation function plus the model step on the server.
     round_seconds : float
-        Wall time of the whole round (sampling, client work, aggregation, evaluation).
+        Wall time of the whole round (sampling, client work, aggregation, evaluation), from the
+        moment its clients are known: round 1's excludes the start-up (the results'
+        ``startup_seconds``).
     num_clients : int
         Clients sampled this round.
     rejected_clients : int
@@ -87,18 +91,27 @@ class RoundRecord:
 
 
 def results_dict(
-    config: Mapping[str, Any], rounds: Sequence[RoundRecord], initial: Mapping[str, Any] | None = None
+    config: Mapping[str, Any],
+    rounds: Sequence[RoundRecord],
+    initial: Mapping[str, Any] | None = None,
+    *,
+    startup_seconds: float | None = None,
+    warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Assemble the results document (see the module docstring).
 
-    ``config`` maps run-config keys to values; when it has an ``attack`` key the ``attack`` section
-    is derived from it (:func:`attack_summary`).
+    ``config`` maps run-config keys to values; when it has an ``attack`` key the ``attack`` and
+    ``warnings`` sections are filled (:func:`attack_summary`; ``warnings``: the run's
+    :func:`~fedrobust.config.config_warnings`, which the caller computed). ``startup_seconds``: the
+    seconds before round 1 started (None: not measured, or round 1 has not started).
     """
     from ._version import __version__
 
     out: dict[str, Any] = {"fedrobust-version": __version__, "config": dict(config)}
     if "attack" in config:  # the run keys as attributes, for attack_summary
         out["attack"] = attack_summary(SimpleNamespace(**{str(k).replace("-", "_"): v for k, v in config.items()}))
+        out["warnings"] = list(warnings)
+    out["startup_seconds"] = startup_seconds
     out["initial"] = dict(initial or {})
     out["rounds"] = [r.to_dict() for r in rounds]
     return out

@@ -128,6 +128,7 @@ def simulate(
     progress: bool = False,
     verbose: bool = False,
     on_round: Callable[[RoundRecord], None] | None = None,
+    warn: bool = True,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Run one simulation and return its results document.
@@ -142,6 +143,9 @@ def simulate(
         Keep Flower's INFO logs (by default only its warnings and errors are shown).
     on_round : callable, optional
         Called with each finished :class:`~fedrobust.results.RoundRecord`.
+    warn : bool
+        Log the run's :func:`~fedrobust.config.config_warnings` through Flower's logger when the
+        server starts (False: the caller reported them, as ``fedrobust run`` does).
     **overrides
         Config fields by field name, e.g. ``rounds=3, num_clients=4``.
 
@@ -188,7 +192,7 @@ def simulate(
 
         try:
             run_simulation(
-                server_app=make_server_app(cfg, on_round=record_round, on_strategy=strategies.append),
+                server_app=make_server_app(cfg, on_round=record_round, on_strategy=strategies.append, warn=warn),
                 client_app=make_client_app(cfg),
                 num_supernodes=cfg.num_clients,
                 backend_name="ray",

@@ -9,7 +9,8 @@ of ``DIR/results.jsonl``::
 where ``results`` is the run's results document (see ``docs/simulation.md``) and ``ID`` is
 :func:`cell_id`, a hash of the full config. A rerun skips every cell whose id is already in the
 file, so an interrupted sweep resumes where it stopped; a partly written last line (the process
-was killed while writing it) is dropped.
+was killed while writing it) is dropped, and a cell whose record is malformed (no ``results``, a
+non-numeric accuracy, ...: :func:`~fedrobust.cellrecord.record_problem`) is run again.
 
 Examples
 --------
@@ -34,6 +35,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .cellrecord import record_problem
 from .config import ConfigError, RunConfig, key_of, placement_keys
 from .paths import check_output_dir
 from .results import RoundRecord
@@ -44,6 +46,7 @@ __all__ = [
     "load_grid",
     "expand_grid",
     "cell_id",
+    "grid_warnings",
     "read_sweep",
     "simulate_cell",
     "inprocess_cell",
@@ -120,8 +123,11 @@ def expand_grid(grid: Mapping[str, Any]) -> list[RunConfig]:
     ------
     ConfigError
         One line per problem, across all cells, before anything runs: a table or an empty or
-        repeating list as a value, the ``output`` key (a sweep writes its own files), or a cell that
-        :meth:`RunConfig.from_mapping` rejects (the line names the cell by its axis values).
+        repeating list as a value, the ``output`` key (a sweep writes its own files), an axis of
+        more than one value over a placement key (:data:`PLACEMENT_KEYS`: cell ids leave those
+        out, so its cells would collapse into one), a cell that :meth:`RunConfig.from_mapping`
+        rejects, or two cells that are the same run (e.g. ``lr = [1, 1.0]``); the line names the
+        cell by its axis values.
 
     Examples
     --------
@@ -143,6 +149,12 @@ def expand_grid(grid: Mapping[str, Any]) -> list[RunConfig]:
                 problems.append(f"{key}: an axis lists scalars, got {value!r}")
             elif len({json.dumps(v) for v in value}) != len(value):
                 problems.append(f"{key}: the axis repeats a value: {value!r}")
+            elif len(value) > 1 and key_of(str(key)) in PLACEMENT_KEYS:
+                problems.append(
+                    f"{key}: a placement key (how a run executes, not what it computes) cannot be an axis: cell "
+                    f"ids leave it out, so its {len(value)} values would run one cell; fix it to one value, or "
+                    "run one sweep per value, each into its own folder"
+                )
             else:
                 axes[key] = value
         elif isinstance(value, dict):
@@ -161,7 +173,45 @@ def expand_grid(grid: Mapping[str, Any]) -> list[RunConfig]:
                 seen.setdefault(line, _label(chosen))
     if seen:
         raise ConfigError("\n".join(f"cell {label}: {line}" for line, label in seen.items()))
+    labels: dict[str, str] = {}
+    for combo, cfg in zip(itertools.product(*axes.values()), cells):
+        label = _label(dict(zip(axes, combo)))
+        first = labels.setdefault(cell_id(cfg), label)
+        if first != label:
+            problems.append(f"cell {label}: the same run as cell {first} (the values are equal once read)")
+    if problems:
+        raise ConfigError("\n".join(problems))
     return cells
+
+
+def grid_warnings(grid: Mapping[str, Any], cells: Sequence[RunConfig], name: str = "the grid") -> list[str]:
+    """Doubtful settings of a sweep, one line each: ``name`` sets no key at all (the sweep runs
+    one cell of defaults), then every distinct :func:`~fedrobust.config.config_warnings` line of
+    the cells, naming the first cell it comes from and how many others share it.
+
+    Examples
+    --------
+    >>> grid = {"strategy": "krum", "krum-f": 5, "seed": [0, 1]}
+    >>> grid_warnings(grid, expand_grid(grid))
+    ['cell seed=0 (and 1 more): krum-f=5, capped to f=3: Krum needs 2f + 2 < n = clients-per-round=10']
+    >>> grid_warnings({}, expand_grid({}), "grid.toml")
+    ['grid.toml sets no run key: the sweep runs one cell with every default']
+    """
+    from .config import config_warnings
+
+    out = [f"{name} sets no run key: the sweep runs one cell with every default"] if not grid else []
+    axes = [k for k, v in grid.items() if isinstance(v, list)]
+    first: dict[str, tuple[str, int]] = {}
+    for cfg in cells:
+        values = cfg.to_dict()
+        label = _label({k: values.get(key_of(str(k))) for k in axes})
+        for line in config_warnings(cfg):
+            where, count = first.get(line, (label, 0))
+            first[line] = (where, count + 1)
+    for line, (label, count) in first.items():
+        more = f" (and {count - 1} more)" if count > 1 else ""
+        out.append(f"cell {label}{more}: {line}" if axes else line)
+    return out
 
 
 #: Run keys that change where or how a run executes but not its results, so not a cell's identity.
@@ -187,22 +237,37 @@ def read_sweep(path: str | Path) -> list[dict[str, Any]]:
 
     A missing file reads as no cells. A last line that is cut short or not valid JSON (the writer
     was killed mid-line) is ignored; a malformed line before it raises ValueError naming its line
-    number. A cell recorded twice keeps its last record.
+    number. A cell recorded twice keeps its last well-formed record.
+
+    Raises
+    ------
+    ValueError
+        One line per cell whose only records are malformed (:func:`~fedrobust.cellrecord.record_problem`:
+        no ``results``, a non-numeric accuracy, ...), naming the file, the line and the field.
     """
-    return list(_read(Path(path))[0].values())
+    path = _results_path(Path(path))
+    records, _, malformed = _read(path)
+    if malformed:
+        raise ValueError("\n".join(
+            f"{path}:{number}: cell {ident}: {problem}; rerun the sweep to run that cell again, or delete the line"
+            for ident, (number, problem) in malformed.items()
+        ))
+    return list(records.values())
 
 
 def _results_path(path: Path) -> Path:
     return path / RESULTS_FILE if path.is_dir() or not path.suffix else path
 
 
-def _read(path: Path) -> tuple[dict[str, dict[str, Any]], int]:
-    """Records by cell id, and the byte length of the file's well-formed part."""
+def _read(path: Path) -> tuple[dict[str, dict[str, Any]], int, dict[str, tuple[int, str]]]:
+    """Finished records by cell id, the byte length of the file's well-formed part, and the cells
+    whose only records are malformed (cell id → (line number, problem))."""
     path = _results_path(path)
     if not path.exists():
-        return {}, 0
+        return {}, 0, {}
     chunks = path.read_bytes().splitlines(keepends=True)
     records: dict[str, dict[str, Any]] = {}
+    malformed: dict[str, tuple[int, str]] = {}
     offset = good = 0
     for number, chunk in enumerate(chunks, start=1):
         offset += len(chunk)
@@ -215,14 +280,19 @@ def _read(path: Path) -> tuple[dict[str, dict[str, Any]], int]:
                 if number == len(chunks):
                     break
                 raise ValueError(f"{path}:{number}: malformed record ({err}); fix or delete that line") from None
-            records[record["cell"]] = record
+            problem = record_problem(record)
+            if problem is None:
+                records[record["cell"]] = record
+            else:
+                malformed[record["cell"]] = (number, problem)
         good = offset
-    return records, good
+    return records, good, {ident: where for ident, where in malformed.items() if ident not in records}
 
 
-def _repair(path: Path) -> dict[str, dict[str, Any]]:
-    """Drop a cut-short last line and end the file with a newline; return the finished records."""
-    done, good = _read(path)
+def _repair(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[int, str]]]:
+    """Drop a cut-short last line and end the file with a newline; return the finished records and
+    the malformed ones (see :func:`_read`)."""
+    done, good, malformed = _read(path)
     if path.exists():
         with path.open("r+b") as fh:
             fh.truncate(good)
@@ -230,21 +300,21 @@ def _repair(path: Path) -> dict[str, dict[str, Any]]:
                 fh.seek(good - 1)
                 if fh.read(1) != b"\n":
                     fh.write(b"\n")
-    return done
+    return done, malformed
 
 
 def simulate_cell(config: RunConfig, on_round: Callable[[RoundRecord], None]) -> dict[str, Any]:
     """The default cell runner: :func:`fedrobust.simulate` on Flower's simulation engine, no own bar."""
     from .simulation import simulate
 
-    return simulate(config, progress=False, on_round=on_round)
+    return simulate(config, progress=False, on_round=on_round, warn=False)  # grid_warnings reports them
 
 
 def inprocess_cell(config: RunConfig, on_round: Callable[[RoundRecord], None]) -> dict[str, Any]:
     """A cell runner without Ray: :func:`fedrobust.inprocess.run_inprocess` (same strategy and clients)."""
     from .inprocess import run_inprocess
 
-    return run_inprocess(config, on_round=on_round)
+    return run_inprocess(config, on_round=on_round, warn=False)  # grid_warnings reports them
 
 
 ENGINES: dict[str, CellRunner] = {"ray": simulate_cell, "inprocess": inprocess_cell}
@@ -313,7 +383,7 @@ def run_sweep(
     out_dir = Path(output_dir)
     check_output_dir(out_dir, "sweep folder")
     path = out_dir / RESULTS_FILE
-    done = _repair(path)
+    done, malformed = _repair(path)
     unique = dict(zip((cell_id(c) for c in cells), cells))
     pending = [(ident, cfg) for ident, cfg in unique.items() if ident not in done]
     if preflight:
@@ -321,6 +391,9 @@ def run_sweep(
     failed: dict[str, str] = {}
     ran = 0
     with _progress(len(unique), len(unique) - len(pending), enabled=progress) as bar:
+        for ident, (number, problem) in malformed.items():
+            if ident in unique:
+                bar.log(f"cell {ident}: its record on {path}:{number} is malformed ({problem}); running it again")
         for ident, cfg in pending:
             bar.start_cell(cfg)
             try:

@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("config", ["fedrobust.config"]),
     ("run", ["fedrobust.workload", "fedrobust.app", "fedrobust.checkpoint", "fedrobust.simulation",
              "fedrobust.inprocess", "fedrobust.messageapi", "fedrobust.warm_executor", "fedrobust.interrupt"]),
-    ("experiments", ["fedrobust.sweep", "fedrobust.report", "fedrobust.deploy"]),
+    ("experiments", ["fedrobust.sweep", "fedrobust.report", "fedrobust.cellrecord", "fedrobust.deploy"]),
     ("entry points", ["fedrobust.cli", "fedrobust.__main__", "fedrobust"]),
 ]
 

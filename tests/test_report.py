@@ -106,3 +106,24 @@ def test_the_cli_report_and_an_empty_sweep(tmp_path, capsys):
         write_report(write_jsonl(tmp_path / "empty", []), tmp_path / "r2")
     assert main(["report", str(tmp_path / "empty"), "--output", str(tmp_path / "r2")]) == 2
     assert capsys.readouterr().err.startswith("fedrobust: error: sweep_dir")
+
+
+@pytest.mark.parametrize(
+    "break_it, field",
+    [
+        (lambda r: r.pop("results"), "no 'results' (the run's results document)"),
+        (lambda r: r["results"]["rounds"][2].update(accuracy="high"),
+         "results.rounds[2].accuracy is 'high', not a number or null"),
+        (lambda r: r["results"]["rounds"][0].update(round_seconds=[1]), "results.rounds[0].round_seconds is [1]"),
+        (lambda r: r["config"].update({"byzantine-fraction": "0.2"}), "config.byzantine-fraction is '0.2'"),
+    ],
+)
+def test_a_malformed_record_is_one_line_naming_the_file_line_and_field(tmp_path, capsys, break_it, field):
+    records = small_sweep()
+    break_it(records[1])
+    write_jsonl(tmp_path / "sweep", records)
+    assert main(["report", str(tmp_path / "sweep"), "--output", str(tmp_path / "report")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    path = tmp_path / "sweep" / "results.jsonl"
+    assert line.startswith(f"fedrobust: error: {path}:2: cell {records[1]['cell']}: {field}"), line
+    assert not (tmp_path / "report" / "report.md").exists()

@@ -235,3 +235,41 @@ def test_the_inprocess_engine_runs_real_cells_without_ray_and_resumes(tmp_path, 
 def test_every_shipped_grid_expands_to_valid_cells(path):
     cells = expand_grid(load_grid(path))
     assert cells and len({cell_id(c) for c in cells}) == len(cells)
+
+
+@pytest.mark.parametrize("key, values", [("api", ["legacy", "message"]), ("round-timeout", [0.0, 30.0]),
+                                         ("max-server-memory-mb", [0, 100]), ("device", ["cpu", "auto"])])
+def test_an_axis_over_a_placement_key_is_refused_not_collapsed_into_one_cell(key, values, tmp_path):
+    runner = Runner()
+    with pytest.raises(ConfigError) as exc:
+        run_sweep({**GRID, key: values}, tmp_path, run_cell=runner, progress=False)
+    (line,) = str(exc.value).splitlines()
+    assert line.startswith(f"{key}: a placement key (how a run executes, not what it computes) cannot be an axis")
+    assert runner.ran == []
+    assert len(expand_grid({**GRID, key: values[:1]})) == 4  # one value is fine
+
+
+def test_two_cells_that_are_the_same_run_are_refused():
+    with pytest.raises(ConfigError) as exc:
+        expand_grid({"lr": [1, 1.0], "seed": [0, 1]})
+    assert str(exc.value).splitlines() == [
+        "cell lr=1.0, seed=0: the same run as cell lr=1, seed=0 (the values are equal once read)",
+        "cell lr=1.0, seed=1: the same run as cell lr=1, seed=1 (the values are equal once read)",
+    ]
+
+
+@pytest.mark.parametrize("damage", [lambda r: r.pop("results"), lambda r: r["results"]["rounds"][0].update(loss="x")])
+def test_a_malformed_record_does_not_count_as_done_and_its_cell_runs_again(tmp_path, capsys, damage):
+    run_sweep(GRID, tmp_path, run_cell=Runner(), progress=False)
+    path = tmp_path / "results.jsonl"
+    body = [json.loads(line) for line in lines(tmp_path)]
+    damage(body[1])
+    path.write_text("".join(json.dumps(r) + "\n" for r in body))
+    with pytest.raises(ValueError, match=rf"results.jsonl:2: cell {body[1]['cell']}: "):
+        read_sweep(tmp_path)
+    runner = Runner()
+    summary = run_sweep(GRID, tmp_path, run_cell=runner, progress=False)
+    assert (summary.skipped, summary.ran) == (3, 1) and runner.ran == [body[1]["cell"]]
+    assert f"cell {body[1]['cell']}: its record on {path}:2 is malformed" in capsys.readouterr().err
+    assert sorted(r["cell"] for r in read_sweep(tmp_path)) == sorted(cell_id(c) for c in expand_grid(GRID))
+    assert run_sweep(GRID, tmp_path, run_cell=Runner(), progress=False).skipped == 4

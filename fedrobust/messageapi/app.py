@@ -45,11 +45,14 @@ def make_server_app(
     cfg: RunConfig | None = None,
     on_round: Callable[[RoundRecord], None] | None = None,
     on_strategy: Callable[[MessageStrategy], None] | None = None,
+    *,
+    warn: bool = True,
 ) -> ServerApp:
     """A Message-API ServerApp for ``cfg`` (None: read it from ``context.run_config``).
 
     ``on_round`` receives every finished round record; ``on_strategy`` receives the strategy once
-    built (so an in-process caller can read its results after the run).
+    built (so an in-process caller can read its results after the run); ``warn``: see
+    :func:`fedrobust.app.make_strategy`.
     """
     app = ServerApp()
 
@@ -57,7 +60,7 @@ def make_server_app(
     def main(grid: Grid, context: Context) -> None:
         run_cfg = cfg if cfg is not None else RunConfig.from_mapping(context.run_config)
         _require_message_api(run_cfg)
-        strategy = MessageStrategy(make_strategy(run_cfg, on_round))
+        strategy = MessageStrategy(make_strategy(run_cfg, on_round, warn=warn))
         if on_strategy is not None:
             on_strategy(strategy)
         strategy.start(
@@ -99,13 +102,15 @@ def run_local(
     on_round: Callable[[RoundRecord], None] | None = None,
     after_round: Callable[[VectorStrategy, int], None] | None = None,
     on_strategy: Callable[[MessageStrategy], None] | None = None,
+    *,
+    warn: bool = True,
 ) -> dict[str, Any]:
     """Run ``cfg`` through the Message API in this process, on a :class:`~fedrobust.messageapi.LocalGrid`.
 
     The Message-API counterpart of :func:`fedrobust.inprocess.run_inprocess` (which calls it for
     ``api = "message"``), with the same arguments: ``on_round`` receives each finished round record,
     ``after_round(core, round)`` is called after each round with the legacy core (its ``x``),
-    ``on_strategy`` receives the strategy once built.
+    ``on_strategy`` receives the strategy once built; ``warn``: see :func:`fedrobust.app.make_strategy`.
 
     Returns
     -------
@@ -113,7 +118,7 @@ def run_local(
         The results document, written to ``cfg.output`` too when set.
     """
     _require_message_api(cfg)
-    strategy = MessageStrategy(make_strategy(cfg, on_round))
+    strategy = MessageStrategy(make_strategy(cfg, on_round, warn=warn))
     if on_strategy is not None:
         on_strategy(strategy)
 

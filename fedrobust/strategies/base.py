@@ -15,6 +15,10 @@ Each round a :class:`VectorStrategy`
    where a subclass applies a pure function of :mod:`fedrobust.aggregators` and moves ``x``;
 5. evaluates ``x`` centrally and records a :class:`~fedrobust.results.RoundRecord`.
 
+A round's ``round_seconds`` runs from the moment its clients are known to its evaluation; the
+time from the strategy's construction to round 1's start (the nodes connecting, Ray's actors
+starting) is recorded once, as the results' ``startup_seconds``.
+
 Reliability rules of the loop (see docs/reliability.md):
 
 - a round where every reply is rejected, or every sampled client failed (raised or timed out),
@@ -62,7 +66,7 @@ from flwr.server.client_proxy import ClientProxy
 from flwr.server.strategy import Strategy
 
 from .._checks import all_finite
-from ..errors import RunStopped
+from ..errors import ConfigError, RunStopped
 from ..optim.schedule import scheduled_lr
 from ..ndarrays import flatten, payload_bytes, to_ndarrays
 from ..attacks.run import byzantine_clients
@@ -119,6 +123,9 @@ class VectorStrategy(Strategy):
     included (1.0: no copy of it); see :mod:`fedrobust.strategies.memory`."""
     memory_vectors: ClassVar[int] = 4
     """d-sized temporaries of one aggregation (see :mod:`fedrobust.strategies.memory`)."""
+    trims: ClassVar[str] = ""
+    """What the strategy drops a ``beta`` fraction of (``"values"`` of each coordinate, or
+    ``"clients"``); empty when it does not read ``beta``."""
 
     def __init__(
         self,
@@ -132,6 +139,9 @@ class VectorStrategy(Strategy):
         super().__init__()
         if not callable(getattr(cfg, "torch_device", None)):  # duck-typed: strategies do not import config
             raise TypeError(f"cfg must be a RunConfig, got {type(cfg).__name__}")
+        problems = self.config_problems(cfg)
+        if problems:  # a RunConfig naming this strategy was refused already; this is one naming another
+            raise ConfigError("\n".join(problems))
         self.cfg = cfg
         self.device = cfg.torch_device()
         self.shapes = [tuple(int(n) for n in s) for s in shapes]
@@ -142,6 +152,11 @@ class VectorStrategy(Strategy):
         check_server_memory(type(self), cfg, self.x.numel())  # max-server-memory-mb, before any round
         self.evaluate_fn = evaluate_fn
         self.on_round = on_round
+        self._created = time.perf_counter()
+        # Seconds from construction to round 1's start (initial evaluation, the nodes connecting,
+        # Ray's actors starting and reporting their partition ids); None before round 1 starts.
+        self.startup_seconds: float | None = None
+        self.warnings: list[str] = []  # the run's config warnings, for the results (set by the App)
         self.records: list[RoundRecord] = []
         self.initial: dict[str, float] = {}
         self._partition_of: dict[str, int] = {}  # Flower cid -> partition id
@@ -159,6 +174,33 @@ class VectorStrategy(Strategy):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, d={self.x.numel()}, device={self.device})"
+
+    # ------------------------------------------------------------------------------ config hooks
+    @classmethod
+    def config_problems(cls, cfg: RunConfig) -> list[str]:
+        """The values of ``cfg`` this strategy refuses, one line each (default: none).
+
+        :class:`~fedrobust.config.RunConfig` calls the hook of the strategy it names, so such a
+        value is a config error before anything runs (``fedrobust run`` exits 2, a sweep refuses
+        the grid); the constructor raises the same lines as a
+        :class:`~fedrobust.config.ConfigError`.
+        """
+        return []
+
+    @classmethod
+    def config_warnings(cls, cfg: RunConfig) -> list[str]:
+        """The settings of ``cfg`` this strategy silently caps or ignores, or that leave it less
+        robust than the run needs, one line each; :func:`fedrobust.config.config_warnings` adds them
+        to its own. The default: ``beta`` below an attacked run's ``byzantine-fraction`` when the
+        strategy :attr:`trims`.
+        """
+        psi = cfg.byzantine_fraction
+        if not cls.trims or cfg.attack == "none" or not 0 < psi or cfg.beta >= psi:
+            return []
+        return [
+            f"beta={cfg.beta} < byzantine-fraction={psi}: {cls.name} drops fewer {cls.trims} than there may be "
+            "Byzantine clients; set beta >= byzantine-fraction"
+        ]
 
     # ----------------------------------------------------------------------------------- the math
     def step(self, updates: torch.Tensor, weights: torch.Tensor) -> dict[str, Scalar] | None:
@@ -242,11 +284,17 @@ class VectorStrategy(Strategy):
     def configure_fit(
         self, server_round: int, parameters: Parameters, client_manager: ClientManager
     ) -> list[tuple[ClientProxy, FitIns]]:
-        """Sample partition ids with the run seed and send each of their clients ``x``."""
+        """Sample partition ids with the run seed and send each of their clients ``x``.
+
+        The round's clock starts once the nodes are known: the wait for the first round's nodes
+        (Ray's start-up) is :attr:`startup_seconds`, not part of round 1's ``round_seconds``.
+        """
         self._check_running()
-        started = time.perf_counter()
         server_round += self.round_offset
         by_partition = self._clients_by_partition(client_manager, server_round)
+        started = time.perf_counter()
+        if self.startup_seconds is None:
+            self.startup_seconds = started - self._created
         chosen = select_partitions(self.cfg.num_clients, self.cfg.clients_per_round, self.cfg.seed, server_round)
         missing = [p for p in chosen if p not in by_partition]
         if missing and not self._configured:  # the first round: the federation does not fit the config
@@ -380,7 +428,9 @@ class VectorStrategy(Strategy):
     # ------------------------------------------------------------------------------------ results
     def results(self) -> dict[str, Any]:
         """The results document of the rounds so far (see :mod:`fedrobust.results`)."""
-        return results_dict(self.cfg.to_dict(), self.records, self.initial)
+        return results_dict(
+            self.cfg.to_dict(), self.records, self.initial, startup_seconds=self.startup_seconds, warnings=self.warnings
+        )
 
     # ------------------------------------------------------------------------------------ helpers
     def _parameters(self) -> Parameters:

@@ -27,6 +27,7 @@ class FedCure(CompressedStrategy, VectorStrategy):
     """004's server on the ``cubic`` protocol (see the module docstring)."""
 
     name: ClassVar[str] = "fed-cure"
+    trims: ClassVar[str] = "clients"
     protocol: ClassVar[str] = "cubic"
 
     def fit_config(self, server_round: int) -> dict[str, Scalar]:

@@ -63,6 +63,7 @@ class NormThreshold(CompressedStrategy, VectorStrategy):
     """002 Algorithm 1 on the ``compressed-gradient-norm`` protocol (see the module docstring)."""
 
     name: ClassVar[str] = "norm-threshold"
+    trims: ClassVar[str] = "clients"
     protocol: ClassVar[str] = "compressed-gradient-norm"
     default_compressor: ClassVar[str] = "scaled-sign"
 

@@ -40,6 +40,15 @@ class RuleStrategy(GradientStrategy):
         self.rule = self.rule_class.from_config(cfg)
         self.rule_state: torch.Tensor | None = None
 
+    @classmethod
+    def config_problems(cls, cfg: Any) -> list[str]:
+        """What the rule refuses of the run's values of its parameters (the config check calls this)."""
+        try:
+            cls.rule_class.from_config(cfg)
+        except (TypeError, ValueError) as err:
+            return [str(err)]
+        return [*super().config_problems(cfg)]
+
     def step(self, updates: torch.Tensor, weights: torch.Tensor) -> dict[str, Scalar] | None:
         """One rule step on the rows (overwritten); ``weights`` are ignored (one batch each)."""
         out = self.rule(updates, self.rule_state, self.server_round, scale=self.lr)

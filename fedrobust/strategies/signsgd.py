@@ -9,8 +9,7 @@ coordinate moves by exactly ``lr`` or not at all, so ``lr`` is much smaller than
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from flwr.common import Scalar
@@ -31,18 +30,20 @@ class SignSGDMV(CompressedStrategy, VectorStrategy):
 
     Raises
     ------
-    ValueError
-        If ``compressor`` is neither ``auto`` nor ``sign``.
+    ConfigError
+        If ``compressor`` is neither ``auto`` nor ``sign`` (:meth:`config_problems`).
     """
 
     name: ClassVar[str] = "signsgd-mv"
     protocol: ClassVar[str] = "compressed-gradient"
     default_compressor: ClassVar[str] = "sign"
 
-    def __init__(self, cfg: RunConfig, x0: torch.Tensor, shapes: Sequence[tuple[int, ...]], **kwargs: Any) -> None:
-        if cfg.compressor not in ("auto", "sign"):
-            raise ValueError(f"signsgd-mv sends sign(g): compressor must be 'auto' or 'sign', got {cfg.compressor!r}")
-        super().__init__(cfg, x0, shapes, **kwargs)
+    @classmethod
+    def config_problems(cls, cfg: RunConfig) -> list[str]:
+        """``compressor`` must be ``auto`` or ``sign``."""
+        if cfg.compressor in ("auto", "sign"):
+            return []
+        return [f"compressor: signsgd-mv sends sign(g), so compressor must be auto or sign; got {cfg.compressor!r}"]
 
     def step(self, updates: torch.Tensor, weights: torch.Tensor) -> dict[str, Scalar] | None:
         """The majority-vote step; ``weights`` are ignored (one vote per client)."""

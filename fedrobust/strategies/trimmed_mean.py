@@ -19,9 +19,10 @@ class TrimmedMean(RuleStrategy):
 
     Raises
     ------
-    ValueError
-        If ``beta`` is not in [0, 0.5).
+    ConfigError
+        If ``beta`` is not in [0, 0.5) (the rule refuses it; :meth:`config_problems`).
     """
 
     name: ClassVar[str] = "trimmed-mean"
     rule_class = TrimmedMeanRule
+    trims: ClassVar[str] = "values"
