@@ -11,7 +11,7 @@ two; this needs the clients to see the same folder, as they do in a simulation.
 
 Every one of these files is written atomically behind a header with the format and the
 payload's SHA-256 (:mod:`fedrobust.checkpoint_file`) and checked when read: a damaged, truncated
-or older (format 1, no checksum) file is a :class:`~fedrobust.checkpoint_file.CheckpointError`
+or older (format 1, no checksum) file is a :class:`~fedrobust.errors.CheckpointError`
 naming it. ``resume`` checks ``server.pt`` and every client state file before the first round
 (:func:`check_client_states`).
 
@@ -40,8 +40,9 @@ from flwr.common import RecordDict
 from flwr.common.serde import recorddict_from_proto, recorddict_to_proto
 from flwr.proto.recorddict_pb2 import RecordDict as ProtoRecordDict
 
-from .checkpoint_file import FORMAT, CheckpointError, atomic_write, read_checkpoint_file, write_checkpoint_file
+from .checkpoint_file import FORMAT, atomic_write, read_checkpoint_file, write_checkpoint_file
 from .config import ConfigError, RunConfig, execution_keys, run_compressor_name
+from .errors import CheckpointError
 from .results import RoundRecord
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -8,8 +8,8 @@ Every file a checkpoint consists of (``server.pt`` and each client state file) i
 atomically (:func:`atomic_write`: a temporary file in the same folder, fsync, :func:`os.replace`).
 :func:`read_checkpoint_file` returns the payload only when the header is there, names this
 format, and the payload has that size and SHA-256; anything else (flipped bits, a truncated or
-extended file, garbage, a file from before checksums) is a :class:`CheckpointError` naming the
-file and what is wrong with it, in one line.
+extended file, garbage, a file from before checksums) is a :class:`~fedrobust.errors.CheckpointError`
+naming the file and what is wrong with it, in one line.
 
 Examples
 --------
@@ -21,7 +21,7 @@ b'payload'
 >>> unseal(data[:-1], "f.bin")
 Traceback (most recent call last):
 ...
-fedrobust.checkpoint_file.CheckpointError: checkpoint: f.bin is truncated (6 of 7 payload bytes); it cannot be resumed: start afresh in an empty checkpoint-dir
+fedrobust.errors.CheckpointError: checkpoint: f.bin is truncated (6 of 7 payload bytes); it cannot be resumed: start afresh in an empty checkpoint-dir
 """
 
 from __future__ import annotations
@@ -32,11 +32,10 @@ import re
 import tempfile
 from pathlib import Path
 
-from .config import ConfigError
+from .errors import CheckpointError
 
 __all__ = [
     "FORMAT",
-    "CheckpointError",
     "atomic_write",
     "seal",
     "unseal",
@@ -51,14 +50,6 @@ _MAGIC = b"fedrobust-checkpoint "
 _HEADER = re.compile(rb"^fedrobust-checkpoint (\d+) sha256=([0-9a-f]{64}) size=(\d+)$")
 _MAX_HEADER = 160  # bytes; the header line is 113 to 130 bytes
 _START_AFRESH = "it cannot be resumed: start afresh in an empty checkpoint-dir"
-
-
-class CheckpointError(ConfigError):
-    """A checkpoint file that cannot be used: damaged, truncated, of another format, or unreadable.
-
-    A :class:`~fedrobust.config.ConfigError`, so ``fedrobust run`` prints it as one
-    ``fedrobust: error:`` line and exits 2.
-    """
 
 
 def atomic_write(path: str | Path, data: bytes) -> Path:

@@ -1,12 +1,14 @@
 """Damaged checkpoints are refused: one line naming the file, up front, never a silent load."""
 
 import io
+import logging
 import re
 import shutil
 
 import pytest
 import torch
 
+import fedrobust
 from fedrobust import checkpoint
 from fedrobust.checkpoint import SERVER_FILE, CheckpointError, load_client_state, load_server, resume_round
 from fedrobust.checkpoint_file import FORMAT, read_checkpoint_file, seal, unseal
@@ -175,3 +177,59 @@ def test_cli_refuses_a_damaged_checkpoint_in_one_line(folder, target, damage, ca
 def test_an_undamaged_checkpoint_still_resumes(folder):
     assert resume_round(resume_cfg(folder)) == 2
     assert checkpoint.check_client_states(folder) == len(list((folder / "clients").glob("*/round-*.bin")))
+
+
+# ---------------------------------------------------------------------------- damaged during the run
+def test_a_client_whose_state_file_is_damaged_replies_a_failed_fit_and_does_not_raise(folder):
+    from flwr.client import Client
+    from flwr.common import Code, FitIns, Parameters, RecordDict
+
+    from fedrobust.app import _CheckpointFiles
+    from fedrobust.clients.round import RoundClient
+
+    class Untouched(Client):
+        def fit(self, ins):
+            raise AssertionError("the inner client must not run on a state that failed to load")
+
+    path = client_file(folder)
+    flip(path)
+    client = RoundClient(Untouched(), RecordDict(), int(path.parent.name), torch.device("cpu"), _CheckpointFiles(folder))
+    res = client.fit(FitIns(Parameters(tensors=[], tensor_type=""), {"server-round": 3, "seed": 0}))
+    assert res.status.code != Code.OK and res.num_examples == 0
+    assert res.status.message.startswith(f"checkpoint: {path} is damaged") and "\n" not in res.status.message
+
+
+@pytest.mark.parametrize("api", ["legacy", "message"])
+def test_a_state_file_damaged_during_the_run_fails_that_client_in_one_line(folder, api, monkeypatch, caplog):
+    """A file that passed the up-front check but is damaged when a client loads it: the client is
+    a failed client of its round, the server logs one line naming the file, nothing raises."""
+    damaged = newest_client_files(folder)
+    for path in damaged:
+        flip(path)
+    monkeypatch.setattr(checkpoint, "check_client_states", lambda directory: 0)  # damaged after the check
+    with caplog.at_level(logging.WARNING, logger="flwr"):
+        results = run_inprocess(resume_cfg(folder).replace(api=api))
+    rounds = results["rounds"][2:]
+    failed = {p for r in rounds for p in r.get("failed_partitions", [])}
+    assert failed and failed <= {int(p.parent.name) for p in damaged}
+    assert sum(r["failed_clients"] for r in rounds) >= len(failed)
+    lines = [r.getMessage() for r in caplog.records if "is damaged" in r.getMessage()]
+    assert len(lines) == sum(r["failed_clients"] for r in rounds)  # one line per failed fit
+    assert all("\n" not in line and any(str(p) in line for p in damaged) for line in lines)
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.slow
+def test_engine_client_with_a_state_file_damaged_during_the_run_logs_no_traceback(folder, monkeypatch, caplog, capfd):
+    """Through Flower's simulation engine (Ray actors load the files): one line each, no traceback."""
+    for path in newest_client_files(folder):
+        flip(path)
+    monkeypatch.setattr(checkpoint, "check_client_states", lambda directory: 0)  # damaged after the check
+    with caplog.at_level(logging.WARNING, logger="flwr"):
+        results = fedrobust.simulate(resume_cfg(folder))
+    failed = sum(r["failed_clients"] for r in results["rounds"][2:])
+    lines = [r.getMessage() for r in caplog.records if "is damaged" in r.getMessage()]
+    assert failed >= 1 and len(lines) == failed
+    assert all(str(folder / "clients") in line and "\n" not in line for line in lines)
+    out = capfd.readouterr()  # what Ray's actors print
+    assert "Traceback" not in caplog.text + out.out + out.err
