@@ -1,14 +1,19 @@
 """Checkpoints: a run's state after every round, and resuming from it (``checkpoint-dir``, ``resume``).
 
-With ``checkpoint-dir`` set, the server writes after every round, atomically (a temporary file,
-then :func:`os.replace`), the file ``server.pt`` in that folder: the run config, the last
-finished round R, the strategy's :meth:`~fedrobust.strategies.VectorStrategy.state_dict` (the
-model and every server memory: BGMD's mean memory, FL-BGMD's residual rows, C-RSA's set of
-initialised workers), the round records and the initial evaluation. Each client writes its
-``Context.state`` (error-feedback memory, a C-RSA/RSA worker's model x_k, rounds taken part in)
-after each round it takes part in to ``clients/<partition id>/round-<r>.bin`` (Flower's
-``RecordDict`` protobuf), keeping its last two; this needs the clients to see the same folder,
-as they do in a simulation.
+With ``checkpoint-dir`` set, the server writes after every round the file ``server.pt`` in that
+folder: the run config, the last finished round R, the strategy's
+:meth:`~fedrobust.strategies.VectorStrategy.state_dict` (the model and every server memory:
+BGMD's mean memory, FL-BGMD's residual rows, C-RSA's set of initialised workers), the round
+records and the initial evaluation. Each client writes its ``Context.state`` (error-feedback
+memory, a C-RSA/RSA worker's model x_k, rounds taken part in) after each round it takes part in
+to ``clients/<partition id>/round-<r>.bin`` (Flower's ``RecordDict`` protobuf), keeping its last
+two; this needs the clients to see the same folder, as they do in a simulation.
+
+Every one of these files is written atomically behind a header with the format and the
+payload's SHA-256 (:mod:`fedrobust.checkpoint_file`) and checked when read: a damaged, truncated
+or older (format 1, no checksum) file is a :class:`~fedrobust.errors.CheckpointError`
+naming it. ``resume`` checks ``server.pt`` and every client state file before the first round
+(:func:`check_client_states`).
 
 No random-number state is saved because none is carried between rounds: client sampling,
 Byzantine selection, minibatches, attack draws, BGMD's block draws and C-RSA's coordinates are
@@ -25,10 +30,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +40,9 @@ from flwr.common import RecordDict
 from flwr.common.serde import recorddict_from_proto, recorddict_to_proto
 from flwr.proto.recorddict_pb2 import RecordDict as ProtoRecordDict
 
+from .checkpoint_file import FORMAT, atomic_write, read_checkpoint_file, write_checkpoint_file
 from .config import ConfigError, RunConfig, execution_keys, run_compressor_name
+from .errors import CheckpointError
 from .results import RoundRecord
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,6 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "SERVER_FILE",
     "CLIENTS_DIR",
+    "CheckpointError",
     "atomic_write",
     "server_checkpoint",
     "save_server",
@@ -54,35 +60,13 @@ __all__ = [
     "restore_server",
     "save_client_state",
     "load_client_state",
+    "check_client_states",
     "clear_client_states",
 ]
 
-FORMAT = 1
-"""Version of the checkpoint layout."""
 SERVER_FILE = "server.pt"
 CLIENTS_DIR = "clients"
 _ROUND_FILE = re.compile(r"^round-(\d+)\.bin$")
-
-
-def atomic_write(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part.
-
-    The bytes go to a temporary file in the same folder, are flushed to disk, and replace ``path``
-    in one :func:`os.replace`.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 # ------------------------------------------------------------------------------------ server
@@ -103,7 +87,7 @@ def save_server(directory: str | Path, strategy: VectorStrategy) -> Path:
     """Write ``strategy``'s checkpoint to ``directory/server.pt`` (atomically); return the path."""
     buffer = io.BytesIO()
     torch.save(server_checkpoint(strategy), buffer)
-    return atomic_write(Path(directory) / SERVER_FILE, buffer.getvalue())
+    return write_checkpoint_file(Path(directory) / SERVER_FILE, buffer.getvalue())
 
 
 def load_server(directory: str | Path) -> dict[str, Any] | None:
@@ -111,18 +95,21 @@ def load_server(directory: str | Path) -> dict[str, Any] | None:
 
     Raises
     ------
-    ConfigError
-        If the file is not a fedrobust checkpoint of this format.
+    CheckpointError
+        If the file is damaged, truncated, of another format or not a fedrobust checkpoint
+        (:func:`~fedrobust.checkpoint_file.read_checkpoint_file`); one line naming the file.
     """
     path = Path(directory) / SERVER_FILE
     if not path.is_file():
         return None
+    payload = read_checkpoint_file(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise ConfigError(f"checkpoint-dir: {path} is not a readable fedrobust checkpoint ({err})") from err
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable payload gets the same clear message
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(f"checkpoint: {path} is not a readable fedrobust checkpoint ({reason})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ConfigError(f"checkpoint-dir: {path} is not a fedrobust checkpoint of format {FORMAT}")
+        raise CheckpointError(f"checkpoint: {path} is not a fedrobust server checkpoint of format {FORMAT}")
     return state
 
 
@@ -136,6 +123,9 @@ def resume_round(cfg: RunConfig) -> int:
         :func:`~fedrobust.config.execution_keys` (the message names the keys and both values), or
         whose round is past ``rounds``; a run without ``resume`` whose ``checkpoint-dir`` already
         holds a checkpoint.
+    CheckpointError
+        ``server.pt`` or, with ``resume``, any client state file is damaged, truncated or of
+        another format (:func:`check_client_states`), before any round runs.
     """
     if not cfg.checkpoint_dir:
         return 0
@@ -163,6 +153,7 @@ def resume_round(cfg: RunConfig) -> int:
         )
     if done > cfg.rounds:
         raise ConfigError(f"resume: the checkpoint is at round {done}, past rounds={cfg.rounds}")
+    check_client_states(cfg.checkpoint_dir)
     return done
 
 
@@ -205,7 +196,8 @@ def save_client_state(directory: str | Path, partition_id: int, server_round: in
     """Write a client's ``Context.state`` after its fit in ``server_round``; keep only that file and
     the newest older one (the state a rerun of ``server_round`` starts from)."""
     folder = _client_dir(directory, partition_id)
-    path = atomic_write(folder / f"round-{int(server_round)}.bin", recorddict_to_proto(state).SerializeToString())
+    payload = recorddict_to_proto(state).SerializeToString()
+    path = write_checkpoint_file(folder / f"round-{int(server_round)}.bin", payload)
     older = sorted(r for r in _client_files(folder) if r < server_round)
     for r in older[:-1]:
         (folder / f"round-{r}.bin").unlink(missing_ok=True)
@@ -216,13 +208,46 @@ def save_client_state(directory: str | Path, partition_id: int, server_round: in
 
 def load_client_state(directory: str | Path, partition_id: int, before_round: int) -> RecordDict | None:
     """A client's ``Context.state`` as saved after the last round before ``before_round`` it took
-    part in, or None when it has none."""
+    part in, or None when it has none.
+
+    Raises
+    ------
+    CheckpointError
+        The file is damaged, truncated, of another format or does not hold a ``RecordDict``.
+    """
     files = _client_files(_client_dir(directory, partition_id))
     rounds = [r for r in files if r < before_round]
     if not rounds:
         return None
-    proto = ProtoRecordDict.FromString(files[max(rounds)].read_bytes())
-    return recorddict_from_proto(proto)
+    return _read_client_file(files[max(rounds)])
+
+
+def check_client_states(directory: str | Path) -> int:
+    """Check every client state file under ``directory`` as :func:`load_client_state` reads it;
+    return how many there are.
+
+    Raises
+    ------
+    CheckpointError
+        For the first file (in partition and round order) that is damaged, truncated, of another
+        format or does not hold a ``RecordDict``.
+    """
+    root = Path(directory) / CLIENTS_DIR
+    folders = [p for p in root.iterdir() if p.is_dir() and p.name.isdigit()] if root.is_dir() else []
+    checked = 0
+    for folder in sorted(folders, key=lambda p: int(p.name)):
+        for _, path in sorted(_client_files(folder).items()):
+            _read_client_file(path)
+            checked += 1
+    return checked
+
+
+def _read_client_file(path: Path) -> RecordDict:
+    payload = read_checkpoint_file(path)
+    try:
+        return recorddict_from_proto(ProtoRecordDict.FromString(payload))
+    except Exception:  # noqa: BLE001 - a checked payload that is not a RecordDict
+        raise CheckpointError(f"checkpoint: {path} does not hold a client state (a Flower RecordDict)") from None
 
 
 def clear_client_states(directory: str | Path) -> None:

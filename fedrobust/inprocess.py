@@ -9,7 +9,8 @@ client randomness depend on partition ids and rounds only), and skips Ray's star
 per-message overhead, which dominates small models on small machines. Experiment scripts and
 ``fedrobust sweep --engine inprocess`` use it; Flower's engine stays the reference.
 
-A client that raises is counted as a failure, as Flower's engine does.
+A client that raises, or replies with a status other than OK, is counted as a failure, as
+Flower's engine does.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flwr.common import (
+    Code,
     Context,
     DisconnectRes,
     EvaluateIns,
@@ -137,12 +139,14 @@ def _run_legacy(
     strategy.evaluate(0, None)
     for rnd in range(1, strategy.rounds_left + 1):  # a resumed run starts after its checkpoint
         results: list[tuple[ClientProxy, FitRes]] = []
-        failures: list[BaseException] = []
+        failures: list[tuple[ClientProxy, FitRes] | BaseException] = []
         for proxy, ins in strategy.configure_fit(rnd, None, manager):
             try:
-                results.append((proxy, proxy.fit(ins, None, rnd)))
+                res = proxy.fit(ins, None, rnd)
             except Exception as err:  # noqa: BLE001 - a failing client is a round failure, as in Flower
                 failures.append(err)
+                continue
+            (results if res.status.code == Code.OK else failures).append((proxy, res))
         strategy.aggregate_fit(rnd, results, failures)
         strategy.evaluate(rnd, None)
         if after_round is not None:

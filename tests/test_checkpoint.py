@@ -123,7 +123,7 @@ def test_resume_checks_the_config(tmp_path):
     assert resume_round(cfg.replace(resume=True, checkpoint_dir=str(tmp_path / "empty"))) == 0
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / SERVER_FILE).write_bytes(b"not a checkpoint")
-    with pytest.raises(ConfigError, match="not a readable fedrobust checkpoint"):
+    with pytest.raises(ConfigError, match="has no fedrobust checkpoint header"):
         resume_round(cfg.replace(resume=True, checkpoint_dir=str(tmp_path / "bad")))
 
 

@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, list[str]]] = [
                              "fedrobust.evaluation", "fedrobust.messageapi.strategy", "fedrobust.messageapi.records",
                              "fedrobust.messageapi.grid"]),
     ("config", ["fedrobust.config"]),
-    ("run", ["fedrobust.workload", "fedrobust.app", "fedrobust.checkpoint", "fedrobust.simulation",
+    ("run", ["fedrobust.workload", "fedrobust.app", "fedrobust.checkpoint", "fedrobust.checkpoint_file", "fedrobust.simulation",
              "fedrobust.inprocess", "fedrobust.messageapi", "fedrobust.warm_executor", "fedrobust.interrupt"]),
     ("experiments", ["fedrobust.sweep", "fedrobust.report", "fedrobust.cellrecord", "fedrobust.deploy"]),
     ("entry points", ["fedrobust.cli", "fedrobust.__main__", "fedrobust"]),

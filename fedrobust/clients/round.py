@@ -9,7 +9,12 @@ For each fit of ``server-round`` r, on partition p with run seed s:
 - with a state store (the run's checkpoint files, :class:`ClientStateStore`): the first fit of
   this client in this run (``Context.state`` not yet restored) loads the state saved after the
   last round before r it took part in, and every fit saves the state it leaves. A resumed run's
-  clients so continue with their error-feedback memories and C-RSA/RSA worker models;
+  clients so continue with their error-feedback memories and C-RSA/RSA worker models. A saved
+  state that fails its check (:class:`~fedrobust.errors.CheckpointError`; ``resume`` checks
+  every file before the first round, so this is one damaged during the run) fails the fit
+  without raising (:func:`failed_fit`): the reply has a non-OK status whose message is the
+  error's one line, so the server counts the client as failed and logs that line, with no
+  traceback;
 - the reply's metrics get ``fit_seconds`` (:data:`FIT_SECONDS_KEY`), the fit's wall time.
 """
 
@@ -22,6 +27,7 @@ import numpy as np
 import torch
 from flwr.client import Client
 from flwr.common import (
+    Code,
     ConfigRecord,
     EvaluateIns,
     EvaluateRes,
@@ -31,12 +37,15 @@ from flwr.common import (
     GetParametersRes,
     GetPropertiesIns,
     GetPropertiesRes,
+    Parameters,
     RecordDict,
+    Status,
 )
 
 from .._rng import seeded_global_rng
+from ..errors import CheckpointError
 
-__all__ = ["ClientStateStore", "RoundClient", "round_seed", "RESTORED_KEY", "FIT_SECONDS_KEY"]
+__all__ = ["ClientStateStore", "RoundClient", "round_seed", "failed_fit", "RESTORED_KEY", "FIT_SECONDS_KEY"]
 
 
 class ClientStateStore(Protocol):
@@ -47,7 +56,8 @@ class ClientStateStore(Protocol):
         """Keep ``state`` as this client's state after ``server_round``."""
 
     def load(self, partition_id: int, before_round: int) -> RecordDict | None:
-        """The state saved after the last round before ``before_round``, or None."""
+        """The state saved after the last round before ``before_round``, or None; a
+        :class:`~fedrobust.errors.CheckpointError` when the saved state fails its check."""
 
 FIT_SECONDS_KEY = "fit_seconds"
 """Reply metric: the client's wall time for the fit, from receiving the instruction to the encoded
@@ -57,6 +67,21 @@ RESTORED_KEY = "fedrobust-restored"
 """``Context.state`` key set once a client's saved state was looked for in this run."""
 
 _RNG_STREAM = 0x52_4E_47  # "RNG": the fit's global-RNG seed, apart from the other (seed, id, round) streams
+
+
+def failed_fit(message: str) -> FitRes:
+    """A reply that reports a failed fit: not OK, ``message`` as its status message, no arrays.
+
+    Flower's server counts it as a failure of the round (as it does a raising client) without a
+    traceback. ``FIT_NOT_IMPLEMENTED`` is the only fit status other than OK that Flower has.
+
+    Examples
+    --------
+    >>> res = failed_fit("checkpoint: f.bin is damaged")
+    >>> res.status.code != Code.OK, res.status.message
+    (True, 'checkpoint: f.bin is damaged')
+    """
+    return FitRes(Status(Code.FIT_NOT_IMPLEMENTED, message), Parameters(tensors=[], tensor_type=""), 0, {})
 
 
 def round_seed(seed: int, partition_id: int, server_round: int) -> int:
@@ -119,7 +144,10 @@ class RoundClient(Client):
         started = time.perf_counter()
         server_round = int(ins.config["server-round"])
         if self.store is not None:
-            self._restore(server_round)
+            try:
+                self._restore(server_round)
+            except CheckpointError as err:
+                return failed_fit(str(err))
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with seeded_global_rng(round_seed(int(ins.config["seed"]), self.partition_id, server_round), devices):
             res = self.inner.fit(ins)

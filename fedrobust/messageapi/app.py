@@ -24,9 +24,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flwr.app import Context, Message
+from flwr.app import Context, Error, Message
 from flwr.clientapp import ClientApp
-from flwr.common import GetPropertiesIns
+from flwr.common import Code, GetPropertiesIns
+from flwr.common.constant import ErrorCode
 from flwr.serverapp import Grid, ServerApp
 
 from ..app import make_client, make_strategy
@@ -87,6 +88,9 @@ def make_client_app(cfg: RunConfig | None = None) -> ClientApp:
     @app.train()
     def train(message: Message, context: Context) -> Message:
         res = client(context).fit(content_to_fitins(message.content))
+        if res.status.code != Code.OK:  # a failed fit (a damaged state file): an error reply, no traceback
+            error = Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=res.status.message)
+            return Message(error, reply_to=message)
         return Message(fitres_to_content(res), reply_to=message)
 
     @app.query()
