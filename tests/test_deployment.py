@@ -1,4 +1,5 @@
-"""Flower's Deployment Engine: certificates, node keys, command lines, stopping by PID, and a real run.
+"""Flower's Deployment Engine: the package's entry points, certificates, node keys, command lines, stopping by
+PID, and a real run.
 
 The slow test starts a SuperLink and three SuperNodes on 127.0.0.1 (TLS, SuperNode
 authentication, the warm executor), runs two rounds of bgmd with one Byzantine client through
@@ -80,6 +81,40 @@ def test_node_keys_are_what_flower_loads(tmp_path):
     # `flwr supernode register` accepts the public file, and it is the private key's public half.
     assert try_load_public_key(pairs[0][1]) == public_key_to_bytes(private.public_key())
     assert try_load_public_key(pairs[1][1]) != try_load_public_key(pairs[0][1])
+
+
+def test_package_keeps_its_public_names_and_entry_points(tmp_path, monkeypatch, capsys):
+    import runpy
+
+    from fedrobust import cli
+    from fedrobust.deploy import certs, commands, lifecycle, processes
+    from fedrobust.deploy import cli as deploy_cli
+
+    homes = {
+        certs: ["Certificates", "make_certificates", "make_node_keys"],
+        commands: ["ISOLATIONS", "MARKER_ENV", "superlink_command", "supernode_command", "executor_command",
+                   "deployment_env", "write_connection", "free_port"],
+        processes: ["deployment_pids", "stop_pids", "online_supernodes"],
+        lifecycle: ["DEFAULT_CONNECTION", "STATE_FILE", "Deployment", "up", "down"],
+        deploy_cli: ["build_parser", "main"],
+    }
+    assert sorted(deploy.__all__) == sorted(n for names in homes.values() for n in names)
+    for module, names in homes.items():
+        assert module.__doc__.strip() and sorted(module.__all__) == sorted(names), module.__name__
+        for name in names:
+            assert getattr(deploy, name) is getattr(module, name), name
+    # `python -m fedrobust.deploy ...` runs the package's __main__.
+    monkeypatch.setattr(sys, "argv", ["-m", "certs", "--out", str(tmp_path / "m"), "--host", "127.0.0.1"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module("fedrobust.deploy", run_name="__main__", alter_sys=True)
+    assert done.value.code == 0 and (tmp_path / "m" / "ca.crt").is_file()
+    # `fedrobust deploy ...` goes through fedrobust.cli.
+    assert cli.main(["deploy", "certs", "--out", str(tmp_path / "c"), "--host", "h.example", "--supernodes", "1"]) == 0
+    assert (tmp_path / "c" / "keys" / "node-0.pub").is_file()
+    capsys.readouterr()
+    assert cli.main(["deploy", "up", "--supernodes", "0", "--run-dir", str(tmp_path / "d")]) == 1
+    assert "fedrobust deploy: error: num_supernodes" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
 
 
 def test_command_lines():
