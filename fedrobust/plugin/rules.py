@@ -8,12 +8,18 @@ the new one, which the caller keeps only when the step is finite.
 
 ========================= ==================================================================
 ``gmd``                   geometric median of the deltas
-``bgmd``                  block geometric median with residual memory (001, Algorithm 1)
+``bgmd``                  block geometric median with residual memory (BGMD, Algorithm 1)
 ``cmd``                   coordinate-wise median
 ``trimmed-mean``          coordinate-wise mean after dropping ``beta`` of the values on each side
 ``krum``                  Krum / multi-Krum
 ``norm-threshold``        mean of the deltas left after dropping the ``beta`` largest norms
 ========================= ==================================================================
+
+BGMD is Algorithm 1 of Acharya, Hashemi, Jain, Sanghavi, Dhillon and Topcu (2022), "Robust Training in High
+Dimensions via Block Coordinate Geometric Median Descent";
+``norm-threshold`` is the Byzantine filter of Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021),
+"Communication-Efficient and Byzantine-Robust Distributed Learning with Error Feedback", without
+compression.
 
 Every rule is unweighted: a client's claimed number of examples would let one attacker outweigh
 everyone else.
@@ -142,12 +148,13 @@ class BGMDRule(Rule):
     rho : float
         Block fraction in (0, 1] (``rho``).
     memory : {"mean", "none"}
-        Keep the mean residual memory, or none (001 Fig. 6's ablation). fedrobust's per-client
-        ``rows`` memory needs stable client ids and is not offered here.
+        Keep the mean residual memory, or none (the ablation in Acharya et al., 2022, Fig. 6).
+        fedrobust's per-client ``rows`` memory needs stable client ids and is not offered here.
     memory_weights : {"gm", "uniform"}
         How the mean memory averages the residual rows (``memory-weights``).
     selection : {"sample", "top-k"}
-        Block selection: sampled by column norm (001's Algorithm 2) or the k largest (``selection``).
+        Block selection: sampled by column norm (Acharya et al., 2022, Algorithm 2) or the k
+        largest (``selection``).
     gm_tol, gm_max_iter
         As for :class:`GMDRule`.
     seed : int
@@ -260,7 +267,7 @@ class KrumRule(Rule):
 @dataclass(frozen=True)
 class NormThresholdRule(Rule):
     """``u`` = mean of the deltas left after dropping the ``floor(beta · n)`` with the largest norms
-    (:func:`~fedrobust.aggregators.norm_trim`; 002's thresholding, without compression).
+    (:func:`~fedrobust.aggregators.norm_trim`; the thresholding of Ghosh et al., 2021, without compression).
 
     Parameters
     ----------

@@ -11,7 +11,11 @@ __all__ = ["CMD"]
 
 
 class CMD(GradientStrategy):
-    """``x ← x − lr · coordinate_median(G)`` (Yin et al., 2018)."""
+    """``x ← x − lr · coordinate_median(G)``.
+
+    From Yin, Chen, Ramchandran and Bartlett (2018), "Byzantine-Robust Distributed Learning: Towards Optimal
+    Statistical Rates" (ICML).
+    """
 
     name: ClassVar[str] = "cmd"
     aggregate = staticmethod(coordinate_median)

@@ -19,7 +19,10 @@ __all__ = ["TrimmedMean"]
 
 
 class TrimmedMean(GradientStrategy):
-    """``x ← x − lr · trimmed_mean(G, beta)`` (Yin et al., 2018).
+    """``x ← x − lr · trimmed_mean(G, beta)``.
+
+    From Yin, Chen, Ramchandran and Bartlett (2018), "Byzantine-Robust Distributed Learning: Towards Optimal
+    Statistical Rates" (ICML).
 
     Raises
     ------
