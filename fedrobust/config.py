@@ -174,7 +174,7 @@ class RunConfig:
     )
     lr_schedule: str = _key(
         "constant", "lr over the rounds: constant, or cosine (annealed from lr in round 1 towards 0 in the last, "
-        "as 001 trains MNIST)", _lr_schedules,
+        "as the BGMD paper anneals its CIFAR-10 runs)", _lr_schedules,
     )
     batch_size: int = _key(32, "client minibatch size")
     weighted: bool = _key(False, "fedavg: weight client updates by their numbers of examples")
@@ -191,8 +191,8 @@ class RunConfig:
     rho: float = _key(0.1, "bgmd / fl-bgmd: block fraction, k = rho * d coordinates per round")
     memory: str = _key("auto", "bgmd: residual memory (auto: mean for bgmd, rows for fl-bgmd)", _memories)
     memory_weights: str = _key(
-        "gm", "bgmd: weights of the rows in the mean memory (gm: Weiszfeld weights; uniform: 001's plain mean)",
-        _memory_weights,
+        "gm", "bgmd: weights of the rows in the mean memory (gm: Weiszfeld weights; uniform: the BGMD "
+        "paper's plain mean)", _memory_weights,
     )
     selection: str = _key("sample", "bgmd: block selection, sampled by column norm or top-k", _selections)
     gm_tol: float = _key(1e-7, "geometric median: relative tolerance of the Weiszfeld iteration")

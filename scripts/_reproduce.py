@@ -39,7 +39,7 @@ MetricsFactory = Callable[[RunConfig], RoundMetrics]
 
 
 def make_parser(paper: str, description: str) -> argparse.ArgumentParser:
-    """The reproduction scripts' shared command line (``paper`` is "002", "003", ...)."""
+    """The reproduction scripts' shared command line (``paper`` names the output folders, "001" to "004", as in the script names)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default=f"results/reproduce/{paper}",
                         help="raw runs, reused by a rerun (default: %(default)s)")

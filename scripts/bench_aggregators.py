@@ -5,7 +5,8 @@ one streaming read of the matrix (``torch.sum``), and reports each aggregator's 
 of F (minimum over repeats, all measured back to back in this one run), the geometric median's
 iterations and relative error against a float64 reference, BGMD's aggregation (block selection
 with k = 0.1 d and 0.01 d, then the GM of the n x k block) next to the full GM, and the same
-inputs through the ``geom_median`` package (Pillutla et al.) and Flower's numpy aggregators.
+inputs through the ``geom_median`` package (by Pillutla, Kakade and Harchaoui, the authors of "Robust
+Aggregation for Federated Learning", 2022) and Flower's numpy aggregators.
 
 Run: ``.venv/bin/python scripts/bench_aggregators.py`` (``--quick`` for small sizes).
 """

@@ -1,6 +1,7 @@
 """BGMD vs GMD: seconds per round (aggregation and total) and rounds / seconds to a target accuracy.
 
-001 reports BGMD at >= 3x less wall-clock time than GMD, measured against a slow GM. This script
+Acharya, Hashemi, Jain, Sanghavi, Dhillon and Topcu (2022), "Robust Training in High Dimensions via Block Coordinate Geometric Median Descent"
+report BGMD at >= 3x less wall-clock time than GMD, measured against a slow GM. This script
 measures fedrobust's own strategies end to end in one process (no Ray, so the times are the
 server's and the clients' work, not the engine's): every round, all ``n`` clients compute one
 minibatch gradient of ``lenet`` on ``mnist5k`` (honest :class:`~fedrobust.clients.GradientClient`
@@ -10,7 +11,7 @@ steps, and the model is evaluated on the test split. Variants:
 - ``gmd``: the full geometric median in R^d;
 - ``bgmd rho=0.1`` / ``rho=0.01``, with the mean memory (``M``) and without it (``no M``).
 
-For each number of clients (001's 32, and 100) it prints the median aggregation seconds per round,
+For each number of clients (the paper's 32, and 100) it prints the median aggregation seconds per round,
 the mean total seconds per round, the rounds and seconds until the test accuracy first reaches
 ``--target`` (``-`` if never within ``--rounds``), and every ratio gmd / variant (> 1: BGMD faster).
 

@@ -1,6 +1,7 @@
-"""002's least-squares experiment: norm-thresholding with compression and error feedback vs baselines.
+"""The least-squares experiment of norm-thresholding with compression and error feedback, vs baselines.
 
-Setup (002 §8): A ∈ R^{N×d} and w* with i.i.d. N(0, 1) entries, b = A·w*, the rows split evenly
+The paper: Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021), "Communication-Efficient and Byzantine-Robust Distributed Learning with Error Feedback"
+(IEEE JSAIT). Setup (its §8): A ∈ R^{N×d} and w* with i.i.d. N(0, 1) entries, b = A·w*, the rows split evenly
 over m workers (F_i(w) = ‖A_i w − b_i‖² / (2 n_i)), full local gradients, w₀ = 0. Byzantine workers
 (a fixed random set) add N(0, 10·I) to their gradient (the ``gaussian`` attack, variance 10) and
 then follow the protocol (compress, report norms, keep an error memory). Metric: ‖w_t − w*‖ / ‖w*‖.
@@ -11,7 +12,7 @@ Methods (compressor: ``scaled-sign``, Q(x) = (‖x‖₁/d)·sign(x)):
 ``mean``                Q(g_i), server mean (compressed GD without robustness)
 ``trimmed-mean``        uncompressed g_i, coordinate-wise trimmed mean (β from each side)
 ``signsgd-mv``          sign(g_i), majority vote (its own step size)
-``norm-threshold-opt1`` Q(g_i) + ‖g_i‖, rank by the reported norms (002 Alg. 1, Option I)
+``norm-threshold-opt1`` Q(g_i) + ‖g_i‖, rank by the reported norms (Alg. 1, Option I)
 ``norm-threshold-opt2`` Q(g_i), rank by ‖Q(g_i)‖ (Option II)
 ``norm-threshold-ef``   Q(γ g_i + e_i) with error feedback, rank by message norm, lr 1 (Alg. 2)
 ======================  =====================================================================
@@ -107,7 +108,7 @@ def simulate(
 
     ``beta`` is the trimmed fraction (norm thresholding: dropped by norm; trimmed mean: from each
     side); ``lr`` is γ (for ``signsgd-mv`` the per-coordinate step). ``attack`` is the Byzantine
-    workers' update attack on their gradients (default: ``gaussian`` with variance 10, as in 002).
+    workers' update attack on their gradients (default: ``gaussian`` with variance 10, as in Ghosh et al. (2021)).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")

@@ -1,4 +1,7 @@
-"""Strategies II (002, 003, 004) against their baselines: the full comparison of issue #6's acceptance items.
+"""Strategies II (norm-thresholding, C-RSA, FED-CURE) against their baselines: the full comparison of
+issue #6's acceptance items.
+
+The papers: Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021), "Communication-Efficient and Byzantine-Robust Distributed Learning with Error Feedback"; He, Zhu and Ling (2023), "C-RSA: Byzantine-robust and communication-efficient distributed learning in the non-convex and non-IID regime"; Ghosh, Maity and Mazumdar (2023), "FED-CURE: A Robust Federated Learning Algorithm with Cubic Regularized Newton".
 
 Every run uses fedrobust's own strategies and clients: either through Flower's simulation engine
 (``--engine ray``, :func:`fedrobust.simulate`) or, by default, in this process with the same
@@ -8,7 +11,7 @@ and :func:`~fedrobust.app.make_client`, a client rebuilt for every message from 
 which skips Ray's start-up and per-message overhead on small machines. Sections (``--only`` picks some):
 
 ``least-squares``
-    002 §8 on a registered least-squares data set (``least-squares``: A ∈ R^{4000×1000} Gaussian,
+    Ghosh et al. (2021), §8, on a registered least-squares data set (``least-squares``: A ∈ R^{4000×1000} Gaussian,
     b = A·w*, 200 clients with 20 rows each; ``--quick``: 1000×250 over 50 clients), model
     ``linear-regression`` (loss ‖Aw − b‖²/(2n), no bias), full local gradients (batch = the 20
     rows), compressor ``scaled-sign``, γ = 0.5; Byzantine clients add N(0, 10·I) to their gradient.
@@ -16,12 +19,12 @@ which skips Ray's start-up and per-message overhead on small machines. Sections 
     gradients (β = 0: ``norm-threshold`` with beta 0), ``norm-threshold`` options 1 and 2 and
     ``norm-threshold-ef``.
 ``c-rsa``
-    003 on ``mnist5k`` / ``mlp``, 10 clients, ``half-class`` non-IID, 2 of 10 Byzantine with
+    He et al. (2023) on ``mnist5k`` / ``mlp``, 10 clients, ``half-class`` non-IID, 2 of 10 Byzantine with
     ``large-number``, ``sign-flip`` and ``gaussian-replace``: final accuracy (mean of the last 3
     rounds) and the drop from each strategy's clean run, for ``c-rsa`` (ratio 0.5), ``rsa``,
     ``mean-sgd``, ``cmd``, ``krum`` and ``signsgd-mv``; plus bytes up / down per round.
 ``fed-cure``
-    004 on ``breast-cancer`` over 20 clients, ``logistic`` with weight decay λ/n (λ = 1, so the
+    Ghosh et al. (2023) on ``breast-cancer`` over 20 clients, ``logistic`` with weight decay λ/n (λ = 1, so the
     objective is the mean logistic loss + (λ/2n)‖w‖², the bias penalised too) against the optimum
     scikit-learn's solver finds for the same objective; clean, 20% ``gaussian`` and 20%
     ``negative-update`` attackers with β = ψ + 2/m; ``identity`` and ``bernoulli-qsgd``.
@@ -55,7 +58,7 @@ def run(cfg: RunConfig, engine: str) -> dict[str, Any]:
     return run_inprocess(cfg)
 
 
-# ------------------------------------------------------------------------- 002's least squares
+# --------------------------------------------------------- norm-thresholding's least squares
 
 
 class LinearRegression(FedModel):
@@ -84,7 +87,7 @@ class LinearRegression(FedModel):
 
 @functools.lru_cache(maxsize=4)
 def least_squares_problem(rows: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(A, b, w*) with Gaussian A and w*, b = A·w*, float32 (rows and w* drawn as in 002 §8)."""
+    """(A, b, w*) with Gaussian A and w*, b = A·w*, float32 (rows and w* drawn as in Ghosh et al. (2021), §8)."""
     rng = np.random.default_rng(seed)
     A = rng.standard_normal((rows, d)).astype(np.float32)
     w_star = rng.standard_normal(d).astype(np.float32)
@@ -149,7 +152,7 @@ def section_least_squares(args: argparse.Namespace) -> None:
     rows, d, workers, settings = (1000, 250, 50, [(0, 4), (3, 4), (5, 6)]) if args.quick else (
         4000, 1000, 200, [(0, 12), (10, 12), (20, 22)])
     rounds = args.ls_rounds or (100 if args.quick else 150)
-    print(f"\n## 002 least squares (Flower strategies, in-process): A {rows} x {d}, {workers} clients, "
+    print(f"\n## Norm-thresholding least squares (Flower strategies, in-process): A {rows} x {d}, {workers} clients, "
           f"scaled-sign, gamma 0.5, {rounds} rounds, Byzantine gradient + N(0, 10 I)\n")
     print("| method | byzantine | beta*m | rounds to 1e-2 | final error | seconds |")
     print("|---|---|---|---|---|---|")
@@ -164,7 +167,7 @@ def section_least_squares(args: argparse.Namespace) -> None:
                   f"{errors[-1]:.3e} | {time.perf_counter() - start:.1f} |", flush=True)
 
 
-# ------------------------------------------------------------------------------------ 003's C-RSA
+# ------------------------------------------------------------------------------------------ C-RSA
 
 CRSA_STRATEGIES = {
     "c-rsa": {"strategy": "c-rsa"},
@@ -197,7 +200,7 @@ def final_accuracy(results: dict[str, Any], last: int = 3) -> float:
 
 def section_c_rsa(args: argparse.Namespace) -> None:
     rounds = args.crsa_rounds or (30 if args.quick else 60)
-    print(f"\n## 003 C-RSA: mnist5k, mlp, 10 clients, half-class non-IID, 2 of 10 Byzantine, {rounds} rounds, "
+    print(f"\n## C-RSA: mnist5k, mlp, 10 clients, half-class non-IID, 2 of 10 Byzantine, {rounds} rounds, "
           f"lr (alpha) 0.1, lam 0.002, batch 32, engine {args.engine} (signsgd-mv: lr 0.001)\n")
     table: dict[tuple[str, str], dict[str, Any]] = {}
     for name, keys in CRSA_STRATEGIES.items():
@@ -225,7 +228,7 @@ def section_c_rsa(args: argparse.Namespace) -> None:
     print(f"\nbytes up, c-rsa (ratio 0.5) / rsa: {ratio:.3f}")
 
 
-# ---------------------------------------------------------------------------------- 004's FED-CURE
+# --------------------------------------------------------------------------------------- FED-CURE
 
 
 def breast_cancer_optimum(cfg: RunConfig) -> tuple[float, Any]:
@@ -281,7 +284,7 @@ def fedcure_gap(cfg: RunConfig, engine: str) -> list[float]:
 
 def section_fed_cure(args: argparse.Namespace) -> None:
     rounds = args.fc_rounds or (30 if args.quick else 200)
-    print(f"\n## 004 FED-CURE: breast-cancer, logistic, 20 clients, lambda 1, M 10, 10 solver steps, "
+    print(f"\n## FED-CURE: breast-cancer, logistic, 20 clients, lambda 1, M 10, 10 solver steps, "
           f"eta 1, {rounds} rounds; gap F(x) - F* to scikit-learn's optimum\n")
     print("| compressor | attack | beta | final gap | min gap | rounds to 1e-2 | seconds |")
     print("|---|---|---|---|---|---|---|")

@@ -1,6 +1,7 @@
-"""Reproduce 001 (BGMD, Acharya et al.): the offline analogue of Table 3, and BGMD's ρ-and-memory ablation.
+"""Reproduce BGMD offline: the analogue of Table 3, and BGMD's ρ-and-memory ablation.
 
-Table 3 of 001 trains a 1.12M-parameter CNN on MNIST with SGD (mean), CMD, BGMD and GMD, clean
+The paper: Acharya, Hashemi, Jain, Sanghavi, Dhillon and Topcu (2022), "Robust Training in High
+Dimensions via Block Coordinate Geometric Median Descent" (AISTATS). Its Table 3 trains a 1.12M-parameter CNN on MNIST with SGD (mean), CMD, BGMD and GMD, clean
 and under gradient attacks (scaled bit-flip, additive Gaussian N(0, 100)) at ψ = 20% and 40%, plus
 the backdoor label attack. The default here is the same grid on what ships offline: 5,000 real
 MNIST digits (``mnist5k``), the ``mlp`` model, 10 clients (all sampled), 40 rounds, one seed,
@@ -39,7 +40,7 @@ ABLATION_MEMORY = ["mean", "none"]
 #: Accuracy points within which two single-seed runs count as equal in the claims table.
 NOISE = 0.5
 
-#: 001, Table 3 (MNIST, 1.12M CNN): test accuracy %, mean over runs, "–" where SGD failed.
+#: The paper's Table 3 (MNIST, 1.12M CNN): test accuracy %, mean over runs, "–" where SGD failed.
 PAPER = {
     ("none", 0.0): {"mean-sgd": "99.27", "cmd": "98.83", "bgmd": "99.09", "gmd": "99.24"},
     ("bit-flip", 0.2): {"mean-sgd": "9.51", "cmd": "98.79", "bgmd": "99.06", "gmd": "98.98"},
@@ -84,7 +85,7 @@ def comparison_table(records: list[dict[str, Any]]) -> str:
     for r in records:
         cfg = r["config"]
         runs[(cfg["attack"], float(cfg["byzantine-fraction"]), cfg["strategy"])].append(r)
-    lines = ["| attack | ψ | " + " | ".join(f"{s} (ours / 001)" for s in STRATEGIES) + " |",
+    lines = ["| attack | ψ | " + " | ".join(f"{s} (ours / paper)" for s in STRATEGIES) + " |",
              "|---|---:|" + "---:|" * len(STRATEGIES)]
     for attack, fractions in ATTACKS:
         for psi in fractions:
@@ -143,7 +144,7 @@ def _final_pct(records: list[dict[str, Any]], strategy: str, attack: str, psi: f
 
 
 def claims_table(records: list[dict[str, Any]], ablation: list[dict[str, Any]]) -> str:
-    """001's headline claims, what we measured, and whether the claim holds here."""
+    """The paper's headline claims, what we measured, and whether the claim holds here."""
     acc = functools.partial(_final_pct, records)
     clean = {s: acc(s, "none", 0.0) for s in STRATEGIES}
     drop = {(s, a, p): clean[s] - acc(s, a, p) for s in STRATEGIES for a, ps in ATTACKS for p in ps}
@@ -186,17 +187,17 @@ def claims_table(records: list[dict[str, Any]], ablation: list[dict[str, Any]]) 
         claim("Fig. 6, memory ablation", "the residual memory makes small blocks (ρ ≪ 1) as good as GMD",
               ", ".join(f"ρ={rho:g}: {g:+.1f}" for rho, g in zip(small, gains)) + " points with memory",
               all(g >= 0 for g in gains) if gains else None)
-    return md_table(["figure / table", "001 says", "ours (accuracy points vs the strategy's clean run)", "holds"], rows)
+    return md_table(["figure / table", "the paper says", "ours (accuracy points vs the strategy's clean run)", "holds"], rows)
 
 
-DIFFERENCES = """001 trains a 1.12M-parameter CNN on the 60,000 MNIST digits (Table 3); the default here uses the
+DIFFERENCES = """The paper trains a 1.12M-parameter CNN on the 60,000 MNIST digits (Table 3); the default here uses the
 5,000 digits that ship offline, an MLP, 10 clients and 40 rounds with one seed, so every accuracy
 is lower (the clean MLP ends near 91% on this data, the CNN at 99%) and single-seed differences of
 about a point are noise. Plain averaging (mean-SGD) is destroyed by the scaled bit-flip, as in
-001. Additive N(0, 100) noise from 20–40% of the clients damages it badly but does not make it
-diverge at this model size, unlike 001's SGD. At ψ = 0.4 the GM family loses more here (the
+the paper. Additive N(0, 100) noise from 20–40% of the clients damages it badly but does not make it
+diverge at this model size, unlike the paper's SGD. At ψ = 0.4 the GM family loses more here (the
 two-in-five attackers sit at −100 × their gradient, and with the MLP's noisier 64-sample gradients
-the geometric median's bias towards them costs more than on 001's CNN); CMD loses most. With full
+the geometric median's bias towards them costs more than on the paper's CNN); CMD loses most. With full
 MNIST and ``lenet`` (``--full``, a GPU run) the numbers are expected to move towards the paper's."""
 
 
@@ -215,7 +216,9 @@ def main(argv: list[str] | None = None) -> None:
     out, report_dir = Path(args.output), Path(args.report_dir)
     started = time.perf_counter()
     setting = ", ".join(f"{k}={v}" for k, v in base.items() if k != "seed")
-    sections = ["# 001 (BGMD): Table 3 analogue and the ρ-and-memory ablation", "",
+    sections = ["# Reproduced offline: BGMD (Acharya et al., 2022), Table 3 analogue and the ρ-and-memory ablation", "",
+                'Paper: Acharya, Hashemi, Jain, Sanghavi, Dhillon and Topcu (2022), "Robust Training in High Dimensions '
+                'via Block Coordinate Geometric Median Descent", AISTATS.', "",
                 f"Setting: {setting}, {seeds} seed(s), engine {args.engine}. Command: `{command_line()}`.", ""]
     records: list[dict[str, Any]] = []
     ablation: list[dict[str, Any]] = []
@@ -224,8 +227,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.only in (None, "ablation"):
         ablation = run_cells(ablation_cells(base), out / "ablation", engine=args.engine)
     if records:
-        sections += ["## 001's claims, here", "", claims_table(records, ablation), "",
-                     "## Final test accuracy (%): ours / 001 Table 3 (MNIST, CNN)", "", comparison_table(records), "",
+        sections += ["## The paper's claims, here", "", claims_table(records, ablation), "",
+                     "## Final test accuracy (%): ours / the paper's Table 3 (MNIST, CNN)", "", comparison_table(records), "",
                      "## Backdoor: final accuracy and attack success rate (%)", "", backdoor_table(records), ""]
     if ablation:
         sections += ["## BGMD ablation under 20% bit-flip: block fraction ρ and residual memory", "",

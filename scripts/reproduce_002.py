@@ -1,4 +1,7 @@
-"""Reproduce paper 002 (Ghosh et al., norm-thresholding + compression + error feedback), §8 offline.
+"""Reproduce norm-thresholding with compression and error feedback, §8, offline.
+
+The paper: Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021), "Communication-Efficient and
+Byzantine-Robust Distributed Learning with Error Feedback" (IEEE JSAIT).
 
 Two parts, as in the paper's §8 (figure numbers are the paper's):
 
@@ -138,7 +141,7 @@ def mlp_cell(args, strategy: str, attack: str, psi: float, seed: int) -> RunConf
     if strategy == "trimmed-mean":
         beta = max(psi, 1 / m)  # from each side
     else:
-        beta = psi + max(1, round(0.05 * m)) / m if psi else 0.0  # beta > psi, as 002's beta*m = alpha*m + 2
+        beta = psi + max(1, round(0.05 * m)) / m if psi else 0.0  # beta > psi, as the paper's beta*m = alpha*m + 2
     return RunConfig(
         strategy=strategy, model="mlp", clients_per_round=m, batch_size=32, seed=seed, device="cpu",
         lr=0.001 if strategy == "signsgd-mv" else 0.1, beta=beta, attack=attack,
@@ -266,13 +269,15 @@ def report(args, ls_out, mlp_out, wall: float) -> str:
     setting = "smoke test (tiny)" if args.smoke else ("--full" if args.full else "default")
     ls_total = sum(r["seconds"] for r in ls_out.values())
     mlp_total = sum(r["seconds"] for r in mlp_out.values())
-    text = f"""# Paper 002 reproduced offline: norm-thresholding with compression and error feedback
+    text = f"""# Reproduced offline: norm-thresholding with compression and error feedback (Ghosh et al., 2021)
+
+Paper: Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021), "Communication-Efficient and Byzantine-Robust Distributed Learning with Error Feedback", IEEE Journal on Selected Areas in Information Theory.
 
 `{command_line()}` ({setting}; engine {args.engine}, {args.seeds} seed(s)). The runs took
 {(ls_total + mlp_total) / 60:.1f} min (least squares {ls_total:.0f} s, MLP {mlp_total:.0f} s; each run timed when it was
 computed, on 2 CPU cores shared with other jobs).
 
-The paper (Ghosh et al., §8) shows figures only, averaged over 20 runs; below, its claim per figure
+The paper (§8) shows figures only, averaged over 20 runs; below, its claim per figure
 next to what we measure. "holds" applies the check in brackets: least squares, final relative error
 under 1e-2 (and the baseline's above); MLP, final test accuracy (mean of the last 3 rounds) within
 2 points of trimmed mean (Fig. 4a) or 5 points of the attack-free run (Figs. 5–7).

@@ -1,4 +1,7 @@
-"""Reproduce paper 003 (He, Zhu, Ling: C-RSA), §5 Fig. 4 offline: non-IID data, B = 1..4 Byzantine of K = 10.
+"""Reproduce C-RSA, §5 Fig. 4, offline: non-IID data, B = 1..4 Byzantine of K = 10.
+
+The paper: He, Zhu and Ling (2023), "C-RSA: Byzantine-robust and communication-efficient distributed learning
+in the non-convex and non-IID regime" (Signal Processing).
 
 Setting (the paper's in brackets): ``mnist5k`` (5,000 real MNIST digits shipped offline; CIFAR-10)
 with the 1000-hidden-unit ``mlp`` (the 368,052-parameter CNN), K = 10 workers, ``half-class``
@@ -195,12 +198,14 @@ def report(args, s, out, wall: float) -> str:
     dataset = s["data"].get("dataset", "mnist5k")
     setting = "smoke test (tiny)" if args.smoke else ("--full" if args.full else "default")
     total = sum(r["seconds"] for r in out.values())
-    text = f"""# Paper 003 reproduced offline: C-RSA under attack on non-IID data
+    text = f"""# Reproduced offline: C-RSA (He et al., 2023) under attack on non-IID data
+
+Paper: He, Zhu and Ling (2023), "C-RSA: Byzantine-robust and communication-efficient distributed learning in the non-convex and non-IID regime", Signal Processing.
 
 `{command_line()}` ({setting}; engine {args.engine}, {args.seeds} seed(s)). The runs took {total / 60:.1f} min
 (rounds summed, each run timed when it was computed, on 2 CPU cores shared with other jobs).
 
-The paper (He, Zhu, Ling, §5) shows figures only; below, its claims next to our final test accuracies
+The paper (§5) shows figures only; below, its claims next to our final test accuracies
 (mean of the last 3 rounds) on the `half-class` split. "holds" applies: mean/median/Krum "fail"
 when their best accuracy over B is more than 15 points under the best attack-free run; RSA/C-RSA
 "work well" when within 10 points of it for B = 1, 2; "C-RSA ≈ RSA" when they differ by under 5 points

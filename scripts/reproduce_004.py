@@ -1,4 +1,7 @@
-"""Reproduce paper 004 (Ghosh, Maity, Mazumdar: FED-CURE), §4 and App. D offline.
+"""Reproduce FED-CURE, §4 and App. D, offline.
+
+The paper: Ghosh, Maity and Mazumdar (2023), "FED-CURE: A Robust Federated Learning Algorithm with Cubic
+Regularized Newton" (FL workshop at ICML 2023).
 
 Three parts (figure numbers are the paper's):
 
@@ -303,12 +306,14 @@ def report(args, s, saddle, fl, wall: float) -> str:
     setting = "smoke test (tiny)" if args.smoke else ("--full" if args.full else "default")
     total = sum(v["seconds"] for v in fl.values())
     n = num_train(args)
-    text = f"""# Paper 004 reproduced offline: FED-CURE
+    text = f"""# Reproduced offline: FED-CURE (Ghosh et al., 2023)
+
+Paper: Ghosh, Maity and Mazumdar (2023), "FED-CURE: A Robust Federated Learning Algorithm with Cubic Regularized Newton", Workshop on Federated Learning and Analytics in Practice at ICML 2023.
 
 `{command_line()}` ({setting}; {args.seeds} seed(s)). The federated runs took {total / 60:.1f} min (rounds
 summed, each run timed when it was computed, on 2 CPU cores shared with other jobs).
 
-The paper (Ghosh, Maity, Mazumdar, §4 and App. D) shows figures only; below, its claims next to what
+The paper (§4 and App. D) shows figures only; below, its claims next to what
 we measure. "holds": every start below f = −1 (Fig. 1a); ≥ 25% fewer iterations to the tolerance
 (Fig. 1b–d); the final training loss within 10% (Figs. 3, 5) or test accuracy within 3 points (Fig. 4)
 of the attack-free run at the largest ψ, for every attack ("partly": all but one); FED-CURE 2 points
@@ -321,7 +326,7 @@ above mean-sgd (Fig. 2b).
 - **Data**: `{args.dataset}` ({n} training examples) instead of a9a (32,561 × 123) and w8a
   (49,749 × 300), which cannot be shipped offline; `--dataset a9a --data-dir DIR` runs the paper's
   files. Over 20 machines each holds about {n // M_CLIENTS} examples.
-- **The baseline of Fig. 1b–d** is ByzantinePGD (Yin et al. 2019), which fedrobust does not
+- **The baseline of Fig. 1b–d** is ByzantinePGD (Yin, Chen, Ramchandran and Bartlett (2019), "Defending Against Saddle Point Attack in Byzantine-Robust Distributed Learning", ICML), which fedrobust does not
   implement. We compare with coordinate-wise trimmed-mean gradient descent, ByzantinePGD's aggregator
   without its perturbation phases (which only add iterations), at lr 0.1 (the largest stable step on
   this problem: 0.5 oscillates). Counting as the paper does (10 solver iterations per FED-CURE round;
@@ -332,7 +337,7 @@ above mean-sgd (Fig. 2b).
   lowest ‖∇F‖ each run reaches.
 - **Rounds**: {s['rounds']} rounds per attack run (FED-CURE converges in a few; the paper runs longer),
   one seed, ψ ∈ {{{', '.join(map(str, s['psis']))}}} (`--full` adds 0.15). The Gaussian attack adds
-  N(0, 100) per coordinate (004 does not give the variance), which norm thresholding removes at once.
+  N(0, 100) per coordinate (the paper does not give the variance), which norm thresholding removes at once.
 - The metrics are measured on the whole training set after each round (objective, ‖∇F‖) and on the
   held-out 20% (accuracy); logistic's F* is scikit-learn's optimum of the same objective.
 
@@ -361,7 +366,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     check_args(parser, args)
     if args.engine != "inprocess":
-        parser.error("004 measures the model after every round (objective, gradient norm): only --engine inprocess")
+        parser.error("this script measures the model after every round (objective, gradient norm): only --engine inprocess")
     if args.dataset != "breast-cancer" and not args.data_dir:
         parser.error(f"--dataset {args.dataset} needs --data-dir (the folder holding its LIBSVM files)")
     start = time.perf_counter()

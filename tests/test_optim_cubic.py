@@ -1,4 +1,8 @@
-"""FED-CURE's client step (004): Hessian-vector products, the cubic sub-problem solver, the saddle toy."""
+"""FED-CURE's client step: Hessian-vector products, the cubic sub-problem solver, the saddle toy.
+
+FED-CURE is Ghosh, Maity and Mazumdar (2023), "FED-CURE: A Robust Federated Learning Algorithm with Cubic
+Regularized Newton".
+"""
 
 import pytest
 import torch
@@ -18,7 +22,7 @@ def test_hvp_matches_the_dense_hessian(device):
     gen = torch.Generator().manual_seed(0)
     X = torch.randn(40, 6, generator=gen, dtype=torch.float64).to(device)
     y = torch.randn(40, generator=gen, dtype=torch.float64).to(device)
-    loss = lambda w: torch.log1p((X @ w - y) ** 2 / 2).mean()  # 004's non-convex robust regression
+    loss = lambda w: torch.log1p((X @ w - y) ** 2 / 2).mean()  # FED-CURE's non-convex robust regression
     w = torch.randn(6, generator=gen, dtype=torch.float64).to(device)
     v = torch.randn(6, generator=gen, dtype=torch.float64).to(device)
     dense = torch.autograd.functional.hessian(loss, w)
@@ -52,7 +56,7 @@ def test_cubic_step_solves_the_subproblem(device):
     s = cubic_step(f, torch.zeros(8, dtype=torch.float64, device=device), gamma, M, steps=2000).cpu()
     assert model(s) == pytest.approx(model(best), abs=1e-6)
     assert torch.allclose(s, best, atol=1e-3)
-    # 004's ten steps already improve on the Cauchy point, and the model never goes up
+    # FED-CURE's ten steps already improve on the Cauchy point, and the model never goes up
     cauchy = cubic_step(f, torch.zeros(8, dtype=torch.float64, device=device), gamma, M, steps=0).cpu()
     ten = cubic_step(f, torch.zeros(8, dtype=torch.float64, device=device), gamma, M, steps=10).cpu()
     assert model(s) <= model(ten) < model(cauchy) < 0
@@ -108,7 +112,7 @@ def _gd(w, rounds, lr=0.1):
 
 
 def test_fedcure_escapes_the_saddle_of_the_toy_problem():
-    """004 §4: f1 = w1² − w2², f2 = 2w1² − 2w2² on two clients, started near the saddle (0, 0)."""
+    """FED-CURE paper §4: f1 = w1² − w2², f2 = 2w1² − 2w2² on two clients, started near the saddle (0, 0)."""
     start = torch.tensor([1e-3, 1e-3], dtype=torch.float64)
     w = _fedcure(start, 5)
     assert abs(float(w[1])) > 0.5 and abs(float(w[0])) < 1e-3

@@ -1,4 +1,8 @@
-"""Error feedback (002, Algorithm 2, client side)."""
+"""Error feedback (Algorithm 2, client side).
+
+From Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021), "Communication-Efficient and Byzantine-Robust
+Distributed Learning with Error Feedback".
+"""
 
 import pytest
 import torch

@@ -1,7 +1,8 @@
-"""FED-CURE (004) on ℓ2-regularised logistic regression, breast-cancer, against scikit-learn's optimum.
+"""FED-CURE on ℓ2-regularised logistic regression, breast-cancer, against scikit-learn's optimum.
 
-Objective (004 App. D, λ = 1): F(w, b) = mean_i log(1 + exp(−y_i(xᵢᵀw + b))) + (λ/2n)‖w‖² on the
-first 440 training samples (20 clients × 22, in the loader's shuffled order), the intercept b not
+FED-CURE is Ghosh, Maity and Mazumdar (2023), "FED-CURE: A Robust Federated Learning Algorithm with Cubic
+Regularized Newton". Objective (its App. D, λ = 1): F(w, b) = mean_i log(1 + exp(−y_i(xᵢᵀw + b))) + (λ/2n)‖w‖²
+on the first 440 training samples (20 clients × 22, in the loader's shuffled order), the intercept b not
 penalised: scikit-learn's LogisticRegression with C = 1/λ and fit_intercept=True minimises the same
 function (times n/λ). Each client's loss is its own mean plus the same penalty, so the clients'
 average is F. FED-CURE: γ = 1, M = 10, 10 solver steps, η = 1, β = ψ + 2/m under attack.

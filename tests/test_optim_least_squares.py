@@ -1,4 +1,8 @@
-"""002's least-squares acceptance checks, through the simulation of scripts/bench_least_squares.py.
+"""Least-squares acceptance checks of norm-thresholding, through the simulation of
+scripts/bench_least_squares.py.
+
+The experiment is §8 of Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021), "Communication-Efficient and
+Byzantine-Robust Distributed Learning with Error Feedback".
 
 Fast tests use a 1000 x 250 problem over 50 workers (20 rows each, the paper's rows-per-worker and
 rows/d ratio); the slow test is the paper's 4000 x 1000 problem over 200 workers. Byzantine workers
@@ -68,7 +72,7 @@ def test_unknown_method(small):
 
 @pytest.mark.slow
 def test_paper_size_least_squares():
-    """002 §8: A 4000 x 1000, 200 workers, 10 or 20 Byzantine, beta*m = 12 or 22."""
+    """The paper's §8: A 4000 x 1000, 200 workers, 10 or 20 Byzantine, beta*m = 12 or 22."""
     problem = bench.make_problem()
     for f, beta_m in [(0, 12), (10, 12), (20, 22)]:
         runs = {m: bench.simulate(problem, m, f, beta_m / 200, rounds=100)

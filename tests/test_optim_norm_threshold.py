@@ -1,4 +1,8 @@
-"""Norm-thresholding server steps (002), the ball projection, signSGD's majority step and FED-CURE's server."""
+"""Norm-thresholding server steps, the ball projection, signSGD's majority step and FED-CURE's server.
+
+Norm-thresholding is from Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021), "Communication-Efficient and
+Byzantine-Robust Distributed Learning with Error Feedback".
+"""
 
 import pytest
 import torch

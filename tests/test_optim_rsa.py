@@ -1,4 +1,8 @@
-"""C-RSA / RSA (003): coordinates, ternary messages and their wire form, the αλ bound, convergence."""
+"""C-RSA / RSA: coordinates, ternary messages and their wire form, the αλ bound, convergence.
+
+From He, Zhu and Ling (2023), "C-RSA: Byzantine-robust and communication-efficient distributed learning in the
+non-convex and non-IID regime".
+"""
 
 import math
 

@@ -1,4 +1,8 @@
-"""c-rsa and rsa (003): the master on the server, stateful workers, ternary messages, honest bytes."""
+"""c-rsa and rsa: the master on the server, stateful workers, ternary messages, honest bytes.
+
+C-RSA and RSA are from He, Zhu and Ling (2023), "C-RSA: Byzantine-robust and communication-efficient
+distributed learning in the non-convex and non-IID regime".
+"""
 
 import math
 
@@ -177,7 +181,7 @@ def test_c_rsa_uploads_about_half_of_rsa_in_process():
     assert all(r["rejected_clients"] == 0 for rs in out.values() for r in rs)
 
 
-# ------------------------------------------------------------------ 003's acceptance, simulation engine
+# ---------------------------------------------------------------- C-RSA's acceptance, simulation engine
 
 
 def _accuracy(results):

@@ -1,4 +1,8 @@
-"""fed-cure (004): clients send cubic-regularised Newton steps, the server adds a norm-trimmed mean."""
+"""fed-cure: clients send cubic-regularised Newton steps, the server adds a norm-trimmed mean.
+
+FED-CURE is Ghosh, Maity and Mazumdar (2023), "FED-CURE: A Robust Federated Learning Algorithm with Cubic
+Regularized Newton".
+"""
 
 import numpy as np
 import pytest
@@ -85,7 +89,7 @@ def test_bernoulli_qsgd_payload_and_negative_update_attacker():
     np.testing.assert_allclose(sent, -0.5 * honest, rtol=1e-6)
 
 
-# ------------------------------------------------------------------------ 004's logistic regression
+# ------------------------------------------------------------------- FED-CURE's logistic regression
 
 script = load_script()
 
@@ -94,7 +98,7 @@ script = load_script()
 def test_breast_cancer_gap_to_the_scikit_learn_optimum():
     """20 clients, lambda = 1, M = 10, 10 solver steps, eta = 1, 40 rounds, in process.
 
-    004 claims a gap below 1e-3 without attack and 1e-2 with 20% attackers; measured here (see
+    The target was a gap below 1e-3 without attack and 1e-2 with 20% attackers; measured here (see
     docs/strategies.md) the clean run reaches ~9e-3 after 40 rounds, so this checks what is
     achieved: < 1.5e-2 clean, and the plain mean (beta = 0) ruined by the Gaussian attackers.
     """

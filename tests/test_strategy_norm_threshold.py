@@ -1,4 +1,8 @@
-"""norm-threshold (002 Alg. 1, options 1 and 2) and norm-threshold-ef (Alg. 2) as Flower strategies."""
+"""norm-threshold (Alg. 1, options 1 and 2) and norm-threshold-ef (Alg. 2) as Flower strategies.
+
+Both from Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021), "Communication-Efficient and Byzantine-Robust
+Distributed Learning with Error Feedback".
+"""
 
 import math
 
@@ -42,7 +46,7 @@ def test_registry_protocols_and_the_default_compressor():
     assert CLIENTS["compressed-gradient-norm"] is CompressedGradientNormClient
     assert CLIENTS["error-feedback"] is ErrorFeedbackClient
     s = _strategy()
-    assert s.cfg.compressor == "scaled-sign" == s.fit_config(1)["compressor"]  # auto -> 002's compressor
+    assert s.cfg.compressor == "scaled-sign" == s.fit_config(1)["compressor"]  # auto: the paper's
     assert s.results()["config"]["compressor"] == "scaled-sign"
     assert _strategy(compressor="identity").fit_config(1)["compressor"] == "identity"
 
@@ -134,14 +138,14 @@ def test_error_feedback_memory_lives_in_the_context_state():
     torch.testing.assert_close(sent + memory, 0.5 * grads)  # nothing is lost: sent + memory = lr * sum g
 
 
-# ------------------------------------------------------------------- 002's least squares, end to end
+# ------------------------------------------------------- norm-thresholding's least squares, end to end
 
 script = load_script()
 
 
 @pytest.mark.slow
 def test_least_squares_acceptance_through_the_strategies():
-    """1000 x 250 over 50 clients (002's 20 rows per client), 3 Byzantine adding N(0, 10 I), beta*m = 4."""
+    """1000 x 250 over 50 clients (as in the paper, 20 rows per client), 3 Byzantine adding N(0, 10 I), beta*m = 4."""
     rows, d, m, rounds = 1000, 250, 50, 60
     run = lambda name, f, **kw: script.least_squares_run(name, rows, d, m, f, rounds, **{"beta": 4 / m, **kw})
     clean = run("norm-threshold", 0, norm_option=1)

@@ -1,4 +1,9 @@
-"""Block geometric median aggregation: the server step of BGMD and FL-BGMD (001 Alg. 1; 000 Alg. 3)."""
+"""Block geometric median aggregation: the server step of BGMD and FL-BGMD.
+
+BGMD is Algorithm 1 of Acharya, Hashemi, Jain, Sanghavi, Dhillon and Topcu (2022), "Robust Training in High
+Dimensions via Block Coordinate Geometric Median Descent" (AISTATS); FL-BGMD is Algorithm 3 of Acharya (2021),
+"Robust and Efficient Collaborative Optimization for Deep Learning" (seminar slides).
+"""
 
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ class BlockGMStep(NamedTuple):
     indices: torch.Tensor
     """The k selected coordinates."""
     relative_residual: float
-    """1 - xi of the selection (001 Figs. 7-8)."""
+    """1 - xi of the selection (Acharya et al. (2022) plot it in Figs. 7-8)."""
     iterations: int
     """Weiszfeld iterations of the GM in R^k."""
 
@@ -43,7 +48,7 @@ def block_geometric_median(
     """One block-GM aggregation: select k coordinates of the rows of ``p``, take the geometric
     median there, and keep what was not selected as residual memory.
 
-    The caller forms ``p`` (001: ``P[i] = gamma * g_i + m`` with the mean memory ``m``; 000's
+    The caller forms ``p`` (BGMD: ``P[i] = gamma * g_i + m`` with the mean memory ``m``;
     FL-BGMD: ``P[i] = gamma_s * c_i + M[i]`` with one residual row per client) and steps
     ``x <- x - update``. Here:
 
@@ -69,9 +74,10 @@ def block_geometric_median(
     memory : {"mean", "rows", "none"}
         Which residual memory to return.
     memory_weights : {"uniform", "gm"}
-        How ``memory="mean"`` averages the rows of ``P - Delta``: plainly (001's literal mean), or
-        with the GM's Weiszfeld weights (:func:`~fedrobust.aggregators.weiszfeld_weights`), which
-        give far rows, such as attackers', almost no say in the memory every row gets next round.
+        How ``memory="mean"`` averages the rows of ``P - Delta``: plainly (the literal mean of
+        Acharya et al., 2022), or with the GM's Weiszfeld weights
+        (:func:`~fedrobust.aggregators.weiszfeld_weights`), which give far rows, such as
+        attackers', almost no say in the memory every row gets next round.
     tol, max_iter
         Passed to :func:`~fedrobust.aggregators.geometric_median`.
 

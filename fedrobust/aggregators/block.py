@@ -1,4 +1,8 @@
-"""Block coordinate selection C_k (001, Algorithm 2: active norm sampling)."""
+"""Block coordinate selection C_k (active norm sampling).
+
+Algorithm 2 of Acharya, Hashemi, Jain, Sanghavi, Dhillon and Topcu (2022), "Robust Training in High Dimensions
+via Block Coordinate Geometric Median Descent" (AISTATS).
+"""
 
 from __future__ import annotations
 
@@ -90,13 +94,14 @@ def block_select(
 ) -> BlockSelection:
     """Choose k of the d columns of ``x``: BGMD's block coordinate selection.
 
-    With ``selection="sample"`` (001's Algorithm 2), k distinct columns are drawn without
+    With ``selection="sample"`` (Algorithm 2 of Acharya et al., 2022), k distinct columns are drawn without
     replacement, each draw picking a remaining column with probability proportional to its score
     ``s_j = ||x[:, j]||^2``. The draw uses exponential keys (Efraimidis and Spirakis): column j gets
     ``E_j / s_j`` with ``E_j ~ Exp(1)`` and the k smallest keys win, which is exactly successive
     sampling without replacement, in O(d) vectorised work. Columns with zero score are chosen only
     when fewer than k columns have a positive score, then uniformly at random.
-    ``selection="top-k"`` takes the k largest scores deterministically (what 001's code does).
+    ``selection="top-k"`` takes the k largest scores deterministically (what the BGMD authors'
+    released code does).
 
     Note that rows with huge entries (e.g. scaled bit-flip attackers) dominate the column scores
     and so steer which block is chosen; the geometric median on the block still limits their

@@ -1,4 +1,8 @@
-"""Coordinate-wise robust statistics: the median and the trimmed mean (Yin et al., 2018)."""
+"""Coordinate-wise robust statistics: the median and the trimmed mean.
+
+Both as analysed by Yin, Chen, Ramchandran and Bartlett (2018), "Byzantine-Robust Distributed Learning:
+Towards Optimal Statistical Rates" (ICML).
+"""
 
 from __future__ import annotations
 

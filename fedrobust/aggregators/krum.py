@@ -1,4 +1,8 @@
-"""Krum and multi-Krum (Blanchard et al., 2017)."""
+"""Krum and multi-Krum.
+
+From Blanchard, El Mhamdi, Guerraoui and Stainer (2017), "Machine Learning with Adversaries: Byzantine
+Tolerant Gradient Descent" (NeurIPS).
+"""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ def norm_trim(x: torch.Tensor, beta: float, norms: torch.Tensor | None = None) -
     beta : float
         Fraction of rows dropped, in [0, 1); ties are broken by row index.
     norms : torch.Tensor, optional
-        Norms to rank by, shape (n,), instead of the rows' own norms (002's Option I ranks by
+        Norms to rank by, shape (n,), instead of the rows' own norms (Option I of Ghosh et al., 2021 ranks by
         the norm of the uncompressed gradient each client reports). Must be finite.
 
     Returns

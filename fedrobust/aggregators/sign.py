@@ -1,4 +1,8 @@
-"""signSGD with majority vote (Bernstein et al., 2019)."""
+"""signSGD with majority vote.
+
+From Bernstein, Zhao, Azizzadenesheli and Anandkumar (2019), "signSGD with Majority Vote is Communication
+Efficient and Fault Tolerant" (ICLR).
+"""
 
 from __future__ import annotations
 

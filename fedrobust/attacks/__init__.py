@@ -1,4 +1,8 @@
-"""The attack library: how Byzantine workers corrupt their data or their messages (SPEC "Attacks").
+"""The attack library: how Byzantine workers corrupt their data or their messages.
+
+The attacks are those used in the experiments of the papers fedrobust implements (BGMD,
+norm-thresholding, C-RSA, FED-CURE); each attack's docstring names its source, and
+docs/attacks.md lists them all.
 
 Attacks are looked up by name in one registry (:data:`ATTACKS`, :func:`get_attack`); ``none`` (the
 honest client) is the default. Every attack has a ``name``, a ``kind`` and its ``params``:

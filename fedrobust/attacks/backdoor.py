@@ -1,8 +1,9 @@
 """``backdoor``: relabel a fraction of the attacker's samples to a target class, optionally with a trigger.
 
-001 relabels a ψ fraction of the samples to one target class (e.g. Fashion-MNIST class 8, "bag")
-and reports how often the model then predicts the target. With ``trigger=True`` the relabelled
-samples also carry a small fixed pattern, so the attack's success can be measured on triggered
+Acharya, Hashemi, Jain, Sanghavi, Dhillon and Topcu (2022), "Robust Training in High Dimensions via Block
+Coordinate Geometric Median Descent" relabel a ψ fraction of the samples to one target class (e.g.
+Fashion-MNIST class 8, "bag") and report how often the model then predicts the target. With ``trigger=True``
+the relabelled samples also carry a small fixed pattern, so the attack's success can be measured on triggered
 test inputs (:func:`~fedrobust.attacks.attack_success_rate`).
 
 The trigger (:meth:`Backdoor.stamp`):
@@ -40,7 +41,8 @@ class Backdoor(DataAttack):
     fraction : float
         Share in [0, 1] of the attacker's samples relabelled (default 1.0).
     trigger : bool
-        Stamp the trigger on the relabelled samples (default False: plain relabelling as in 001).
+        Stamp the trigger on the relabelled samples (default False: plain relabelling as in Acharya et al.,
+        2022).
     trigger_size : int
         Side of the square (images) or number of features (tabular), >= 1 (default 3).
     trigger_value : float, optional

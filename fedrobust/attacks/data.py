@@ -10,6 +10,11 @@ name                   poisoned data                                        para
 =====================  ===================================================  ==========================
 
 ``backdoor`` lives in :mod:`fedrobust.attacks.backdoor`.
+
+Sources: Acharya, Hashemi, Jain, Sanghavi, Dhillon and Topcu (2022), "Robust Training in High Dimensions via
+Block Coordinate Geometric Median Descent"; Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021),
+"Communication-Efficient and Byzantine-Robust Distributed Learning with Error Feedback"; Ghosh, Maity and
+Mazumdar (2023), "FED-CURE: A Robust Federated Learning Algorithm with Cubic Regularized Newton".
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ def _float_work(x: np.ndarray):
 
 @register_attack("label-flip")
 class LabelFlip(DataAttack):
-    """Random labels (002, 004): each label replaced by an independent uniform draw from {0, …, C−1}.
+    """Random labels: each label replaced by an independent uniform draw from {0, …, C−1}.
+
+    Used by Ghosh et al. (2021) and Ghosh et al. (2023).
 
     Examples
     --------
@@ -47,7 +54,7 @@ class LabelFlip(DataAttack):
 
 @register_attack("label-shift")
 class LabelShift(DataAttack):
-    """Label shift (002): y → C − 1 − y (for 10 classes, y → 9 − y).
+    """Label shift (Ghosh et al., 2021): y → C − 1 − y (for 10 classes, y → 9 − y).
 
     Examples
     --------
@@ -61,7 +68,9 @@ class LabelShift(DataAttack):
 
 @register_attack("feature-gaussian")
 class FeatureGaussian(DataAttack):
-    """Feature corruption by additive noise (001): x + N(0, variance) on every entry; labels kept.
+    """Feature corruption by additive noise: x + N(0, variance) on every entry; labels kept.
+
+    Used by Acharya et al. (2022).
 
     Parameters
     ----------
@@ -88,7 +97,9 @@ class FeatureGaussian(DataAttack):
 
 @register_attack("feature-impulse")
 class FeatureImpulse(DataAttack):
-    """Impulse (salt-and-pepper) noise (001) on a ``fraction`` of the feature entries; labels kept.
+    """Impulse (salt-and-pepper) noise on a ``fraction`` of the feature entries; labels kept.
+
+    Used by Acharya et al. (2022).
 
     Each entry is hit independently with probability ``fraction``; a hit entry becomes the data's
     maximum (salt) or minimum (pepper) with probability 1/2 each. Minimum and maximum are taken

@@ -5,8 +5,9 @@ The number of Byzantine clients is ``floor(ψ · num_clients)`` (:func:`num_byza
 ψ = 0.25 of 10 clients gives 2; ψ must lie in [0, 1).
 
 - ``fixed``: one seeded set for the whole run; it depends on ``seed`` only.
-- ``dynamic``: a fresh set every round (001's dynamic corruption); it depends on
-  ``(seed, server_round)`` only, so a run is reproducible and every client can work out on its own
+- ``dynamic``: a fresh set every round (the "dynamic corruption" of Acharya, Hashemi, Jain, Sanghavi, Dhillon
+  and Topcu (2022), "Robust Training in High Dimensions via Block Coordinate Geometric Median Descent"); it
+  depends on ``(seed, server_round)`` only, so a run is reproducible and every client can work out on its own
   whether it is Byzantine this round.
 
 The draws use their own random stream (seeded by ``seed`` and a fixed tag), independent of the

@@ -1,15 +1,24 @@
-"""Update attacks: what a Byzantine client sends instead of its honest message g (SPEC "Attacks").
+"""Update attacks: what a Byzantine client sends instead of its honest message g.
 
-=====================  ==========================  =============================  =======
-name                   sent message                parameters (default)           paper
-=====================  ==========================  =============================  =======
-``bit-flip``           −scale · g                  scale > 0 (100)                001
-``gaussian``           g + N(0, variance)          variance > 0 (100; 002: 10)    001/002
-``gaussian-replace``   N(0, std²) entries          std > 0 (1)                    003
-``sign-flip``          −g                          —                              003
-``large-number``       every entry = value         finite value (10,000)          003
-``negative-update``    −c · g                      c ∈ (0, 1) (0.5)               004
-=====================  ==========================  =============================  =======
+The "paper" column names the experiments each attack comes from: BGMD, Acharya, Hashemi, Jain,
+Sanghavi, Dhillon and Topcu (2022), "Robust Training in High Dimensions via Block Coordinate
+Geometric Median Descent"; norm-thresholding, Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021),
+"Communication-Efficient and Byzantine-Robust Distributed Learning with Error Feedback"; C-RSA, He,
+Zhu and Ling (2023), "C-RSA: Byzantine-robust and communication-efficient distributed learning in
+the non-convex and non-IID regime"; FED-CURE, Ghosh, Maity and Mazumdar (2023), "FED-CURE: A Robust
+Federated Learning Algorithm with Cubic Regularized Newton".
+
+=====================  ==========================  ====================================  ===================
+name                   sent message                parameters (default)                  paper
+=====================  ==========================  ====================================  ===================
+``bit-flip``           −scale · g                  scale > 0 (100)                       Acharya et al. 2022
+``gaussian``           g + N(0, variance)          variance > 0 (100; Ghosh et al.: 10)  Acharya et al. 2022,
+                                                                                         Ghosh et al. 2021
+``gaussian-replace``   N(0, std²) entries          std > 0 (1)                           He et al. 2023
+``sign-flip``          −g                          —                                     He et al. 2023
+``large-number``       every entry = value         finite value (10,000)                 He et al. 2023
+``negative-update``    −c · g                      c ∈ (0, 1) (0.5)                      Ghosh et al. 2023
+=====================  ==========================  ====================================  ===================
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ __all__ = ["BitFlip", "Gaussian", "GaussianReplace", "SignFlip", "LargeNumber", 
 
 @register_attack("bit-flip")
 class BitFlip(UpdateAttack):
-    """Scaled bit-flip (001): send −scale · g.
+    """Scaled bit-flip (Acharya et al., 2022): send −scale · g.
 
     Parameters
     ----------
@@ -47,12 +56,12 @@ class BitFlip(UpdateAttack):
 
 @register_attack("gaussian")
 class Gaussian(UpdateAttack):
-    """Additive Gaussian noise (001, 002): send g + N(0, variance · I).
+    """Additive Gaussian noise (Acharya et al., 2022; Ghosh et al., 2021): send g + N(0, variance · I).
 
     Parameters
     ----------
     variance : float
-        The noise variance σ² > 0 (default 100 as in 001; 002 uses 10).
+        The noise variance σ² > 0 (default 100, as in Acharya et al., 2022; 10 in Ghosh et al., 2021).
 
     Examples
     --------
@@ -71,7 +80,7 @@ class Gaussian(UpdateAttack):
 
 @register_attack("gaussian-replace")
 class GaussianReplace(UpdateAttack):
-    """Pure Gaussian message (003): every entry replaced by an independent N(0, std²) draw.
+    """Pure Gaussian message (He et al., 2023): every entry replaced by an independent N(0, std²) draw.
 
     Parameters
     ----------
@@ -95,7 +104,7 @@ class GaussianReplace(UpdateAttack):
 
 @register_attack("sign-flip")
 class SignFlip(UpdateAttack):
-    """Sign flipping (003): send −g.
+    """Sign flipping (He et al., 2023): send −g.
 
     Examples
     --------
@@ -109,7 +118,7 @@ class SignFlip(UpdateAttack):
 
 @register_attack("large-number")
 class LargeNumber(UpdateAttack):
-    """Large number (003): every entry of the message set to ``value``.
+    """Large number (He et al., 2023): every entry of the message set to ``value``.
 
     Parameters
     ----------
@@ -132,7 +141,7 @@ class LargeNumber(UpdateAttack):
 
 @register_attack("negative-update")
 class NegativeUpdate(UpdateAttack):
-    """Negative update (004): send −c · s with c ∈ (0, 1).
+    """Negative update (Ghosh et al., 2023): send −c · s with c ∈ (0, 1).
 
     Parameters
     ----------

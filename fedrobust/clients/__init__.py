@@ -7,10 +7,17 @@ maps a strategy's ``protocol`` to its client class:
 - ``"local-steps"``: :class:`LocalStepsClient` runs H local SGD steps and returns x − y.
 - ``"compressed-gradient"`` / ``"compressed-local-steps"``: the same messages sent as the round's
   compressor's compact payload (:mod:`fedrobust.clients.compressed`; QBGMD, FL-BGMD, signSGD).
-- ``"compressed-gradient-norm"``: Q(g) plus the reported norm ‖g‖ (norm-threshold, 002 Alg. 1).
-- ``"error-feedback"``: Q(lr·g + e) with the error memory e in ``Context.state`` (002 Alg. 2).
-- ``"rsa"``: 003's worker with its own model x_k in ``Context.state``, ternary replies (C-RSA, RSA).
-- ``"cubic"``: Q(s), a cubic-regularised Newton step on the local data (FED-CURE, 004).
+- ``"compressed-gradient-norm"``: Q(g) plus the reported norm ‖g‖ (norm-threshold, Ghosh et al.,
+  2021, Alg. 1).
+- ``"error-feedback"``: Q(lr·g + e) with the error memory e in ``Context.state`` (Ghosh et al., 2021, Alg. 2).
+- ``"rsa"``: the C-RSA worker (He et al., 2023) with its own model x_k in ``Context.state``, ternary replies
+  (C-RSA, RSA).
+- ``"cubic"``: Q(s), a cubic-regularised Newton step on the local data (FED-CURE, Ghosh et al., 2023).
+
+The papers: Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021), "Communication-Efficient and
+Byzantine-Robust Distributed Learning with Error Feedback"; He, Zhu and Ling (2023), "C-RSA: Byzantine-robust
+and communication-efficient distributed learning in the non-convex and non-IID regime"; Ghosh, Maity and
+Mazumdar (2023), "FED-CURE: A Robust Federated Learning Algorithm with Cubic Regularized Newton".
 
 A Byzantine client is :class:`ByzantineClient` around the honest client of the protocol: in the
 rounds it is Byzantine it runs that protocol on poisoned data, or corrupts the honest message

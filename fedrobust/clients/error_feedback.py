@@ -1,4 +1,7 @@
-"""The ``error-feedback`` protocol of ``norm-threshold-ef`` (002, Algorithm 2).
+"""The ``error-feedback`` protocol of ``norm-threshold-ef``.
+
+Algorithm 2 of Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021), "Communication-Efficient and
+Byzantine-Robust Distributed Learning with Error Feedback".
 
 The client computes its minibatch gradient g (plus ``weight-decay``·x, as every gradient client),
 forms p = lr·g + e with its error memory e, sends Q(p) with the round's compressor and keeps
@@ -7,7 +10,7 @@ e ← p − Q(p) (:func:`~fedrobust.optim.error_feedback_step`). e lives in ``Co
 between rounds whichever process serves the client.
 
 A Byzantine client's update attack replaces g (the flat message) before the error-feedback step,
-as in 002's experiments (Byzantine gradient + noise, then the protocol), so its reply is a
+as in the paper's experiments (Byzantine gradient + noise, then the protocol), so its reply is a
 compressed payload like every other one.
 
 Examples

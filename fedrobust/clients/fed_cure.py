@@ -1,12 +1,15 @@
-"""The ``cubic`` protocol of ``fed-cure`` (004): send a compressed cubic-regularised Newton step.
+"""The ``cubic`` protocol of ``fed-cure``: send a compressed cubic-regularised Newton step.
+
+The client of Ghosh, Maity and Mazumdar (2023), "FED-CURE: A Robust Federated Learning Algorithm with Cubic
+Regularized Newton".
 
 The client loads x and solves s ≈ argmin_s gᵀs + (γ/2)·sᵀHs + (M/6)·γ²·‖s‖³
 (:func:`~fedrobust.optim.cubic_step`) with g and H the gradient and Hessian of its loss over its
-**whole local data set** (004: the local gradient and Hessian; no minibatch), γ = ``lr``,
+**whole local data set** (the paper: the local gradient and Hessian; no minibatch), γ = ``lr``,
 M = ``cubic-m`` and ``cubic-steps`` solver steps. H is only used through Hessian-vector products
 (double backward through ``torch.func.functional_call``), never built. The loss includes
-``weight-decay``/2·‖x‖² (so ``weight-decay`` = λ/n gives 004's (λ/2n)‖w‖²). It sends Q(s) with the
-round's compressor (``identity`` or 004's ``bernoulli-qsgd``); s is a descent step, which the
+``weight-decay``/2·‖x‖² (so ``weight-decay`` = λ/n gives the paper's (λ/2n)‖w‖²). It sends Q(s) with the
+round's compressor (``identity`` or the paper's ``bernoulli-qsgd``); s is a descent step, which the
 server adds. An update attack replaces s before compression (``negative-update`` sends −c·s).
 
 Examples

@@ -1,4 +1,7 @@
-"""The ``compressed-gradient-norm`` protocol of ``norm-threshold`` (002, Algorithm 1).
+"""The ``compressed-gradient-norm`` protocol of ``norm-threshold``.
+
+Algorithm 1 of Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021), "Communication-Efficient and
+Byzantine-Robust Distributed Learning with Error Feedback".
 
 Like ``compressed-gradient`` (the client sends Q(g) with the round's compressor), plus the norm
 ‖g‖ of the uncompressed message in the reply's metrics as ``grad_norm``, which the server ranks

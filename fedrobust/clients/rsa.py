@@ -1,4 +1,7 @@
-"""The ``rsa`` protocol of ``c-rsa`` and ``rsa`` (003): a stateful worker with its own model x_k.
+"""The ``rsa`` protocol of ``c-rsa`` and ``rsa``: a stateful worker with its own model x_k.
+
+The worker of He, Zhu and Ling (2023), "C-RSA: Byzantine-robust and communication-efficient distributed
+learning in the non-convex and non-IID regime".
 
 Each round the worker receives C(x₀), the master's model on the round's coordinates ω (config
 ``coord-method``: ``rand``: a ``rand-k`` payload, its seed regenerates ω; ``top``: a ``top-k``
@@ -8,16 +11,16 @@ from it. Then, with α = ``lr`` and λ = ``lam``:
 
 1. message m = sign(C(x₀) − x_k) on ω, sent as l packed ternary values (:func:`~fedrobust.optim.pack_signs`);
 2. x_k ← x_k − α[∇f(x_k; minibatch) + λ·P_ω(sign(x_k − C(x₀)))] (:func:`~fedrobust.optim.worker_update`),
-   with one seeded minibatch of ``batch-size`` examples (003: no weight decay on the workers);
+   with one seeded minibatch of ``batch-size`` examples (He et al., 2023: no weight decay on the workers);
 3. x_k is stored in ``Context.state`` (an ``ArrayRecord`` under :data:`MODEL_KEY`).
 
 A worker that has no x_k yet and gets no whole model (its state was lost) starts from its own
 model, which the App builds from the run seed, i.e. the master's initial x₀.
 
-Byzantine workers (003: they must follow the format, but send sign(C(x₀) − z) for an arbitrary z):
+Byzantine workers (in the paper they must follow the format, but send sign(C(x₀) − z) for an arbitrary z):
 the honest flat message here is the real-valued difference v = C(x₀) − x_k on ω, and an update
 attack replaces it before encoding, so a Byzantine worker sends sign(attack(v)), i.e. z = C(x₀) −
-attack(v). For 003's attacks: ``large-number`` (every entry 10,000) sends all +1, ``sign-flip``
+attack(v). For the paper's attacks: ``large-number`` (every entry 10,000) sends all +1, ``sign-flip``
 sends −m, ``gaussian-replace`` (N(0, 1) entries) sends uniformly random ±1; ``bit-flip`` acts as
 ``sign-flip`` and ``gaussian`` adds noise to v before the sign.
 
@@ -58,7 +61,7 @@ MODEL_KEY = "fedrobust-rsa-model"
 
 
 class RSAClient(HonestClient):
-    """003's regular worker (see the module docstring)."""
+    """The regular worker of He et al. (2023) (see the module docstring)."""
 
     protocol: ClassVar[str] = "rsa"
 

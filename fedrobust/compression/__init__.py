@@ -1,4 +1,8 @@
-"""Compressors with compact wire payloads (δ-approximate compressors, SPEC "Building blocks").
+"""Compressors with compact wire payloads (δ-approximate compressors).
+
+A δ-approximate compressor Q satisfies ‖Q(x) − x‖² <= (1 − δ)‖x‖² for every x, the class used by
+Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021), "Communication-Efficient and Byzantine-Robust
+Distributed Learning with Error Feedback".
 
 Each compressor encodes a flat float tensor into a small ``dict[str, np.ndarray]`` that travels in
 Flower messages (packed sign bits, index + value pairs, a seed plus values, integer levels plus a

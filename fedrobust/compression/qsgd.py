@@ -1,4 +1,8 @@
-"""Stochastic quantisers: ``qsgd`` (Alistarh et al. 2017, s levels) and ``bernoulli-qsgd`` (FED-CURE's).
+"""Stochastic quantisers: ``qsgd`` (s levels) and ``bernoulli-qsgd`` (FED-CURE's).
+
+``qsgd`` is from Alistarh, Grubic, Li, Tomioka and Vojnovic (2017), "QSGD: Communication-Efficient SGD via
+Gradient Quantization and Encoding" (NeurIPS); ``bernoulli-qsgd`` is the variant of Ghosh, Maity and
+Mazumdar (2023), "FED-CURE: A Robust Federated Learning Algorithm with Cubic Regularized Newton".
 
 Both use the same rounding rule, with U_i ~ U[0, 1) drawn from the seed's CPU ``torch.Generator``
 (``torch.rand(d, generator=g, dtype=w)``, w = float64 for float64 input, float32 otherwise) and
@@ -10,7 +14,7 @@ n = ‖x‖₂ of the entry's bucket rounded to float32 (the value that travels)
 (the decode is computed in float32 exactly as written on the right).
 
 E[level_i] = r_i, so Q is unbiased (up to float32 rounding of n), with
-E‖Q(x) − x‖² <= min(b/s², √b/s)‖x‖² for buckets of b entries (Alistarh et al., Lemma 3.1).
+E‖Q(x) − x‖² <= min(b/s², √b/s)‖x‖² for buckets of b entries (Alistarh et al., 2017, Lemma 3.1).
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ def _check_norms(norm: np.ndarray, length: int, what: str) -> None:
 
 @register_compressor("qsgd")
 class QSGD(Compressor):
-    """QSGD with ``s`` levels (Alistarh et al. 2017): unbiased, δ = 1 − min(b/s², √b/s).
+    """QSGD with ``s`` levels (Alistarh et al., 2017): unbiased, δ = 1 − min(b/s², √b/s).
 
     Payload: ``levels`` signed integers s·sign(x_i)·|Q(x)_i|/n (int8 when s <= 127, else int16;
     d or 2·d bytes) and ``norm``, the float32 ℓ2 norm of each bucket (one value without buckets).

@@ -84,9 +84,10 @@ class Sign(Compressor):
 class ScaledSign(Compressor):
     """ℓ1-QSGD: Q(x) = (‖x‖₁/d)·sign(x). Biased, deterministic.
 
-    ‖Q(x) − x‖² <= (1 − ‖x‖₁²/(d‖x‖²))‖x‖², so the worst case over x is δ = 1/d (002 §3).
-    Payload: the ``negative`` / ``zero`` bit-planes of :class:`Sign` plus ``scale`` = ‖x‖₁/d as one
-    float32: ceil(d/8) + 4 bytes when x has no exact zero.
+    ‖Q(x) − x‖² <= (1 − ‖x‖₁²/(d‖x‖²))‖x‖², so the worst case over x is δ = 1/d (Ghosh, Maity, Kadhe, Mazumdar
+    and Ramchandran (2021), "Communication-Efficient and Byzantine-Robust Distributed Learning with Error
+    Feedback", §3). Payload: the ``negative`` / ``zero`` bit-planes of :class:`Sign` plus ``scale`` = ‖x‖₁/d
+    as one float32: ceil(d/8) + 4 bytes when x has no exact zero.
 
     Examples
     --------

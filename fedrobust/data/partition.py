@@ -7,16 +7,18 @@ Every partitioner is deterministic for a seed and returns disjoint, sorted ``int
 - ``dirichlet``: flwr-datasets' ``DirichletPartitioner`` (per class, proportions ~ Dir(alpha)); every sample
   is used; it re-draws (up to 10 times, with a warning each time) until each client holds at least
   ``min_partition_size`` samples, then raises ``ValueError``.
-- ``label-shards`` (BGMD, 001 Sec. 7): seeded shuffle, stable sort by label, cut into ``num_shards`` equal
-  shards (sizes differ by at most one, so no sample is lost in the cut), each client gets
-  ``shards_per_client`` distinct random shards. Shards left over (``num_shards > num_partitions *
+- ``label-shards`` (BGMD: Acharya, Hashemi, Jain, Sanghavi, Dhillon and Topcu (2022), "Robust Training in High
+  Dimensions via Block Coordinate Geometric Median Descent", Sec. 7): seeded shuffle, stable sort by label,
+  cut into ``num_shards`` equal shards (sizes differ by at most one, so no sample is lost in the cut), each
+  client gets ``shards_per_client`` distinct random shards. Shards left over (``num_shards > num_partitions *
   shards_per_client``) are assigned to no one. Written here rather than with flwr-datasets'
   ``ShardPartitioner``, which floors the shard size and may then cut *more* than ``num_shards`` shards
   (1,000 samples, 80 shards -> 83 shards of 12), so it does not reproduce this scheme exactly.
-- ``half-class`` (C-RSA, 003 Sec. 5): for the ``j``-th class (in sorted label order) a random half
-  (rounded up) of its samples goes to client ``j mod num_partitions``; all the other samples are shuffled
-  and spread evenly (sizes differ by at most one) over all clients. Every sample is used. With fewer
-  clients than classes a client owns the halves of several classes.
+- ``half-class`` (C-RSA: He, Zhu and Ling (2023), "C-RSA: Byzantine-robust and communication-efficient
+  distributed learning in the non-convex and non-IID regime", Sec. 5): for the ``j``-th class (in sorted
+  label order) a random half (rounded up) of its samples goes to client ``j mod num_partitions``; all the
+  other samples are shuffled and spread evenly (sizes differ by at most one) over all clients. Every sample
+  is used. With fewer clients than classes a client owns the halves of several classes.
 
 flwr-datasets only ever sees a ``datasets.Dataset`` built in memory from a dict (no hub access).
 """

@@ -1,4 +1,8 @@
-"""C-RSA's CIFAR-10 CNN: 2 convolutional + 3 fully connected layers, 368,052 parameters (003 Sec. 5)."""
+"""C-RSA's CIFAR-10 CNN: 2 convolutional + 3 fully connected layers, 368,052 parameters.
+
+The model of He, Zhu and Ling (2023), "C-RSA: Byzantine-robust and communication-efficient distributed
+learning in the non-convex and non-IID regime", Sec. 5.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ class CifarCNN(FedModel):
     """LeNet-5 layout: two 5x5 convolutions (no padding) each followed by ReLU and 2x2 max-pooling, then
     three fully connected layers with ReLU between them.
 
-    003 gives only the layer types and the total (368,052 parameters); it does not give the widths. The
+    He et al. (2023) give only the layer types and the total (368,052 parameters), not the widths. The
     defaults here (16 and 32 channels, hidden widths 350 and 204) are our choice and reproduce that total
     exactly on ``(3, 32, 32)`` inputs with 10 classes.
 

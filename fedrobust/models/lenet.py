@@ -1,4 +1,8 @@
-"""BGMD's LeNet-style CNN (001 Sec. 7: about 1.16M parameters on 28x28 inputs)."""
+"""BGMD's LeNet-style CNN (about 1.16M parameters on 28x28 inputs).
+
+The model of Acharya, Hashemi, Jain, Sanghavi, Dhillon and Topcu (2022), "Robust Training in High Dimensions
+via Block Coordinate Geometric Median Descent", Sec. 7.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,8 @@ class LeNet(FedModel):
     """Two 5x5 convolutions (64 channels each, no padding), each followed by 2x2 max-pooling and ReLU, then
     a 1024-unit fully connected layer with ReLU and dropout, then the class logits.
 
-    001 states only "LeNet-style, 1.16M parameters"; these layer sizes follow the BGMD authors' released
-    code, and on ``(1, 28, 28)`` inputs with 10 classes give 1,163,978 parameters.
+    Acharya et al. (2022) state only "LeNet-style, 1.16M parameters"; these layer sizes follow the BGMD
+    authors' released code, and on ``(1, 28, 28)`` inputs with 10 classes give 1,163,978 parameters.
     Inputs must be at least 16x16.
 
     Parameters

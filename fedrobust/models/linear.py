@@ -1,4 +1,8 @@
-"""Linear models of FED-CURE (004): logistic regression and the non-convex robust regression."""
+"""Linear models of FED-CURE: logistic regression and the non-convex robust regression.
+
+Both are used by Ghosh, Maity and Mazumdar (2023), "FED-CURE: A Robust Federated Learning Algorithm with Cubic
+Regularized Newton".
+"""
 
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ class Logistic(_ZeroLinear):
     With ``num_classes == 2``: one output logit, binary cross-entropy with logits against 0/1 labels,
     prediction ``out > 0``. With more classes: one logit per class, cross-entropy, arg-max (multinomial).
     Inputs are flattened; weights start at zero. ``bias=False`` gives exactly ``d`` parameters (123 on a9a,
-    300 on w8a, as in 004).
+    300 on w8a, the data sets of Ghosh et al., 2023).
 
     Examples
     --------
@@ -55,7 +59,9 @@ class Logistic(_ZeroLinear):
 
 
 class RobustRegression(_ZeroLinear):
-    """Linear model ``out = w^T x (+ b)`` with the non-convex loss ``mean(log((y - out)^2 / 2 + 1))`` (004).
+    """Linear model ``out = w^T x (+ b)`` with the non-convex loss ``mean(log((y - out)^2 / 2 + 1))``.
+
+    The robust regression of Ghosh et al. (2023).
 
     Targets 0/1 are mapped to -1/+1; prediction is ``out > 0``; weights start at zero. Binary only
     (``num_classes == 2``).

@@ -1,4 +1,8 @@
-"""One-hidden-layer ReLU perceptron (002 Sec. 8: 1000 hidden units on MNIST)."""
+"""One-hidden-layer ReLU perceptron (1000 hidden units on MNIST).
+
+The MNIST model of Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021), "Communication-Efficient and
+Byzantine-Robust Distributed Learning with Error Feedback", Sec. 8.
+"""
 
 from __future__ import annotations
 

@@ -3,9 +3,10 @@
 Normalisation layers: BatchNorm keeps running statistics in buffers, which are not parameters, so they are
 neither averaged nor attacked by the server and drift per client under non-IID data; its batch statistics
 also make a client's gradient depend on the whole minibatch. The default here is therefore GroupNorm with
-2 groups (as in Hsieh et al., "The Non-IID Data Quagmire", 2020), which has no buffers and the same
-parameters as BatchNorm (11,173,962 for 10 classes). ``norm="batch"`` gives the usual BatchNorm network,
-``norm="none"`` drops normalisation (convolutions then get biases).
+2 groups (as in Hsieh, Phanishayee, Mutlu and Gibbons (2020), "The Non-IID Data Quagmire of Decentralized
+Machine Learning"), which has no buffers and the same parameters as BatchNorm (11,173,962 for 10 classes).
+``norm="batch"`` gives the usual BatchNorm network, ``norm="none"`` drops normalisation (convolutions then
+get biases).
 """
 
 from __future__ import annotations

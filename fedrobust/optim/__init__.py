@@ -1,12 +1,18 @@
-"""Client- and server-side update rules of 002, 003 and 004 as pure torch functions (no Flower).
+"""Client- and server-side update rules of three papers as pure torch functions (no Flower).
+
+The papers: norm-thresholding, Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021), "Communication-Efficient
+and Byzantine-Robust Distributed Learning with Error Feedback"; C-RSA, He, Zhu and Ling (2023), "C-RSA:
+Byzantine-robust and communication-efficient distributed learning in the non-convex and non-IID regime";
+FED-CURE, Ghosh, Maity and Mazumdar (2023), "FED-CURE: A Robust Federated Learning Algorithm with Cubic
+Regularized Newton".
 
 Every function checks its arguments, runs unchanged on CPU or CUDA (results on the input's device)
 and never keeps state: memories and models go in and come out. The Flower strategies and clients are
 thin shells around these.
 
 ===========================  ====================================================================
-``error_feedback_step``      002 Alg. 2 client: p = lr·g + e, send Q(p), keep e' = p − Q(p)
-``norm_threshold_step``      002 Alg. 1/2 server: keep the (1 − β) smallest norms, x ← Π_W(x − lr·mean)
+``error_feedback_step``      norm-thresholding Alg. 2 client: p = lr·g + e, send Q(p), keep e' = p − Q(p)
+``norm_threshold_step``      norm-thresholding Alg. 1/2 server: keep the (1 − β) smallest norms, x ← Π_W(x − lr·mean)
 ``norm_threshold_mean``      the kept rows' mean and indices (shared by the two norm-threshold servers)
 ``project_ball``             Π_W, Euclidean projection on an ℓ2 ball
 ``signsgd_step``             signSGD with majority vote: x ← x − lr·sign(Σ sign(s_i))

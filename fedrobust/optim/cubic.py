@@ -1,8 +1,13 @@
-"""FED-CURE's client step (004): an approximate cubic-regularised Newton step from Hessian-vector products.
+"""FED-CURE's client step: an approximate cubic-regularised Newton step from Hessian-vector products.
+
+FED-CURE is Ghosh, Maity and Mazumdar (2023), "FED-CURE: A Robust Federated Learning Algorithm with Cubic
+Regularized Newton".
 
 Client i solves s = argmin_s m(s), m(s) = gᵀs + (γ/2)·sᵀHs + (M/6)·γ²·‖s‖³, with g, H its local
-gradient and Hessian, by gradient descent on m (Carmon & Duchi 2016; the solver of Tripuraneni et
-al. 2018 that 004 runs for 10 steps):
+gradient and Hessian, by gradient descent on m (Carmon and Duchi (2016), "Gradient Descent Efficiently Finds
+the Cubic-Regularized Non-Convex Newton Step"; it is the sub-problem solver of Tripuraneni, Stern, Jin, Regier
+and Jordan (2018), "Stochastic Cubic Regularization for Fast Nonconvex Optimization", which the
+FED-CURE paper runs for 10 steps):
 
     ∇m(s) = g + γ·Hs + (M/2)·γ²·‖s‖·s,
 
@@ -116,11 +121,11 @@ def cubic_step(
     w : torch.Tensor
         The current global model, shape (d,).
     gamma : float
-        γ > 0, scales the Hessian term (and the cubic term by γ²); 004 uses 1.
+        γ > 0, scales the Hessian term (and the cubic term by γ²); the FED-CURE paper uses 1.
     M : float
-        Cubic regularisation M > 0 (004: 10).
+        Cubic regularisation M > 0 (the FED-CURE paper: 10).
     steps : int
-        Gradient-descent steps after the Cauchy point (004: 10); 0 returns the Cauchy point.
+        Gradient-descent steps after the Cauchy point (the FED-CURE paper: 10); 0 returns the Cauchy point.
     step_size : float, optional
         The solver's step size η > 0; default: Carmon & Duchi's 1 / (4(β + ρR)) with β estimated
         by power iteration.

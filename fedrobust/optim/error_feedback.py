@@ -1,4 +1,6 @@
-"""Client side of 002's Algorithm 2: compressed gradient steps with error feedback.
+"""Client side of Algorithm 2 of Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021),
+"Communication-Efficient and Byzantine-Robust Distributed Learning with Error Feedback": compressed gradient
+steps with error feedback.
 
 Each honest client keeps a memory e (zeros at the start), forms p = lr·grad + e, sends Q(p) and
 keeps e' = p − Q(p): what compression dropped this round is added back to the next round's step.

@@ -1,7 +1,10 @@
-"""FED-CURE's server step (004, Algorithm 1): norm-thresholded mean of the clients' cubic steps, added.
+"""FED-CURE's server step: norm-thresholded mean of the clients' cubic steps, added.
 
-Sign convention (SPEC): each client's s (:func:`~fedrobust.optim.cubic.cubic_step`) is already a
-descent step, so the server *adds* η·mean_kept(s). 004 uses η = 1 and β = ψ + 2/m.
+Algorithm 1 of Ghosh, Maity and Mazumdar (2023), "FED-CURE: A Robust Federated Learning Algorithm with Cubic
+Regularized Newton".
+
+Sign convention: each client's s (:func:`~fedrobust.optim.cubic.cubic_step`) is already a
+descent step, so the server *adds* η·mean_kept(s). The paper uses η = 1 and β = ψ + 2/m.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Server side of 002's norm-thresholding (Algorithms 1 and 2) and the ℓ2-ball projection Π_W.
+"""Server side of norm-thresholding (Algorithms 1 and 2) and the ℓ2-ball projection Π_W.
+
+The algorithms are those of Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021), "Communication-Efficient and
+Byzantine-Robust Distributed Learning with Error Feedback".
 
 The server ranks the n client messages by a norm, keeps the (1 − β) fraction with the smallest
 norms (:func:`~fedrobust.aggregators.norm_trim`) and steps along their mean:
@@ -8,9 +11,10 @@ norms (:func:`~fedrobust.aggregators.norm_trim`) and steps along their mean:
   Step w ← Π_W(w − lr·mean_kept Q(∇F_i(w))).
 - Algorithm 2 (error feedback): the messages are Q(lr·∇F_i(w) + e_i), already scaled by the step
   size on the client (:func:`~fedrobust.optim.error_feedback.error_feedback_step`), so the caller
-  passes ``lr=1`` (SPEC note: the paper's second γ is a typo) and ranks by the messages' own norms.
+  passes ``lr=1`` (the paper's Algorithm 2 multiplies by γ again on the server, which would
+  apply it twice) and ranks by the messages' own norms.
 
-β must exceed the Byzantine fraction for the guarantees of 002 to hold.
+β must exceed the Byzantine fraction for the guarantees of Ghosh et al. (2021) to hold.
 """
 
 from __future__ import annotations

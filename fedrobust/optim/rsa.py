@@ -1,4 +1,7 @@
-"""C-RSA and RSA (He, Zhu, Ling, 003): ℓ1-penalised model aggregation with ternary messages.
+"""C-RSA and RSA: ℓ1-penalised model aggregation with ternary messages.
+
+From He, Zhu and Ling (2023), "C-RSA: Byzantine-robust and communication-efficient distributed learning in the
+non-convex and non-IID regime".
 
 The master keeps x₀, each regular worker k its own model x_k (all start equal). Each round:
 
@@ -56,7 +59,7 @@ def draw_coordinates(
     d : int
         Model dimension.
     l : int
-        Number of coordinates, 1 <= l <= d (003 uses l = d/2).
+        Number of coordinates, 1 <= l <= d (l = d/2 in He et al., 2023).
     seed : int, optional
         ``rand``: the seed (>= 0) that workers also receive; the indices are those of
         ``RandK(k=l).indices(d, seed)``, so a ``rand-k`` payload carries ω. Required for ``rand``.
@@ -200,7 +203,7 @@ def master_update(
     x0 : torch.Tensor
         The master's model, shape (d,).
     grad0 : torch.Tensor or None
-        ∇f₀(x₀), shape (d,): ``mu * x0`` for weight decay μ (003: 0.01); None for f₀ = 0.
+        ∇f₀(x₀), shape (d,): ``mu * x0`` for weight decay μ (He et al., 2023: 0.01); None for f₀ = 0.
     received_signs : torch.Tensor
         The workers' messages, shape (n, l), values in {−1, 0, 1} (any integer or floating dtype,
         e.g. int8 from :func:`unpack_signs`).

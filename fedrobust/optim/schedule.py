@@ -17,7 +17,9 @@ def scheduled_lr(lr: float, schedule: str, server_round: int, rounds: int) -> fl
 
     ``constant``: ``lr`` in every round. ``cosine``: cosine annealing without restarts,
     ``lr · (1 + cos(π (t − 1) / rounds)) / 2``: ``lr`` in round 1, decreasing to
-    ``lr · (1 + cos(π (rounds − 1) / rounds)) / 2 > 0`` in the last round (001 trains MNIST so).
+    ``lr · (1 + cos(π (rounds − 1) / rounds)) / 2 > 0`` in the last round.
+    Acharya, Hashemi, Jain, Sanghavi, Dhillon and Topcu (2022), "Robust Training in High Dimensions via
+    Block Coordinate Geometric Median Descent", anneal their CIFAR-10 runs with cosine warm restarts.
 
     Examples
     --------

@@ -1,4 +1,11 @@
-"""Server step of signSGD with majority vote (Bernstein et al., 2019), the baseline of 002 and 003."""
+"""Server step of signSGD with majority vote, a baseline of the norm-thresholding and C-RSA papers.
+
+From Bernstein, Zhao, Azizzadenesheli and Anandkumar (2019), "signSGD with Majority Vote is
+Communication Efficient and Fault Tolerant" (ICLR); Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021),
+"Communication-Efficient and Byzantine-Robust Distributed Learning with Error Feedback" and He, Zhu and Ling
+(2023), "C-RSA: Byzantine-robust and communication-efficient distributed learning in the non-convex and
+non-IID regime" compare against it.
+"""
 
 from __future__ import annotations
 

@@ -1,12 +1,15 @@
-"""BGMD: block geometric-median descent (001, Algorithm 1) and the block-GM server shared with
-QBGMD and FL-BGMD.
+"""BGMD: block geometric-median descent and the block-GM server shared with QBGMD and FL-BGMD.
+
+BGMD is Algorithm 1 of Acharya, Hashemi, Jain, Sanghavi, Dhillon and Topcu (2022), "Robust Training in High
+Dimensions via Block Coordinate Geometric Median Descent" (AISTATS); QBGMD and FL-BGMD come from Acharya
+(2021), "Robust and Efficient Collaborative Optimization for Deep Learning" (seminar slides).
 
 Server state: the model ``x`` and a residual memory. Each round, with the accepted client vectors
 ``v_i`` (gradients for BGMD and QBGMD, compressed model differences for FL-BGMD):
 
 1. ``P[i] = gamma · v_i + memory`` (built in place in the received (n, d) matrix);
 2. :func:`~fedrobust.aggregators.block_geometric_median` selects ``k = max(1, round(rho · d))``
-   columns of ``P`` (``selection``: ``sample`` by column norm, 001's Algorithm 2, or ``top-k``),
+   columns of ``P`` (``selection``: ``sample`` by column norm, the paper's Algorithm 2, or ``top-k``),
    takes the geometric median of the rows there (``gm-tol``, ``gm-max-iter``) and keeps
    ``P − C_k(P)`` as the new memory;
 3. ``x ← x − g~``.
@@ -14,17 +17,17 @@ Server state: the model ``x`` and a residual memory. Each round, with the accept
 ``gamma`` is ``lr`` for BGMD / QBGMD and ``server-lr`` for FL-BGMD. The ``memory`` key picks the
 residual memory:
 
-- ``mean``: one vector m ∈ R^d, a row average of ``P − C_k(P)`` (001's m̂; default of bgmd, qbgmd).
-  001 averages uniformly over all rows, so Byzantine rows write their residuals into the memory
-  that is added to every row next round, and the GM (translation-equivariant) passes it on to x:
+- ``mean``: one vector m ∈ R^d, a row average of ``P − C_k(P)`` (the paper's m̂; default of bgmd, qbgmd).
+  Acharya et al. (2022) average uniformly over all rows, so Byzantine rows write their residuals into
+  the memory that is added to every row next round, and the GM (translation-equivariant) passes it on to x:
   measured on mnist5k, scaled bit-flip at ψ = 0.2 then drives BGMD to chance accuracy. By default
   (``memory_weights="gm"``) the rows are therefore weighted by their Weiszfeld weights at the
   block's GM (:func:`~fedrobust.aggregators.weiszfeld_weights`), which give far rows little
-  weight; ``memory_weights="uniform"`` is 001's literal mean;
+  weight; ``memory_weights="uniform"`` is the paper's literal mean;
 - ``rows``: one residual row per client, kept by partition id in an (N, d) float32 tensor allocated
   on first use (N = ``num-clients``: 4·N·d bytes on the server, e.g. 4.7 GB for 1000 clients of
   a 1.16M-parameter LeNet; default of fl-bgmd);
-- ``none``: no memory (the ablation of 001 Fig. 6).
+- ``none``: no memory (the ablation of Acharya et al., 2022, Fig. 6).
 
 Note that attackers with huge messages dominate the column norms and so steer which block is
 chosen (either selection rule), and under ``mean`` memory their residuals enter the shared memory;
@@ -65,7 +68,7 @@ class BlockGMStrategy(VectorStrategy):
         As for :class:`~fedrobust.strategies.VectorStrategy`.
     memory_weights : {"gm", "uniform"}
         How the ``mean`` memory averages the residual rows: by the GM's Weiszfeld weights
-        (default, robust) or uniformly (001's Algorithm 1 as written).
+        (default, robust) or uniformly (Algorithm 1 of Acharya et al., 2022, as written).
 
     Attributes
     ----------
@@ -185,7 +188,10 @@ class BlockGMStrategy(VectorStrategy):
 
 
 class BGMD(BlockGMStrategy):
-    """BGMD on the gradient protocol: ``P = lr · G + m``, block GM, ``x ← x − g~`` (001 Alg. 1)."""
+    """BGMD on the gradient protocol: ``P = lr · G + m``, block GM, ``x ← x − g~``.
+
+    Algorithm 1 of Acharya et al. (2022).
+    """
 
     name: ClassVar[str] = "bgmd"
     protocol: ClassVar[str] = "gradient"

@@ -1,6 +1,9 @@
-"""C-RSA and RSA (003): ℓ1-penalised model aggregation with ternary messages.
+"""C-RSA and RSA: ℓ1-penalised model aggregation with ternary messages.
 
-The server is 003's master: it keeps x₀ (``self.x``); every worker keeps its own model x_k in its
+From He, Zhu and Ling (2023), "C-RSA: Byzantine-robust and communication-efficient distributed learning in the
+non-convex and non-IID regime" (Signal Processing).
+
+The server is the paper's master: it keeps x₀ (``self.x``); every worker keeps its own model x_k in its
 ``Context.state`` (:class:`~fedrobust.clients.RSAClient`, protocol ``rsa``). Each round, with
 α = ``lr``, λ = ``lam`` and μ = ``weight-decay``:
 
@@ -9,7 +12,7 @@ The server is 003's master: it keeps x₀ (``self.x``); every worker keeps its o
    per-round seed (derived from ``seed`` and the round) and sends a ``rand-k`` payload, the seed
    (8 bytes) plus x₀ on ω (4·l bytes); ``top`` takes the l largest |x₀| and sends a ``top-k``
    payload (indices and values, 8·l bytes). A worker taking part for the first time also receives
-   the whole x₀ (the model's arrays, before the payload) and starts x_k from it (003: all models
+   the whole x₀ (the model's arrays, before the payload) and starts x_k from it (He et al., 2023: all models
    start at x₀). ``bytes_down`` counts exactly these arrays;
 2. every worker replies sign(C(x₀) − x_k) on ω, l ternary values packed as bit-planes
    (:func:`~fedrobust.optim.pack_signs`: ceil(l/8) bytes, twice that when a value is 0), and
@@ -71,7 +74,7 @@ def coordinate_seed(seed: int, server_round: int) -> int:
 
 
 class CRSA(VectorStrategy):
-    """003's master on the ``rsa`` protocol (see the module docstring).
+    """The master of He et al. (2023) on the ``rsa`` protocol (see the module docstring).
 
     Attributes
     ----------
@@ -180,7 +183,7 @@ class CRSA(VectorStrategy):
 
 
 class RSA(CRSA):
-    """RSA (003's uncompressed baseline): C-RSA with ω = all coordinates."""
+    """RSA (the uncompressed baseline of He et al., 2023): C-RSA with ω = all coordinates."""
 
     name: ClassVar[str] = "rsa"
     all_coordinates: ClassVar[bool] = True

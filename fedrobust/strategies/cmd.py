@@ -12,7 +12,11 @@ __all__ = ["CMD"]
 
 
 class CMD(RuleStrategy):
-    """``x ← x − lr · coordinate_median(G)`` (Yin, Chen, Ramchandran and Bartlett, 2018)."""
+    """``x ← x − lr · coordinate_median(G)``.
+
+    From Yin, Chen, Ramchandran and Bartlett (2018), "Byzantine-Robust Distributed Learning: Towards Optimal
+    Statistical Rates" (ICML).
+    """
 
     name: ClassVar[str] = "cmd"
     rule_class = CMDRule

@@ -1,11 +1,14 @@
-"""FED-CURE (004): clients send cubic-regularised Newton steps, the server adds a norm-trimmed mean.
+"""FED-CURE: clients send cubic-regularised Newton steps, the server adds a norm-trimmed mean.
+
+From Ghosh, Maity and Mazumdar (2023), "FED-CURE: A Robust Federated Learning Algorithm with Cubic Regularized
+Newton" (FL workshop at ICML 2023).
 
 Protocol ``cubic``: every client solves s_i ≈ argmin_s g_iᵀs + (γ/2)·sᵀH_i s + (M/6)·γ²·‖s‖³ on
-its whole local data set (:class:`~fedrobust.clients.CubicClient`; γ = ``lr``, 004 uses 1;
+its whole local data set (:class:`~fedrobust.clients.CubicClient`; γ = ``lr``, the paper uses 1;
 M = ``cubic-m``; ``cubic-steps`` solver steps, Hessian-vector products only) and sends Q(s_i) with
-the run's compressor (``auto``: none; 004 also uses ``bernoulli-qsgd``). The server keeps the
+the run's compressor (``auto``: none; the paper also uses ``bernoulli-qsgd``). The server keeps the
 (1 − ``beta``) fraction with the smallest ‖Q(s_i)‖ and steps ``x ← x + eta · mean_kept Q(s_i)``
-(:func:`~fedrobust.optim.fedcure_step`; 004: η = 1, β = ψ + 2/m). Each round records
+(:func:`~fedrobust.optim.fedcure_step`; Ghosh et al., 2023: η = 1, β = ψ + 2/m). Each round records
 ``kept_clients``.
 """
 
@@ -24,7 +27,7 @@ __all__ = ["FedCure"]
 
 
 class FedCure(CompressedStrategy, VectorStrategy):
-    """004's server on the ``cubic`` protocol (see the module docstring)."""
+    """The server of Ghosh et al. (2023) on the ``cubic`` protocol (see the module docstring)."""
 
     name: ClassVar[str] = "fed-cure"
     trims: ClassVar[str] = "clients"

@@ -1,7 +1,8 @@
 """FedAvg on the local-steps protocol: clients run H local SGD steps and send Δ_i = x − y_i.
 
 The server steps ``x ← x − mean(Δ)``; with ``weighted = true`` the mean is weighted by the
-clients' numbers of examples (McMahan et al. 2017), otherwise uniform.
+clients' numbers of examples, as in McMahan, Moore, Ramage, Hampson and Agüera y Arcas (2017),
+"Communication-Efficient Learning of Deep Networks from Decentralized Data" (AISTATS); otherwise uniform.
 """
 
 from __future__ import annotations

@@ -1,11 +1,15 @@
-"""FL-BGMD (000, Algorithm 3): local steps, compressed model differences, server error correction.
+"""FL-BGMD: local steps, compressed model differences, server error correction.
+
+Algorithm 3 of Acharya (2021), "Robust and Efficient Collaborative Optimization for Deep Learning" (seminar
+slides), a federated, communication-efficient variant of BGMD.
 
 Clients run ``local-steps`` SGD steps (step ``lr``) from x and send ``c_i = Q(x − y_i)`` with the
 run's compressor. The server keeps a residual memory M and, with ``gamma_s = server-lr``:
 
 1. ``P[i] = gamma_s · c_i + M[i]``;
-2. ``Delta = C_k(P)`` (k = rho · d; selected from P, not from the raw messages, so that M is an
-   error-feedback memory: see SPEC's note);
+2. ``Delta = C_k(P)`` (k = rho · d). The slide writes ``C_k(G)``, a selection from the raw messages;
+   fedrobust selects from P, because only then is ``P − Delta`` the part of P not yet applied,
+   so that M is an error-feedback memory;
 3. ``M[i] ← P[i] − Delta[i]``;
 4. ``x ← x − GM(Delta)`` (a GM in R^k).
 

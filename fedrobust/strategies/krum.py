@@ -1,5 +1,7 @@
-"""Krum and multi-Krum on the gradient protocol: ``x ← x − lr · Krum_f,m(G)`` (Blanchard, El Mhamdi,
-Guerraoui and Stainer, 2017, "Machine Learning with Adversaries: Byzantine Tolerant Gradient Descent").
+"""Krum and multi-Krum on the gradient protocol: ``x ← x − lr · Krum_f,m(G)``.
+
+From Blanchard, El Mhamdi, Guerraoui and Stainer (2017), "Machine Learning with Adversaries: Byzantine
+Tolerant Gradient Descent" (NeurIPS).
 
 ``f`` is ``krum-f``, or with ``krum-f = -1`` the number of Byzantine clients expected among the
 sampled ones, ``floor(byzantine-fraction · clients-per-round)``. Krum needs ``2f + 2 < n``: when a

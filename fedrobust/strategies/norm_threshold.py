@@ -1,7 +1,10 @@
-"""Norm-thresholding with compression (002, Algorithm 1) and with error feedback (Algorithm 2).
+"""Norm-thresholding with compression (Algorithm 1) and with error feedback (Algorithm 2).
+
+Both from Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021), "Communication-Efficient and Byzantine-Robust
+Distributed Learning with Error Feedback" (IEEE JSAIT).
 
 ``norm-threshold`` (protocol ``compressed-gradient-norm``): every client sends Q(g_i), its
-minibatch gradient compressed by the run's compressor (``auto``: ``scaled-sign`` as in 002), and
+minibatch gradient compressed by the run's compressor (``auto``: ``scaled-sign`` as in the paper), and
 reports ‖g_i‖ (the uncompressed norm) in its metrics as ``grad_norm``. The server ranks the clients
 by a norm, keeps the (1 − ``beta``) fraction with the smallest ones and steps
 ``x ← Π_W(x − lr · mean_kept Q(g_i))`` (:func:`~fedrobust.optim.norm_threshold_step`):
@@ -14,11 +17,13 @@ by a norm, keeps the (1 − ``beta``) fraction with the smallest ones and steps
 
 ``norm-threshold-ef`` (protocol ``error-feedback``): every client keeps e_i in ``Context.state``,
 sends Q(lr · g_i + e_i) and keeps the residual; the server ranks by ‖Q(p_i)‖ and steps
-``x ← Π_W(x − mean_kept Q(p_i))``, with no second step size (SPEC's note on 002's typo).
+``x ← Π_W(x − mean_kept Q(p_i))``, with no second step size: the paper's
+Algorithm 2 multiplies by γ again on the server, but γ is already inside p_i, so fedrobust applies it
+once.
 
 Π_W is the projection on the ℓ2 ball of radius ``radius`` around the origin, off when ``radius =
-0`` (default). ``beta`` must exceed the Byzantine fraction ψ for 002's guarantees. Each round
-records ``kept_clients``. ``bytes_up`` counts the payloads (the reported norm travels as one
+0`` (default). ``beta`` must exceed the Byzantine fraction ψ for the guarantees of Ghosh et al. (2021). Each
+round records ``kept_clients``. ``bytes_up`` counts the payloads (the reported norm travels as one
 metric, not counted).
 """
 
@@ -60,7 +65,8 @@ def reported_norm(metrics: dict[str, Scalar]) -> float | None:
 
 
 class NormThreshold(CompressedStrategy, VectorStrategy):
-    """002 Algorithm 1 on the ``compressed-gradient-norm`` protocol (see the module docstring)."""
+    """Algorithm 1 of Ghosh et al. (2021) on the ``compressed-gradient-norm`` protocol (see the module
+    docstring)."""
 
     name: ClassVar[str] = "norm-threshold"
     trims: ClassVar[str] = "clients"
@@ -96,7 +102,8 @@ class NormThreshold(CompressedStrategy, VectorStrategy):
 
 
 class NormThresholdEF(NormThreshold):
-    """002 Algorithm 2 on the ``error-feedback`` protocol: rank by ‖Q(p_i)‖, step by their mean."""
+    """Algorithm 2 of Ghosh et al. (2021) on the ``error-feedback`` protocol: rank by ‖Q(p_i)‖, step by
+    their mean."""
 
     name: ClassVar[str] = "norm-threshold-ef"
     protocol: ClassVar[str] = "error-feedback"

@@ -1,4 +1,7 @@
-"""QBGMD (000, Lemma 4): BGMD whose clients send a compressed gradient Q(g).
+"""QBGMD: BGMD whose clients send a compressed gradient Q(g).
+
+From Acharya (2021), "Robust and Efficient Collaborative Optimization for Deep Learning" (seminar slides),
+Lemma 4: block selection after a quantiser is still a contraction, so BGMD's guarantees carry over.
 
 The server decodes each payload (:mod:`fedrobust.strategies.compressed`; malformed ones are
 rejected) and runs BGMD's step on the decoded gradients: ``P = lr · Q(g_i) + m``, block GM,

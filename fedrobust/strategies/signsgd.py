@@ -1,4 +1,10 @@
-"""signSGD with majority vote (Bernstein et al., 2019), the baseline of 002 and 003.
+"""signSGD with majority vote, a baseline of the norm-thresholding and C-RSA papers.
+
+From Bernstein, Zhao, Azizzadenesheli and Anandkumar (2019), "signSGD with Majority Vote is
+Communication Efficient and Fault Tolerant" (ICLR). Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021),
+"Communication-Efficient and Byzantine-Robust Distributed Learning with Error Feedback" and He, Zhu and Ling
+(2023), "C-RSA: Byzantine-robust and communication-efficient distributed learning in the non-convex and
+non-IID regime" compare against it.
 
 Protocol ``compressed-gradient`` with the ``sign`` compressor: every client sends sign(g_i) (one
 bit per coordinate, ceil(d/8) bytes; a second bit-plane only when g_i has exact zeros), the server

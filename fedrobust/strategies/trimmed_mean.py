@@ -15,7 +15,10 @@ __all__ = ["TrimmedMean"]
 
 
 class TrimmedMean(RuleStrategy):
-    """``x ← x − lr · trimmed_mean(G, beta)`` (Yin, Chen, Ramchandran and Bartlett, 2018).
+    """``x ← x − lr · trimmed_mean(G, beta)``.
+
+    From Yin, Chen, Ramchandran and Bartlett (2018), "Byzantine-Robust Distributed Learning: Towards Optimal
+    Statistical Rates" (ICML).
 
     Raises
     ------
