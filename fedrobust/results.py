@@ -31,12 +31,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from .attacks.run import attack_summary
-
-__all__ = ["RoundRecord", "results_dict", "attack_summary", "write_results", "read_results"]
+__all__ = ["RoundRecord", "results_dict", "write_results", "read_results"]
 
 
 @dataclass
@@ -97,19 +94,21 @@ def results_dict(
     *,
     startup_seconds: float | None = None,
     warnings: Sequence[str] = (),
+    attack: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the results document (see the module docstring).
 
     ``config`` maps run-config keys to values; when it has an ``attack`` key the ``attack`` and
-    ``warnings`` sections are filled (:func:`attack_summary`; ``warnings``: the run's
-    :func:`~fedrobust.config.config_warnings`, which the caller computed). ``startup_seconds``: the
+    ``warnings`` sections are filled with what the caller computed: ``attack``, the run's
+    :func:`~fedrobust.attacks.attack_summary`, and ``warnings``, its
+    :func:`~fedrobust.config.config_warnings`. ``startup_seconds``: the
     seconds before round 1 started (None: not measured, or round 1 has not started).
     """
     from ._version import __version__
 
     out: dict[str, Any] = {"fedrobust-version": __version__, "config": dict(config)}
-    if "attack" in config:  # the run keys as attributes, for attack_summary
-        out["attack"] = attack_summary(SimpleNamespace(**{str(k).replace("-", "_"): v for k, v in config.items()}))
+    if "attack" in config:
+        out["attack"] = dict(attack or {})
         out["warnings"] = list(warnings)
     out["startup_seconds"] = startup_seconds
     out["initial"] = dict(initial or {})

@@ -69,7 +69,7 @@ from .._checks import all_finite
 from ..errors import ConfigError, RunStopped
 from ..optim.schedule import scheduled_lr
 from ..ndarrays import flatten, payload_bytes, to_ndarrays
-from ..attacks.run import byzantine_clients
+from ..attacks.run import attack_summary, byzantine_clients
 from ..results import RoundRecord, results_dict
 from ..validation import RowStack, check_arrays, check_values, num_examples_reason
 from .memory import check_server_memory, server_memory_problem
@@ -429,7 +429,8 @@ class VectorStrategy(Strategy):
     def results(self) -> dict[str, Any]:
         """The results document of the rounds so far (see :mod:`fedrobust.results`)."""
         return results_dict(
-            self.cfg.to_dict(), self.records, self.initial, startup_seconds=self.startup_seconds, warnings=self.warnings
+            self.cfg.to_dict(), self.records, self.initial, startup_seconds=self.startup_seconds,
+            warnings=self.warnings, attack=attack_summary(self.cfg),
         )
 
     # ------------------------------------------------------------------------------------ helpers
