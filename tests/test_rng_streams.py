@@ -109,3 +109,33 @@ def test_poisoning_rng_is_pinned(seed, partition_id, labels):
     cfg = RunConfig(dataset="breast-cancer", seed=seed, num_clients=5, clients_per_round=5)
     _, y = workload.poisoned_client_data(cfg, partition_id, _DrawLabels())
     assert y[:4].tolist() == labels
+
+
+# ---------------------------------------------------------------------------- the table itself
+def test_streams_have_distinct_entropy_layouts():
+    from fedrobust._rng import STREAMS
+
+    layouts = {(s.tag, len(s.keys)) for s in STREAMS.values()}
+    assert len(layouts) == len(STREAMS)
+
+
+def test_stream_helpers_check_name_and_key_count():
+    from fedrobust._rng import stream_generator, stream_rng
+
+    with pytest.raises(ValueError, match="unknown random stream"):
+        stream_rng("no-such-stream", 0)
+    with pytest.raises(TypeError, match=r"takes \(seed, partition_id, server_round\)"):
+        stream_generator("minibatch", 0, 1)
+
+
+def test_rng_stays_a_leaf_module():
+    import ast
+
+    import fedrobust._rng
+
+    tree = ast.parse(open(fedrobust._rng.__file__, encoding="utf-8").read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0 and not (node.module or "").startswith("fedrobust"), ast.dump(node)
+        elif isinstance(node, ast.Import):
+            assert not any(a.name.startswith("fedrobust") for a in node.names), ast.dump(node)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from flwr.client import Client
 from flwr.common import (
@@ -35,7 +34,7 @@ from flwr.common import (
     RecordDict,
 )
 
-from .._rng import seeded_global_rng
+from .._rng import seeded_global_rng, stream_seed
 
 __all__ = ["RoundClient", "round_seed", "RESTORED_KEY", "FIT_SECONDS_KEY"]
 
@@ -46,8 +45,6 @@ reply (its Flower (de)serialisation and state restore/save included; scripts/ben
 RESTORED_KEY = "fedrobust-restored"
 """``Context.state`` key set once a client's saved state was looked for in this run."""
 
-_RNG_STREAM = 0x52_4E_47  # "RNG": the fit's global-RNG seed, apart from the other (seed, id, round) streams
-
 
 def round_seed(seed: int, partition_id: int, server_round: int) -> int:
     """The 63-bit seed of torch's global RNG during a client's fit.
@@ -57,8 +54,7 @@ def round_seed(seed: int, partition_id: int, server_round: int) -> int:
     >>> round_seed(0, 1, 2) == round_seed(0, 1, 2) != round_seed(0, 1, 3)
     True
     """
-    word = np.random.SeedSequence([int(seed), _RNG_STREAM, int(partition_id), int(server_round)])
-    return int(word.generate_state(1, np.uint64)[0]) >> 1
+    return stream_seed("fit", seed, partition_id, server_round)
 
 
 class RoundClient(Client):

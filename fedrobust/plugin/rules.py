@@ -32,10 +32,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, NamedTuple
 
-import numpy as np
 import torch
 
 from .._checks import check_fraction, check_int, check_positive, check_seed
+from .._rng import stream_generator
 from ..aggregators import (
     MEMORY_WEIGHTS,
     SELECTIONS,
@@ -61,8 +61,6 @@ __all__ = [
     "NormThresholdRule",
     "rule_parameters",
 ]
-
-_SELECTION_STREAM = 0x42_4C_4B  # "BLK": the block draw's own random stream
 
 
 class RuleStep(NamedTuple):
@@ -179,8 +177,7 @@ class BGMDRule(Rule):
         if self.memory == "mean" and state is not None:
             deltas.add_(state.to(deltas.device, deltas.dtype))
         k = block_size(self.rho, deltas.shape[1])
-        words = np.random.SeedSequence([self.seed, _SELECTION_STREAM, server_round]).generate_state(2)
-        generator = torch.Generator(device=deltas.device).manual_seed(int(words[0]) << 32 | int(words[1]))
+        generator = stream_generator("block-selection", self.seed, server_round, device=deltas.device)
         out = block_geometric_median(
             deltas, k, generator=generator, selection=self.selection, memory=self.memory,
             memory_weights=self.memory_weights, tol=self.gm_tol, max_iter=self.gm_max_iter,

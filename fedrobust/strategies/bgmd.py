@@ -39,18 +39,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from flwr.common import Scalar
 
+from .._rng import stream_generator
 from ..aggregators import block_geometric_median
 from ..config import MEMORY_WEIGHT_CHOICES as MEMORY_WEIGHTS
 from ..config import RunConfig
 from .base import VectorStrategy
 
 __all__ = ["BlockGMStrategy", "BGMD", "block_size", "MEMORY_WEIGHTS"]
-
-_SELECTION_STREAM = 0x42_4C_4B  # "BLK": the block draw's own stream
 
 
 def block_size(rho: float, d: int) -> int:
@@ -196,10 +194,7 @@ class BlockGMStrategy(VectorStrategy):
     # ------------------------------------------------------------------------------ helpers
     def _generator(self) -> torch.Generator:
         """The round's block-draw generator, seeded by (seed, round): a restarted run draws alike."""
-        words = np.random.SeedSequence([self.cfg.seed, _SELECTION_STREAM, self.server_round]).generate_state(2)
-        g = torch.Generator(device=self.device)
-        g.manual_seed(int(words[0]) << 32 | int(words[1]))
-        return g
+        return stream_generator("block-selection", self.cfg.seed, self.server_round, device=self.device)
 
     def _residual_rows(self) -> torch.Tensor:
         if self.residuals is None:
