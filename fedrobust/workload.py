@@ -15,6 +15,7 @@ import functools
 import numpy as np
 import torch
 
+from ._rng import stream_rng
 from .attacks import Attack
 from .attacks.run import build_attack, byzantine_clients  # noqa: F401 - re-exported: part of a run's build
 from .config import RunConfig, parse_params
@@ -30,8 +31,6 @@ __all__ = [
     "byzantine_clients",
     "poisoned_client_data",
 ]
-
-_POISON_STREAM = 0x504F4953  # "POIS": the poisoning rng's own stream, apart from other (seed, id) draws
 
 
 @functools.lru_cache(maxsize=4)
@@ -81,7 +80,7 @@ def _poisoned(
 ) -> tuple[np.ndarray, np.ndarray]:
     splits = _splits(dataset, data_dir, seed)
     idx = _partitions(dataset, data_dir, seed, num_clients, partitioner, alpha)[partition_id]
-    rng = np.random.default_rng([seed, _POISON_STREAM, partition_id])
+    rng = stream_rng("poison", seed, partition_id)
     return attack.poison(splits.x_train[idx], splits.y_train[idx], splits.num_classes, rng)
 
 

@@ -45,10 +45,10 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, NamedTuple
 
-import numpy as np
 import torch
 
 from .._checks import check_fraction, check_int, check_positive, check_seed
+from .._rng import stream_generator
 from .bgmd import MEMORIES, MEMORY_WEIGHTS, block_geometric_median
 from .block import SELECTIONS
 from .coordinate import coordinate_median, trimmed_mean
@@ -71,8 +71,6 @@ __all__ = [
     "register_rule",
     "rule_parameters",
 ]
-
-_SELECTION_STREAM = 0x42_4C_4B  # "BLK": the block draw's own random stream
 
 
 class RuleStep(NamedTuple):
@@ -278,10 +276,7 @@ class BGMDRule(Rule):
 
     def generator(self, server_round: int, device: torch.device | str) -> torch.Generator:
         """The round's block-draw generator, seeded by ``(seed, round)``: a restarted run draws alike."""
-        words = np.random.SeedSequence([self.seed, _SELECTION_STREAM, server_round]).generate_state(2)
-        g = torch.Generator(device=device)
-        g.manual_seed(int(words[0]) << 32 | int(words[1]))
-        return g
+        return stream_generator("block-selection", self.seed, server_round, device=device)
 
     def __call__(
         self, rows: torch.Tensor, state: torch.Tensor | None, server_round: int, scale: float = 1.0

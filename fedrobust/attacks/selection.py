@@ -16,17 +16,14 @@ client sampling that uses ``(seed, server_round)``.
 
 from __future__ import annotations
 
-import numpy as np
-
 from .._checks import check_fraction, check_int, check_seed
+from .._rng import stream_rng
 from ._checks import count_of
 
 __all__ = ["BYZANTINE_MODES", "byzantine_ids", "num_byzantine"]
 
 BYZANTINE_MODES = ("fixed", "dynamic")
 """How the Byzantine set evolves: ``fixed`` for the whole run or ``dynamic`` (redrawn each round)."""
-
-_STREAM = 0x42_59_5A  # "BYZ": separates these draws from other (seed, round)-seeded streams
 
 
 def num_byzantine(num_clients: int, fraction: float) -> int:
@@ -87,12 +84,11 @@ def byzantine_ids(
         if server_round is None:
             raise ValueError("server_round is required when mode='dynamic'")
         server_round = check_int(server_round, "server_round", low=0)
-        entropy = [seed, _STREAM, 1, server_round]
+        rng = stream_rng("byzantine-dynamic", seed, server_round)
     else:
         if server_round is not None:
             check_int(server_round, "server_round", low=0)
-        entropy = [seed, _STREAM, 0]
+        rng = stream_rng("byzantine-fixed", seed)
     if k == 0:
         return frozenset()
-    rng = np.random.default_rng(entropy)
     return frozenset(int(i) for i in rng.choice(num_clients, size=k, replace=False))

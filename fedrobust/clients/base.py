@@ -17,6 +17,7 @@ from flwr.client import NumPyClient
 from flwr.common import Array, ArrayRecord, ConfigRecord, RecordDict, Scalar
 from flwr.common.constant import PARTITION_ID_KEY
 
+from .._rng import stream_generator
 from ..models import flat_params, set_flat_params
 from ..ndarrays import flatten, payload_bytes, to_ndarrays
 
@@ -35,10 +36,7 @@ def batch_generator(seed: int, partition_id: int, server_round: int) -> torch.Ge
     >>> bool((a == b).all())
     True
     """
-    entropy = np.random.SeedSequence([int(seed), int(partition_id), int(server_round)]).generate_state(2)
-    g = torch.Generator(device="cpu")
-    g.manual_seed(int(entropy[0]) << 32 | int(entropy[1]))
-    return g
+    return stream_generator("minibatch", seed, partition_id, server_round)
 
 
 class HonestClient(NumPyClient):

@@ -40,6 +40,7 @@ import torch
 from flwr.client import NumPyClient
 from flwr.common import ConfigRecord, Scalar
 
+from .._rng import stream_generator
 from ..attacks import Attack, byzantine_ids
 from .base import HonestClient
 
@@ -47,8 +48,6 @@ __all__ = ["ATTACK_STATE_KEY", "ByzantineClient", "attack_generator"]
 
 ATTACK_STATE_KEY = "fedrobust.attack-state"
 """The ``Context.state`` record in which a Byzantine client keeps its attack's state between rounds."""
-
-_ATTACK_STREAM = 0x41_54_4B  # "ATK": the attack's draws, apart from the minibatch stream of the same ids
 
 
 def attack_generator(seed: int, partition_id: int, server_round: int) -> torch.Generator:
@@ -65,11 +64,7 @@ def attack_generator(seed: int, partition_id: int, server_round: int) -> torch.G
     >>> bool(torch.equal(a, torch.randn(3, generator=attack_generator(0, 1, 3))))
     False
     """
-    entropy = np.random.SeedSequence([int(seed), _ATTACK_STREAM, int(partition_id), int(server_round)])
-    words = entropy.generate_state(2)
-    g = torch.Generator(device="cpu")
-    g.manual_seed(int(words[0]) << 32 | int(words[1]))
-    return g
+    return stream_generator("attack", seed, partition_id, server_round)
 
 
 class ByzantineClient(NumPyClient):

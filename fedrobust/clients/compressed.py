@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from flwr.common import Scalar
 
+from .._rng import stream_generator
 from ..compression import Compressor, get_compressor, payload_to_ndarrays
 from ..params import parse_params
 from .gradient import GradientClient
@@ -42,8 +43,6 @@ __all__ = [
     "compressor_from_config",
     "compression_generator",
 ]
-
-_COMPRESSION_STREAM = 0x51_5A  # "QZ": the compressor's draws, apart from minibatches and attacks
 
 
 def compressor_from_config(config: Mapping[str, Any]) -> Compressor:
@@ -70,10 +69,7 @@ def compression_generator(seed: int, partition_id: int, server_round: int) -> to
     >>> bool(torch.equal(a, torch.rand(2, generator=compression_generator(0, 1, 2))))
     True
     """
-    words = np.random.SeedSequence([int(seed), _COMPRESSION_STREAM, int(partition_id), int(server_round)]).generate_state(2)
-    g = torch.Generator(device="cpu")
-    g.manual_seed(int(words[0]) << 32 | int(words[1]))
-    return g
+    return stream_generator("compression", seed, partition_id, server_round)
 
 
 class CompressingClient:

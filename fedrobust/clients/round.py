@@ -23,7 +23,6 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-import numpy as np
 import torch
 from flwr.client import Client
 from flwr.common import (
@@ -42,7 +41,7 @@ from flwr.common import (
     Status,
 )
 
-from .._rng import seeded_global_rng
+from .._rng import seeded_global_rng, stream_seed
 from ..errors import CheckpointError
 
 __all__ = ["ClientStateStore", "RoundClient", "round_seed", "failed_fit", "RESTORED_KEY", "FIT_SECONDS_KEY"]
@@ -65,8 +64,6 @@ reply (its Flower (de)serialisation and state restore/save included; scripts/ben
 
 RESTORED_KEY = "fedrobust-restored"
 """``Context.state`` key set once a client's saved state was looked for in this run."""
-
-_RNG_STREAM = 0x52_4E_47  # "RNG": the fit's global-RNG seed, apart from the other (seed, id, round) streams
 
 
 def failed_fit(message: str) -> FitRes:
@@ -92,8 +89,7 @@ def round_seed(seed: int, partition_id: int, server_round: int) -> int:
     >>> round_seed(0, 1, 2) == round_seed(0, 1, 2) != round_seed(0, 1, 3)
     True
     """
-    word = np.random.SeedSequence([int(seed), _RNG_STREAM, int(partition_id), int(server_round)])
-    return int(word.generate_state(1, np.uint64)[0]) >> 1
+    return stream_seed("fit", seed, partition_id, server_round)
 
 
 class RoundClient(Client):

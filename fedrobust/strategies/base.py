@@ -66,6 +66,7 @@ from flwr.server.client_proxy import ClientProxy
 from flwr.server.strategy import Strategy
 
 from .._checks import all_finite
+from .._rng import stream_rng
 from ..errors import ConfigError, RunStopped
 from ..optim.schedule import scheduled_lr
 from ..ndarrays import flatten, payload_bytes, to_ndarrays
@@ -93,7 +94,7 @@ def select_partitions(num_clients: int, k: int, seed: int, server_round: int) ->
     >>> len(set(select_partitions(10, 10, seed=0, server_round=5)))
     10
     """
-    rng = np.random.default_rng([seed, server_round])
+    rng = stream_rng("client-sampling", seed, server_round)
     return sorted(int(i) for i in rng.choice(num_clients, size=k, replace=False))
 
 

@@ -35,6 +35,7 @@ import torch
 from flwr.common import FitRes, Scalar
 from flwr.server.client_proxy import ClientProxy
 
+from .._rng import stream_seed
 from ..compression import Sign, get_compressor, payload_from_ndarrays, payload_to_ndarrays
 from ..ndarrays import to_ndarrays
 from ..optim import draw_coordinates, master_update, unpack_signs
@@ -46,7 +47,6 @@ if TYPE_CHECKING:  # config imports the libraries, never the other way round
 
 __all__ = ["CRSA", "RSA", "coordinate_count", "coordinate_seed"]
 
-_COORD_STREAM = 0x43_52_53  # "CRS": the per-round coordinate seed's own stream
 _SIGN = Sign()
 
 
@@ -69,8 +69,7 @@ def coordinate_seed(seed: int, server_round: int) -> int:
     >>> coordinate_seed(0, 1) == coordinate_seed(0, 1) != coordinate_seed(0, 2)
     True
     """
-    word = np.random.SeedSequence([int(seed), _COORD_STREAM, int(server_round)]).generate_state(1, np.uint64)[0]
-    return int(word) >> 1
+    return stream_seed("coordinates", seed, server_round)
 
 
 class CRSA(VectorStrategy):

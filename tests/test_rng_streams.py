@@ -1,0 +1,141 @@
+"""Pins every seeded random stream: the same keys must keep giving the same words and draws.
+
+The values below were recorded with the stream code as it stood before the streams moved into one
+table (fedrobust/_rng.py); a change to a stream's tag, key order or word packing breaks a run's
+reproducibility against earlier runs and checkpoints, and fails here.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import fedrobust.aggregators.rules as rules
+from fedrobust import workload
+from fedrobust.attacks import byzantine_ids
+from fedrobust.clients import attack_generator, batch_generator
+from fedrobust.clients.compressed import compression_generator
+from fedrobust.clients.round import round_seed
+from fedrobust.config import RunConfig
+from fedrobust.strategies import BGMD
+from fedrobust.strategies.base import select_partitions
+from fedrobust.strategies.c_rsa import coordinate_seed
+
+#: (seed, partition id, round) triples the pins are recorded for.
+KEYS = [(0, 1, 2), (7, 3, 11), (2**31, 0, 0)]
+
+#: (seed, round) pairs taken from KEYS.
+ROUND_KEYS = [(s, r) for s, _, r in KEYS]
+
+TORCH_STREAMS = {
+    # function -> (initial_seed for each of KEYS, torch.randint(1000, (4,)) on KEYS[0])
+    batch_generator: ([16681889381969129775, 12934854479077429665, 13551543737259158364], [832, 756, 85, 524]),
+    attack_generator: ([5924368369270683597, 5972031891502526822, 6437948300524857305], [634, 805, 774, 830]),
+    compression_generator: ([11183713775046923882, 7978413993479598942, 8638715666096072619], [628, 289, 63, 670]),
+}
+
+#: The block draw's generator seed for ROUND_KEYS, alike in the bgmd strategy and the plugin rule.
+BLOCK_SEEDS = [2967687301689204585, 101150882994841387, 5739183755393315132]
+
+
+@pytest.mark.parametrize("fn", list(TORCH_STREAMS), ids=lambda f: f.__name__)
+def test_client_torch_streams_are_pinned(fn):
+    seeds, draws = TORCH_STREAMS[fn]
+    assert [fn(*k).initial_seed() for k in KEYS] == seeds
+    assert torch.randint(1000, (4,), generator=fn(*KEYS[0])).tolist() == draws
+    assert fn(*KEYS[0]).device == torch.device("cpu")
+
+
+def test_round_seed_is_pinned():
+    assert [round_seed(*k) for k in KEYS] == [1889859601539252919, 1444499289390708676, 2949141397178020797]
+
+
+def test_coordinate_seed_is_pinned():
+    assert [coordinate_seed(*k) for k in ROUND_KEYS] == [1562811545549390749, 7301570587721035490, 1858878132336692236]
+
+
+def test_client_sampling_is_pinned():
+    assert [select_partitions(20, 5, s, r) for s, r in ROUND_KEYS] == [
+        [1, 4, 5, 7, 15], [2, 9, 10, 11, 15], [1, 2, 4, 13, 15],
+    ]
+
+
+def test_byzantine_sets_are_pinned():
+    assert [sorted(byzantine_ids(20, 0.3, "fixed", s)) for s, _ in ROUND_KEYS] == [
+        [3, 6, 10, 14, 15, 19], [1, 4, 8, 15, 16, 19], [0, 2, 7, 11, 16, 18],
+    ]
+    assert [sorted(byzantine_ids(20, 0.3, "dynamic", s, r)) for s, r in ROUND_KEYS] == [
+        [0, 2, 7, 12, 15, 16], [3, 4, 11, 15, 17, 19], [5, 7, 10, 12, 15, 16],
+    ]
+
+
+def test_bgmd_block_draw_is_pinned():
+    got = []
+    for s, r in ROUND_KEYS:
+        strategy = BGMD(RunConfig(strategy="bgmd", seed=s, device="cpu"), torch.ones(3), [(3,)])
+        got.append(strategy.rule.generator(r, strategy.device).initial_seed())  # the strategy's own rule
+    assert got == BLOCK_SEEDS
+
+
+def test_plugin_bgmd_rule_block_draw_is_pinned(monkeypatch):
+    """The plugin's BGMD rule is the same rule object class: the same draw for the same (seed, round)."""
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def capture(deltas, k, generator=None, **kwargs):
+        seen.append(generator.initial_seed())
+        raise Stop
+
+    monkeypatch.setattr(rules, "block_geometric_median", capture)
+    for s, r in ROUND_KEYS:
+        with pytest.raises(Stop):
+            rules.BGMDRule(seed=s)(torch.ones(3, 4), None, r)
+    assert seen == BLOCK_SEEDS
+
+
+class _DrawLabels:
+    """A data attack that replaces the labels with draws of the rng it is given (hashable: a cache key)."""
+
+    def poison(self, x, y, num_classes, rng):
+        return x.copy(), rng.integers(0, 1000, len(y))
+
+
+@pytest.mark.parametrize(
+    ("seed", "partition_id", "labels"),
+    [(0, 1, [81, 566, 357, 500]), (7, 3, [147, 52, 20, 960]), (648, 0, [236, 793, 286, 400])],
+)
+def test_poisoning_rng_is_pinned(seed, partition_id, labels):
+    cfg = RunConfig(dataset="breast-cancer", seed=seed, num_clients=5, clients_per_round=5)
+    _, y = workload.poisoned_client_data(cfg, partition_id, _DrawLabels())
+    assert y[:4].tolist() == labels
+
+
+# ---------------------------------------------------------------------------- the table itself
+def test_streams_have_distinct_entropy_layouts():
+    from fedrobust._rng import STREAMS
+
+    layouts = {(s.tag, len(s.keys)) for s in STREAMS.values()}
+    assert len(layouts) == len(STREAMS)
+
+
+def test_stream_helpers_check_name_and_key_count():
+    from fedrobust._rng import stream_generator, stream_rng
+
+    with pytest.raises(ValueError, match="unknown random stream"):
+        stream_rng("no-such-stream", 0)
+    with pytest.raises(TypeError, match=r"takes \(seed, partition_id, server_round\)"):
+        stream_generator("minibatch", 0, 1)
+
+
+def test_rng_stays_a_leaf_module():
+    import ast
+
+    import fedrobust._rng
+
+    tree = ast.parse(open(fedrobust._rng.__file__, encoding="utf-8").read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0 and not (node.module or "").startswith("fedrobust"), ast.dump(node)
+        elif isinstance(node, ast.Import):
+            assert not any(a.name.startswith("fedrobust") for a in node.names), ast.dump(node)
