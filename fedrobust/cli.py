@@ -6,8 +6,8 @@ key with ``--`` in front (``--byzantine-fraction`` ↔ ``byzantine-fraction``); 
 the key's default. A user mistake prints one ``fedrobust: error:`` line per problem and exits 2.
 
 ``fedrobust sweep GRID.toml --output DIR`` runs every cell of a grid of run configs and appends each
-to ``DIR/results.jsonl`` (rerunning it resumes; see :mod:`fedrobust.sweep`);
-``fedrobust report DIR --output REPORT_DIR`` writes its tables and plots (:mod:`fedrobust.report`).
+to ``DIR/results.jsonl`` (rerunning it resumes; see :mod:`fedrobust.experiments.sweep`);
+``fedrobust report DIR --output REPORT_DIR`` writes its tables and plots (:mod:`fedrobust.experiments.report`).
 ``fedrobust deploy up|down|certs ...`` runs on Flower's Deployment Engine (:mod:`fedrobust.deploy`).
 
 Examples
@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .config import ConfigError, RunConfig, field_type, key_of
-from .interrupt import exit_if_stuck
+from .run.interrupt import exit_if_stuck
 
 __all__ = ["main", "build_parser", "config_values"]
 
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--engine", choices=("ray", "inprocess"), default="ray",
         help="ray: Flower's simulation engine (default); inprocess: the same strategy and clients in this "
-        "process, one client after the other, without Ray's overhead (fedrobust.inprocess)",
+        "process, one client after the other, without Ray's overhead (fedrobust.run.inprocess)",
     )
     report = commands.add_parser(
         "report",
@@ -120,7 +120,7 @@ def _warnings(lines: Sequence[str]) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from .sweep import ENGINES, expand_grid, grid_warnings, load_grid, run_sweep
+    from .experiments.sweep import ENGINES, expand_grid, grid_warnings, load_grid, run_sweep
 
     try:
         grid = load_grid(args.grid)
@@ -150,7 +150,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import write_report
+    from .experiments.report import write_report
 
     try:
         written = write_report(args.sweep_dir, args.output)
@@ -173,13 +173,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(args)
     try:
         cfg = RunConfig.from_mapping(config_values(args))
-        from .simulation import check_runnable
+        from .run.simulation import check_runnable
 
         check_runnable(cfg)
     except (ConfigError, ValueError, TypeError) as err:
         return _errors(err)
     from .config import config_warnings
-    from .simulation import simulate
+    from .run.simulation import simulate
 
     _warnings(config_warnings(cfg))
     try:

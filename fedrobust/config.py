@@ -12,7 +12,7 @@ Examples
 >>> RunConfig.from_mapping({"lr": 0})
 Traceback (most recent call last):
 ...
-fedrobust.errors.ConfigError: lr must be > 0, got 0.0
+fedrobust.core.errors.ConfigError: lr must be > 0, got 0.0
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError
-from .params import parse_params
+from .core.errors import ConfigError
+from .core.params import parse_params
 
 __all__ = [
     "ConfigError",
@@ -256,13 +256,13 @@ class RunConfig:
     )
     extensions: str = _key(
         "", "comma-separated modules to import first, in every process of the run: they register attacks, rules, "
-        "strategies, datasets, models or compressors (installed 'fedrobust.extensions' entry points are imported "
+        "strategies, datasets, models or compressors (installed 'fedrobust.core.extensions' entry points are imported "
         "too; see docs/extending.md)",
     )
 
     def __post_init__(self) -> None:
         if isinstance(self.extensions, str):
-            from .extensions import ExtensionError, load_extensions
+            from .core.extensions import ExtensionError, load_extensions
 
             try:
                 load_extensions(self.extensions)

@@ -6,7 +6,7 @@ a few small PNGs into ``--report-dir`` (committed under ``docs/reproduction/00N/
 
 - :func:`make_parser`: the shared flags ``--output``, ``--report-dir``, ``--engine``, ``--full``,
   ``--seeds`` and ``--smoke``.
-- :func:`run_cells`: run-config cells through :func:`fedrobust.sweep.run_sweep` (resumable
+- :func:`run_cells`: run-config cells through :func:`fedrobust.experiments.sweep.run_sweep` (resumable
   ``results.jsonl``), optionally with per-round model metrics measured in this process.
 - :class:`JsonCache`: resumable results of computations that are not run configs (vectorised
   simulations), one JSON file keyed by a string.
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fedrobust.config import RunConfig
-from fedrobust.sweep import ENGINES, cell_id, read_sweep, run_sweep
+from fedrobust.experiments.sweep import ENGINES, cell_id, read_sweep, run_sweep
 
 #: The largest PNG the scripts commit, in bytes.
 MAX_PNG_BYTES = 60_000
@@ -46,7 +46,7 @@ def make_parser(paper: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--report-dir", default=f"docs/reproduction/{paper}",
                         help="where README.md and the PNGs go (default: %(default)s)")
     parser.add_argument("--engine", choices=tuple(ENGINES), default="inprocess",
-                        help="inprocess: fedrobust.inprocess (no Ray); ray: Flower's simulation engine "
+                        help="inprocess: fedrobust.run.inprocess (no Ray); ray: Flower's simulation engine "
                              "(default: %(default)s)")
     parser.add_argument("--full", action="store_true", help="the paper-sized setting (hours on a CPU)")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per setting, averaged (default: %(default)s)")
@@ -63,8 +63,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 
 
 def _inprocess_with_metrics(metrics_for: MetricsFactory):
-    """A sweep cell runner: :func:`~fedrobust.inprocess.run_inprocess`, adding the cell's metrics to every round record."""
-    from fedrobust.inprocess import run_inprocess
+    """A sweep cell runner: :func:`~fedrobust.run.inprocess.run_inprocess`, adding the cell's metrics to every round record."""
+    from fedrobust.run.inprocess import run_inprocess
 
     def run_cell(cfg: RunConfig, on_round: Callable[[Any], None]) -> dict[str, Any]:
         metrics = metrics_for(cfg)

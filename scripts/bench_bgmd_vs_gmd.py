@@ -29,11 +29,11 @@ from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
 
 from fedrobust.clients import GradientClient
 from fedrobust.config import RunConfig
-from fedrobust.evaluation import make_evaluate_fn
+from fedrobust.run.evaluation import make_evaluate_fn
 from fedrobust.models import flat_params
-from fedrobust.ndarrays import to_ndarrays
+from fedrobust.core.ndarrays import to_ndarrays
 from fedrobust.strategies import STRATEGIES
-from fedrobust.workload import build_model, client_data, load_splits
+from fedrobust.run.build import build_model, client_data, load_splits
 
 VARIANTS = {
     "gmd": {"strategy": "gmd"},

@@ -1,7 +1,7 @@
 """The server's peak memory during aggregation, per strategy, against the stacked (n, d) float32 matrix.
 
 For each strategy, a fresh Python process builds the run's strategy and ``n`` honest clients (the
-in-process proxies of :mod:`fedrobust.inprocess`, so every protocol's real replies), runs
+in-process proxies of :mod:`fedrobust.run.inprocess`, so every protocol's real replies), runs
 ``--rounds`` rounds, and around the last round's ``aggregate_fit`` (decode, validate, stack, step)
 measures the process's resident memory: the kernel's high-water mark (``VmHWM``, reset through
 ``/proc/self/clear_refs`` just before the call) minus the resident size before it. The replies
@@ -43,9 +43,9 @@ def measure(strategy: str, model: str, n: int, rounds: int, extra: dict) -> dict
     import torch
     from flwr.server.client_manager import SimpleClientManager
 
-    from fedrobust.app import make_strategy
+    from fedrobust.run.app import make_strategy
     from fedrobust.config import RunConfig
-    from fedrobust.inprocess import LocalProxy
+    from fedrobust.run.inprocess import LocalProxy
 
     torch.set_num_threads(1)
     cfg = RunConfig(

@@ -193,8 +193,8 @@ def _no_deprecation_notice(record: logging.LogRecord) -> bool:
 
 def run_one(cfg: Any, engine: str) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """One run of ``cfg``; returns (its results document, the per-round breakdown)."""
-    from fedrobust.app import make_client_app, make_server_app
-    from fedrobust.simulation import backend_config, check_runnable
+    from fedrobust.run.app import make_client_app, make_server_app
+    from fedrobust.run.simulation import backend_config, check_runnable
 
     _quiet_flower()
     check_runnable(cfg)
@@ -223,7 +223,7 @@ def run_one(cfg: Any, engine: str) -> tuple[dict[str, Any], list[dict[str, float
 
 
 def _run_inprocess(cfg: Any, timings: Timings) -> dict[str, Any]:
-    """:func:`fedrobust.inprocess.run_inprocess` with the strategy instrumented as it is built."""
+    """:func:`fedrobust.run.inprocess.run_inprocess` with the strategy instrumented as it is built."""
     from fedrobust import app, inprocess
 
     make_strategy = app.make_strategy

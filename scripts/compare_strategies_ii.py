@@ -5,9 +5,9 @@ The papers: Ghosh, Maity, Kadhe, Mazumdar and Ramchandran (2021), "Communication
 
 Every run uses fedrobust's own strategies and clients: either through Flower's simulation engine
 (``--engine ray``, :func:`fedrobust.simulate`) or, by default, in this process with the same
-objects (``--engine inprocess``, :func:`run_inprocess`: the App's :func:`~fedrobust.app.make_strategy`
-and :func:`~fedrobust.app.make_client`, a client rebuilt for every message from its partition's
-``Context`` as Flower does, messages as Flower ``FitIns`` / ``FitRes``; :mod:`fedrobust.inprocess`),
+objects (``--engine inprocess``, :func:`run_inprocess`: the App's :func:`~fedrobust.run.app.make_strategy`
+and :func:`~fedrobust.run.app.make_client`, a client rebuilt for every message from its partition's
+``Context`` as Flower does, messages as Flower ``FitIns`` / ``FitRes``; :mod:`fedrobust.run.inprocess`),
 which skips Ray's start-up and per-message overhead on small machines. Sections (``--only`` picks some):
 
 ``least-squares``
@@ -45,7 +45,7 @@ import torch
 from fedrobust.config import RunConfig
 from fedrobust.data import DATASETS, DatasetSplits, register_dataset
 from fedrobust.models import MODELS, FedModel, register_model
-from fedrobust.inprocess import run_inprocess
+from fedrobust.run.inprocess import run_inprocess
 from fedrobust.models.base import flat_features
 
 
@@ -239,7 +239,7 @@ def breast_cancer_optimum(cfg: RunConfig) -> tuple[float, Any]:
     """
     from sklearn.linear_model import LogisticRegression
 
-    from fedrobust.workload import load_splits
+    from fedrobust.run.build import load_splits
 
     splits = load_splits(cfg)
     X = splits.x_train.astype(np.float64)
@@ -258,7 +258,7 @@ def breast_cancer_optimum(cfg: RunConfig) -> tuple[float, Any]:
 
 def fedcure_config(attack: str, rounds: int, psi: float = 0.2, **keys: Any) -> RunConfig:
     """The FED-CURE run: breast-cancer, logistic, 20 clients, λ = 1 (weight-decay = 1/n), β = ψ + 2/m."""
-    from fedrobust.workload import load_splits
+    from fedrobust.run.build import load_splits
 
     n = load_splits(RunConfig(dataset="breast-cancer")).num_train
     m = 20

@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fedrobust.report import markdown_tables, write_report
-from fedrobust.sweep import ENGINES, load_grid, read_sweep, run_sweep
+from fedrobust.experiments.report import markdown_tables, write_report
+from fedrobust.experiments.sweep import ENGINES, load_grid, read_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ROOT / "examples" / "grids" / "demo.toml"
@@ -27,7 +27,7 @@ def main(argv=None) -> None:
     parser.add_argument("--output", default="results/demo", help="the sweep's folder (report in OUTPUT/report)")
     parser.add_argument("--rounds", type=int, default=None, help="server rounds per run (default: the grid's)")
     parser.add_argument("--engine", choices=sorted(ENGINES), default="ray",
-                        help="ray: Flower's simulation engine (default); inprocess: no Ray (fedrobust.inprocess)")
+                        help="ray: Flower's simulation engine (default); inprocess: no Ray (fedrobust.run.inprocess)")
     args = parser.parse_args(argv)
     grid = load_grid(GRID)
     if args.rounds is not None:

@@ -29,8 +29,8 @@ from typing import Any
 from _reproduce import check_args, command_line, make_parser, md_table, new_figure, run_cells, save_png, write_readme
 
 from fedrobust.config import RunConfig
-from fedrobust.report import diverged
-from fedrobust.sweep import expand_grid
+from fedrobust.experiments.report import diverged
+from fedrobust.experiments.sweep import expand_grid
 
 STRATEGIES = ["mean-sgd", "cmd", "bgmd", "gmd"]
 #: (attack, byzantine fractions) rows of Table 3 that have an offline analogue here.

@@ -49,7 +49,7 @@ from fedrobust.clients.fed_cure import local_loss  # noqa: E402
 from fedrobust.config import RunConfig  # noqa: E402
 from fedrobust.models import get_model  # noqa: E402
 from fedrobust.optim import cubic_step, fedcure_step  # noqa: E402
-from fedrobust.workload import load_splits  # noqa: E402
+from fedrobust.run.build import load_splits  # noqa: E402
 
 M_CLIENTS = 20
 ATTACKS = ("gaussian", "label-flip", "label-shift", "negative-update")

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from fedrobust.config import RunConfig
-from fedrobust.inprocess import run_inprocess
+from fedrobust.run.inprocess import run_inprocess
 
 # strategy -> extra run keys; every run: digits / logistic, 6 clients, 3 rounds, bit-flip on 1 client.
 RUNS: dict[str, dict] = {

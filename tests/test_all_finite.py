@@ -1,9 +1,9 @@
-"""``fedrobust._checks.all_finite``: the one-reduction finiteness check used on every message."""
+"""``fedrobust.core.checks.all_finite``: the one-reduction finiteness check used on every message."""
 
 import pytest
 import torch
 
-from fedrobust._checks import all_finite
+from fedrobust.core.checks import all_finite
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])

@@ -1,6 +1,6 @@
 """Attacks in a run: what the server records (Byzantine ids, attack, attack success rate) and end-to-end runs.
 
-The fast tests drive the server side directly (``fedrobust.app.make_strategy`` with fake clients);
+The fast tests drive the server side directly (``fedrobust.run.app.make_strategy`` with fake clients);
 the ``slow`` ones run fedavg on mnist5k through Flower's simulation engine, one simulation per
 setting, shared by the tests of this module.
 """
@@ -14,15 +14,15 @@ from flwr.common import Parameters
 from flwr.server.client_manager import SimpleClientManager
 
 import fedrobust
-from fedrobust.app import make_strategy
+from fedrobust.run.app import make_strategy
 from fedrobust.attacks import attack_success_rate, get_attack, model_predictor
 from fedrobust.config import RunConfig
-from fedrobust.evaluation import make_attack_success_fn
+from fedrobust.run.evaluation import make_attack_success_fn
 from fedrobust.models import get_model, set_flat_params
 from fedrobust.attacks import attack_summary
-from fedrobust.results import read_results, results_dict
+from fedrobust.core.results import read_results, results_dict
 from fedrobust.strategies import select_partitions
-from fedrobust.workload import build_model, byzantine_clients, load_splits
+from fedrobust.run.build import build_model, byzantine_clients, load_splits
 
 from _proxies import PartitionOnlyProxy
 
@@ -198,7 +198,7 @@ def test_huge_finite_updates_do_not_stop_a_robust_rule(strategy):
     """Two of ten clients send bit-flipped updates scaled by 1e20 (finite float32, accepted by the
     validator): the rule learns as it does against the usual -100x (it once skipped every step and
     stayed at chance, 0.096, because squares of 1e20 overflow float32)."""
-    from fedrobust.inprocess import run_inprocess
+    from fedrobust.run.inprocess import run_inprocess
 
     final = {}
     for scale in ("100", "1e20"):

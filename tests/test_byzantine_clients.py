@@ -1,7 +1,7 @@
 """Byzantine clients: update attacks applied once in wire format, data attacks poison, honest rounds untouched.
 
 Unit tests wrap the honest clients on small synthetic data; the "through the app" tests build the
-clients the ClientApp builds (``fedrobust.app.make_client``) on the offline ``digits`` dataset and
+clients the ClientApp builds (``fedrobust.run.app.make_client``) on the offline ``digits`` dataset and
 read who attacked from their Flower replies.
 """
 
@@ -13,14 +13,14 @@ import torch
 from flwr.common import Code, Context, FitIns, RecordDict, ndarrays_to_parameters, parameters_to_ndarrays
 from flwr.common.constant import PARTITION_ID_KEY
 
-from fedrobust.app import make_client, may_be_byzantine
+from fedrobust.run.app import make_client, may_be_byzantine
 from fedrobust.attacks import ATTACKS, UpdateAttack, byzantine_ids, get_attack, register_attack
 from fedrobust.clients import CLIENTS, ByzantineClient, GradientClient, LocalStepsClient, attack_generator
 from fedrobust.config import RunConfig
 from fedrobust.models import flat_params, get_model
-from fedrobust.ndarrays import flatten, to_ndarrays
+from fedrobust.core.ndarrays import flatten, to_ndarrays
 from fedrobust import workload
-from fedrobust.workload import build_model, byzantine_clients, client_data, poisoned_client_data
+from fedrobust.run.build import build_model, byzantine_clients, client_data, poisoned_client_data
 
 CLASSES = 3
 

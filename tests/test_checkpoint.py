@@ -6,8 +6,8 @@ import torch
 from flwr.common import Array, ArrayRecord, ConfigRecord, RecordDict
 
 import fedrobust
-from fedrobust.app import make_strategy
-from fedrobust.checkpoint import (
+from fedrobust.run.app import make_strategy
+from fedrobust.run.checkpoint import (
     SERVER_FILE,
     atomic_write,
     load_client_state,
@@ -17,7 +17,7 @@ from fedrobust.checkpoint import (
 )
 from fedrobust.cli import main
 from fedrobust.config import ConfigError, RunConfig
-from fedrobust.inprocess import run_inprocess
+from fedrobust.run.inprocess import run_inprocess
 from fedrobust.strategies import STRATEGIES
 
 SMALL = dict(

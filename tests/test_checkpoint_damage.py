@@ -10,11 +10,11 @@ import torch
 
 import fedrobust
 from fedrobust import checkpoint
-from fedrobust.checkpoint import SERVER_FILE, CheckpointError, load_client_state, load_server, resume_round
-from fedrobust.checkpoint_file import FORMAT, read_checkpoint_file, seal, unseal
+from fedrobust.run.checkpoint import SERVER_FILE, CheckpointError, load_client_state, load_server, resume_round
+from fedrobust.run.checkpoint_file import FORMAT, read_checkpoint_file, seal, unseal
 from fedrobust.cli import main
 from fedrobust.config import ConfigError, RunConfig
-from fedrobust.inprocess import run_inprocess
+from fedrobust.run.inprocess import run_inprocess
 
 SMALL = dict(
     dataset="breast-cancer", model="logistic", num_clients=5, clients_per_round=3, lr=0.1, batch_size=16,
@@ -133,7 +133,7 @@ def test_resume_refuses_a_damaged_client_state_file_before_any_round(folder, dam
         resume_round(resume_cfg(folder))
     assert "\n" not in str(info.value)
     fits = []
-    monkeypatch.setattr("fedrobust.inprocess.LocalProxy.fit", lambda *a: fits.append(a))
+    monkeypatch.setattr("fedrobust.run.inprocess.LocalProxy.fit", lambda *a: fits.append(a))
     with pytest.raises(CheckpointError, match=re.escape(str(path))):
         run_inprocess(resume_cfg(folder))
     assert fits == []  # refused before the first round, not by the clients
@@ -184,7 +184,7 @@ def test_a_client_whose_state_file_is_damaged_replies_a_failed_fit_and_does_not_
     from flwr.client import Client
     from flwr.common import Code, FitIns, Parameters, RecordDict
 
-    from fedrobust.app import _CheckpointFiles
+    from fedrobust.run.app import _CheckpointFiles
     from fedrobust.clients.round import RoundClient
 
     class Untouched(Client):

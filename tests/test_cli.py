@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fedrobust.cli import main
-from fedrobust.results import read_results
+from fedrobust.core.results import read_results
 
 
 def test_config_mistakes_print_one_line_each_and_exit_2(capsys):

@@ -7,9 +7,9 @@ import _faults
 import fedrobust
 from _proxies import PartitionOnlyProxy
 from fedrobust.config import RunConfig
-from fedrobust.inprocess import run_inprocess
+from fedrobust.run.inprocess import run_inprocess
 from fedrobust.strategies import MeanSGD
-from fedrobust.workload import byzantine_clients
+from fedrobust.run.build import byzantine_clients
 from flwr.server.client_manager import SimpleClientManager
 
 

@@ -9,7 +9,7 @@ from fedrobust.clients import ByzantineClient, ErrorFeedbackClient, GradientClie
 from fedrobust.clients.gradient import MOMENTUM_KEY
 from fedrobust.config import RunConfig
 from fedrobust.models import get_model
-from fedrobust.ndarrays import flatten
+from fedrobust.core.ndarrays import flatten
 
 
 def _client(cls=GradientClient, state=None):

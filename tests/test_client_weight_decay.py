@@ -4,7 +4,7 @@ import torch
 
 from fedrobust.clients import GradientClient, LocalStepsClient
 from fedrobust.models import get_model
-from fedrobust.ndarrays import flatten
+from fedrobust.core.ndarrays import flatten
 
 
 def _client(cls):

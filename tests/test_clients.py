@@ -7,7 +7,7 @@ from flwr.common import RecordDict
 
 from fedrobust.clients import CLIENTS, GradientClient, LocalStepsClient, batch_generator
 from fedrobust.models import flat_grad, flat_params, get_model, set_flat_params
-from fedrobust.ndarrays import flatten, to_ndarrays
+from fedrobust.core.ndarrays import flatten, to_ndarrays
 
 
 def _data(n=40, f=5, classes=3, seed=0):

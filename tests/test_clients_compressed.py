@@ -15,7 +15,7 @@ from fedrobust.clients import (
 from fedrobust.clients.compressed import compressor_from_config
 from fedrobust.compression import get_compressor, payload_from_ndarrays, payload_nbytes
 from fedrobust.models import get_model
-from fedrobust.ndarrays import flatten
+from fedrobust.core.ndarrays import flatten
 
 
 def _data(n=40, f=5, classes=3, seed=0):

@@ -86,7 +86,7 @@ def test_cuda_request_without_cuda_is_a_config_error(monkeypatch):
 
 def test_pyproject_app_config_has_exactly_the_config_keys_and_defaults():
     app = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["flwr"]["app"]
-    assert app["components"] == {"serverapp": "fedrobust.app:server_app", "clientapp": "fedrobust.app:client_app"}
+    assert app["components"] == {"serverapp": "fedrobust.run.app:server_app", "clientapp": "fedrobust.run.app:client_app"}
     assert list(app["config"]) == list(config_keys())
     assert RunConfig.from_mapping(app["config"]) == RunConfig()
 
@@ -101,7 +101,7 @@ def test_cli_flags_are_the_config_keys():
 
 
 def test_doubtful_robustness_settings_warn_and_are_logged(caplog):
-    from fedrobust.app import make_strategy
+    from fedrobust.run.app import make_strategy
     from fedrobust.config import config_warnings
 
     cfg = RunConfig(strategy="trimmed-mean", attack="bit-flip", byzantine_fraction=0.3, beta=0.1,

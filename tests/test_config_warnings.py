@@ -5,7 +5,7 @@ import pytest
 from fedrobust import sweep
 from fedrobust.cli import main
 from fedrobust.config import RunConfig, config_warnings
-from fedrobust.results import results_dict
+from fedrobust.core.results import results_dict
 
 SMALL = {"dataset": "digits", "num-clients": 3, "clients-per-round": 3, "rounds": 1, "device": "cpu"}
 
@@ -51,7 +51,7 @@ def test_settings_that_take_effect_do_not_warn(settings):
 
 
 def test_the_results_document_records_the_warnings():
-    from fedrobust.app import make_strategy
+    from fedrobust.run.app import make_strategy
 
     cfg = RunConfig(strategy="krum", krum_f=5, dataset="digits", model="logistic", device="cpu")
     assert results_dict(cfg.to_dict(), [], warnings=config_warnings(cfg))["warnings"] == config_warnings(cfg) != []
@@ -67,7 +67,7 @@ def test_fedrobust_run_prints_each_warning_once_before_the_run(monkeypatch, caps
         calls.append((capsys.readouterr().err, kwargs))  # what was printed before the run started
         return {"rounds": [{"round": 1, "accuracy": 0.5, "loss": 1.0}]}
 
-    monkeypatch.setattr("fedrobust.simulation.simulate", fake_simulate)
+    monkeypatch.setattr("fedrobust.run.simulation.simulate", fake_simulate)
     flags = [f"--{k}={v}" for k, v in SMALL.items()]
     assert main(["run", *flags, "--strategy", "krum", "--krum-f", "5", "--compressor", "qsgd", "--quiet"]) == 0
     ((before, kwargs),) = calls

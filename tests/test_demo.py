@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fedrobust.sweep import load_grid, read_sweep
+from fedrobust.experiments.sweep import load_grid, read_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from fedrobust import deploy
-from fedrobust.app import may_be_byzantine
+from fedrobust.run.app import may_be_byzantine
 from fedrobust.config import RunConfig
-from fedrobust.results import read_results
+from fedrobust.core.results import read_results
 
 from _flwr_cli import flwr_json
 
@@ -214,7 +214,7 @@ def _state(pid):
 def test_warm_executor_keeps_libraries_and_drops_the_app_package():
     # In a fresh interpreter: preload must not disturb this test process's modules.
     code = (
-        "import sys; from fedrobust.warm_executor import preload\n"
+        "import sys; from fedrobust.run.warm_executor import preload\n"
         "failed = preload(['fedrobust.data.splits', 'no_such_module_xyz'])\n"
         "print(failed[0].split()[0], 'numpy' in sys.modules, any(m.split('.')[0] == 'fedrobust' for m in sys.modules))"
     )

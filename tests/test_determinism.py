@@ -4,9 +4,9 @@ import pytest
 import torch
 
 import fedrobust
-from fedrobust.checkpoint import load_server
+from fedrobust.run.checkpoint import load_server
 from fedrobust.config import RunConfig
-from fedrobust.inprocess import run_inprocess
+from fedrobust.run.inprocess import run_inprocess
 
 
 def without_timings(results):

@@ -1,7 +1,7 @@
 """User extensions are known to the CLI, to the in-process engine and to Flower's engine.
 
 A tiny package is installed into a temporary site directory (a module plus a dist-info with a
-``fedrobust.extensions`` entry point), and runs in subprocesses find its stateful attack by name.
+``fedrobust.core.extensions`` entry point), and runs in subprocesses find its stateful attack by name.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _site(tmp_path: Path, entry_point: bool = True) -> Path:
         info = site / "escalate_ext-0.1.dist-info"
         info.mkdir()
         (info / "METADATA").write_text("Metadata-Version: 2.1\nName: escalate-ext\nVersion: 0.1\n")
-        (info / "entry_points.txt").write_text("[fedrobust.extensions]\nescalate = escalate_ext\n")
+        (info / "entry_points.txt").write_text("[fedrobust.core.extensions]\nescalate = escalate_ext\n")
     return site
 
 
@@ -113,7 +113,7 @@ def test_flowers_engine_knows_the_extension_and_agrees_with_the_in_process_engin
     site = _site(tmp_path)
     ray = _fedrobust(["run", *RUN, "--quiet", "--output", str(tmp_path / "ray.json")], site, tmp_path)
     assert ray.returncode == 0, ray.stderr[-3000:]
-    script = ("import json, sys; from fedrobust.config import RunConfig; from fedrobust.inprocess import run_inprocess;"
+    script = ("import json, sys; from fedrobust.config import RunConfig; from fedrobust.run.inprocess import run_inprocess;"
               "cfg = RunConfig(strategy='gmd', dataset='digits', model='logistic', num_clients=5, clients_per_round=5,"
               " rounds=3, attack='escalate', byzantine_fraction=0.2);"
               "print(json.dumps([r['accuracy'] for r in run_inprocess(cfg)['rounds']]))")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fedrobust.interrupt import catch_interrupt, partial_results
-from fedrobust.processes import descendants, end_processes
+from fedrobust.run.interrupt import catch_interrupt, partial_results
+from fedrobust.core.processes import descendants, end_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--num-clients", "3", "--clients-per-round", "3", "--model", "logistic", "--local-steps", "1"]
@@ -134,7 +134,7 @@ def test_interrupted_inprocess_run_writes_its_finished_rounds(tmp_path):
     script = textwrap.dedent(f"""
         import signal, sys
         from fedrobust.config import RunConfig
-        from fedrobust.inprocess import run_inprocess
+        from fedrobust.run.inprocess import run_inprocess
         cfg = RunConfig(num_clients=3, clients_per_round=3, model="logistic", local_steps=1, rounds=100000,
                         output={str(out)!r})
         try:
@@ -186,7 +186,7 @@ def test_interrupted_ray_run_exits_130_writes_partial_results_and_ends_ray(tmp_p
     doc = json.loads(out.read_text())
     assert doc["interrupted"] is True and doc["rounds_done"] == len(doc["rounds"]) >= 1
     assert f"interrupted after {doc['rounds_done']} of 100000 rounds" in text
-    from fedrobust.checkpoint import load_server
+    from fedrobust.run.checkpoint import load_server
 
     assert load_server(ckpt)["round"] == doc["rounds_done"]  # no checkpoint of the round in flight: resume goes on
     assert "Traceback" not in text

@@ -25,18 +25,15 @@ import pytest
 from _imports import graph
 
 LAYERS: list[tuple[str, list[str]]] = [
-    ("leaf", ["fedrobust._checks", "fedrobust._registry", "fedrobust._rng", "fedrobust._version", "fedrobust.errors",
-              "fedrobust.params", "fedrobust.ndarrays", "fedrobust.validation", "fedrobust.extensions", "fedrobust.paths",
-              "fedrobust.processes"]),
+    ("leaf", ["fedrobust.core", "fedrobust._version", "fedrobust._old_paths"]),
     ("libraries", ["fedrobust.aggregators", "fedrobust.attacks", "fedrobust.compression", "fedrobust.optim",
                    "fedrobust.data", "fedrobust.models"]),
-    ("servers and clients", ["fedrobust.strategies", "fedrobust.clients", "fedrobust.plugin", "fedrobust.results",
-                             "fedrobust.evaluation", "fedrobust.messageapi.strategy", "fedrobust.messageapi.records",
+    ("servers and clients", ["fedrobust.strategies", "fedrobust.clients", "fedrobust.plugin",
+                             "fedrobust.messageapi.strategy", "fedrobust.messageapi.records",
                              "fedrobust.messageapi.grid"]),
     ("config", ["fedrobust.config"]),
-    ("run", ["fedrobust.workload", "fedrobust.app", "fedrobust.checkpoint", "fedrobust.checkpoint_file", "fedrobust.simulation",
-             "fedrobust.inprocess", "fedrobust.messageapi", "fedrobust.warm_executor", "fedrobust.interrupt"]),
-    ("experiments", ["fedrobust.sweep", "fedrobust.report", "fedrobust.cellrecord", "fedrobust.deploy"]),
+    ("run", ["fedrobust.run", "fedrobust.messageapi"]),
+    ("experiments and deployment", ["fedrobust.experiments", "fedrobust.deploy"]),
     ("entry points", ["fedrobust.cli", "fedrobust.__main__", "fedrobust"]),
 ]
 
@@ -86,10 +83,28 @@ def test_the_plugin_strategies_do_not_import_fedrobusts_strategies():
                   for t in ts if t.startswith("fedrobust.strategies")) == []
 
 
-@pytest.mark.parametrize("module", ["fedrobust.config", "fedrobust.errors", "fedrobust.params", "fedrobust.extensions"])
+@pytest.mark.parametrize("module", ["fedrobust.config", "fedrobust.core.errors", "fedrobust.core.params", "fedrobust.core.extensions"])
 def test_light_modules_import_neither_torch_nor_flower(module):
     code = f"import sys, {module}; print(sorted(m for m in ('torch', 'flwr', 'numpy') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     loaded = done.stdout.strip()
     assert "torch" not in loaded and "flwr" not in loaded, loaded
+
+
+@pytest.mark.parametrize("old", sorted(__import__("fedrobust._old_paths", fromlist=["OLD_PATHS"]).OLD_PATHS))
+def test_old_module_paths_are_the_new_modules(old):
+    """Code written for the flat layout keeps working: the old path is the same module object."""
+    import importlib
+
+    from fedrobust._old_paths import OLD_PATHS
+
+    assert importlib.import_module(old) is importlib.import_module(OLD_PATHS[old])
+
+
+def test_the_flower_app_components_load_from_the_old_and_new_paths():
+    import importlib
+
+    for path in ("fedrobust.app", "fedrobust.run.app"):
+        module = importlib.import_module(path)
+        assert type(module.server_app).__name__ == "ServerApp" and type(module.client_app).__name__ == "ClientApp"

@@ -8,9 +8,9 @@ from _strategies_ii import reply
 from fedrobust.attacks import FAULTS, Malformed, get_attack
 from fedrobust.attacks.malformed import VALUE_FAULTS
 from fedrobust.config import RunConfig
-from fedrobust.inprocess import run_inprocess
+from fedrobust.run.inprocess import run_inprocess
 from fedrobust.strategies import STRATEGIES, MeanSGD
-from fedrobust.validation import MAGNITUDE_BOUND, check_values
+from fedrobust.core.validation import MAGNITUDE_BOUND, check_values
 
 
 

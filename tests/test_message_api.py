@@ -24,7 +24,7 @@ from fedrobust.messageapi.records import (
     fitres_to_content,
     properties_to_content,
 )
-from fedrobust.results import read_results
+from fedrobust.core.results import read_results
 from fedrobust.strategies import STRATEGIES, select_partitions
 
 TIMING = {"aggregation_seconds", "round_seconds"}
@@ -276,7 +276,7 @@ def test_malformed_byzantine_replies_are_judged_the_same_through_both_apis():
 
 # --------------------------------------------------------------------------------------- parity
 def test_a_legacy_run_resumed_through_the_message_api_continues_where_it_stopped(tmp_path):
-    from fedrobust.inprocess import run_inprocess
+    from fedrobust.run.inprocess import run_inprocess
 
     cfg = small("c-rsa", api="message", rounds=4)  # server state (who holds x0) and client state (x_k)
     models = {}
@@ -292,7 +292,7 @@ def test_a_legacy_run_resumed_through_the_message_api_continues_where_it_stopped
 
 
 def test_the_inprocess_engine_runs_the_message_api_with_the_same_results():
-    from fedrobust.inprocess import run_inprocess
+    from fedrobust.run.inprocess import run_inprocess
 
     cfg = small("bgmd", rounds=2, attack="gaussian", byzantine_fraction=0.2)
     seen = []
@@ -317,7 +317,7 @@ def _simulate_model(cfg):
     """Run ``cfg`` on Flower's simulation engine (Ray), as fedrobust.simulate does; return (x, results)."""
     from flwr.simulation import run_simulation
 
-    from fedrobust.simulation import backend_config
+    from fedrobust.run.simulation import backend_config
 
     apps = messageapi if cfg.api == "message" else legacy_app
     built = []

@@ -2,11 +2,11 @@
 
 import pytest
 
-import fedrobust.simulation
-import fedrobust.sweep
+import fedrobust.run.simulation
+import fedrobust.experiments.sweep
 from fedrobust.cli import main
 from fedrobust.config import ConfigError
-from fedrobust.paths import check_output_dir, check_output_file
+from fedrobust.core.paths import check_output_dir, check_output_file
 
 UNWRITABLE = "/proc/fedrobust-no-such/x"  # /proc takes no new folders, even for root
 
@@ -18,8 +18,8 @@ def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("training started before the output path was checked")
 
-    monkeypatch.setattr(fedrobust.simulation, "simulate", refuse)
-    monkeypatch.setitem(fedrobust.sweep.ENGINES, "inprocess", refuse)
+    monkeypatch.setattr(fedrobust.run.simulation, "simulate", refuse)
+    monkeypatch.setitem(fedrobust.experiments.sweep.ENGINES, "inprocess", refuse)
 
 
 def _one_error_line(capsys) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fedrobust.config import ConfigError, RunConfig
-from fedrobust.simulation import backend_config
+from fedrobust.run.simulation import backend_config
 
 from _flwr_cli import free_port, pids_with_env, stop
 

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from fedrobust.cli import main
-from fedrobust.report import diverged, format_cell, group_records, markdown_tables, write_report
+from fedrobust.experiments.report import diverged, format_cell, group_records, markdown_tables, write_report
 
 
 def record(strategy, attack="none", psi=0.0, seed=0, final=0.9, loss=0.3, rounds=3, residual=False, **config):

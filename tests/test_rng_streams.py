@@ -1,7 +1,7 @@
 """Pins every seeded random stream: the same keys must keep giving the same words and draws.
 
 The values below were recorded with the stream code as it stood before the streams moved into one
-table (fedrobust/_rng.py); a change to a stream's tag, key order or word packing breaks a run's
+table (fedrobust/core/rng.py); a change to a stream's tag, key order or word packing breaks a run's
 reproducibility against earlier runs and checkpoints, and fails here.
 """
 
@@ -113,14 +113,14 @@ def test_poisoning_rng_is_pinned(seed, partition_id, labels):
 
 # ---------------------------------------------------------------------------- the table itself
 def test_streams_have_distinct_entropy_layouts():
-    from fedrobust._rng import STREAMS
+    from fedrobust.core.rng import STREAMS
 
     layouts = {(s.tag, len(s.keys)) for s in STREAMS.values()}
     assert len(layouts) == len(STREAMS)
 
 
 def test_stream_helpers_check_name_and_key_count():
-    from fedrobust._rng import stream_generator, stream_rng
+    from fedrobust.core.rng import stream_generator, stream_rng
 
     with pytest.raises(ValueError, match="unknown random stream"):
         stream_rng("no-such-stream", 0)
@@ -131,9 +131,9 @@ def test_stream_helpers_check_name_and_key_count():
 def test_rng_stays_a_leaf_module():
     import ast
 
-    import fedrobust._rng
+    import fedrobust.core.rng
 
-    tree = ast.parse(open(fedrobust._rng.__file__, encoding="utf-8").read())
+    tree = ast.parse(open(fedrobust.core.rng.__file__, encoding="utf-8").read())
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             assert node.level == 0 and not (node.module or "").startswith("fedrobust"), ast.dump(node)

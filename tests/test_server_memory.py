@@ -45,7 +45,7 @@ def test_no_limit_by_default_and_a_limit_that_fits_is_fine():
 
 
 def test_check_runnable_refuses_before_ray_starts():
-    from fedrobust.simulation import check_runnable
+    from fedrobust.run.simulation import check_runnable
 
     with pytest.raises(ServerMemoryError, match="mean-sgd needs about"):
         check_runnable(RunConfig(strategy="mean-sgd", model="mlp", max_server_memory_mb=1, device="cpu"))

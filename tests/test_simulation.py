@@ -13,8 +13,8 @@ import pytest
 
 import fedrobust
 from fedrobust.models import num_params
-from fedrobust.results import read_results
-from fedrobust.workload import build_model
+from fedrobust.core.results import read_results
+from fedrobust.run.build import build_model
 
 from _flwr_cli import flwr_json as _flwr_json, free_port as _free_port, pids_with_env as _pids_with_env, stop as _stop
 

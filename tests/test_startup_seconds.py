@@ -3,7 +3,7 @@
 import time
 
 from fedrobust.config import RunConfig
-from fedrobust.inprocess import LocalProxy, run_inprocess
+from fedrobust.run.inprocess import LocalProxy, run_inprocess
 
 CFG = RunConfig(strategy="mean-sgd", dataset="digits", num_clients=3, clients_per_round=3, rounds=2, device="cpu")
 DELAY = 0.3  # per node: a slow start, as when Ray's actors start and import torch

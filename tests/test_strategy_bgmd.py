@@ -11,7 +11,7 @@ from fedrobust.config import RunConfig
 from fedrobust.models import num_params
 from fedrobust.strategies import BGMD, GMD, STRATEGIES
 from fedrobust.strategies.bgmd import block_size
-from fedrobust.workload import build_model
+from fedrobust.run.build import build_model
 
 # three honest rows and one attacker 100x larger; after the lr = 0.5 scaling, top-k picks columns 0 and 2
 G = [[4.0, 0.2, 8.0], [4.0, -0.2, 8.0], [4.0, 0.6, 8.0], [-400.0, 0.0, -800.0]]

@@ -19,7 +19,7 @@ from fedrobust.clients.rsa import MODEL_KEY
 from fedrobust.compression import RandK, payload_to_ndarrays
 from fedrobust.config import RunConfig
 from fedrobust.models import get_model
-from fedrobust.ndarrays import payload_bytes
+from fedrobust.core.ndarrays import payload_bytes
 from fedrobust.optim import pack_signs, unpack_signs
 from fedrobust.strategies import CRSA, RSA, STRATEGIES
 from fedrobust.strategies.c_rsa import coordinate_seed

@@ -8,9 +8,9 @@ import pytest
 from fedrobust import sweep
 from fedrobust.cli import main
 from fedrobust.config import ConfigError, RunConfig
-from fedrobust.report import write_report
-from fedrobust.results import RoundRecord
-from fedrobust.sweep import cell_id, expand_grid, load_grid, read_sweep, run_sweep
+from fedrobust.experiments.report import write_report
+from fedrobust.core.results import RoundRecord
+from fedrobust.experiments.sweep import cell_id, expand_grid, load_grid, read_sweep, run_sweep
 
 # digits loads in milliseconds, so the preflight check costs nothing here.
 GRID = {"strategy": ["mean-sgd", "gmd"], "seed": [0, 1], "dataset": "digits", "num-clients": 3,

@@ -18,7 +18,7 @@ from fedrobust.aggregators import RULES, Rule, RuleStep, register_rule
 from fedrobust.aggregators._gram import centred_gram, squared_distances
 from fedrobust.cli import main
 from fedrobust.config import RunConfig
-from fedrobust.inprocess import run_inprocess
+from fedrobust.run.inprocess import run_inprocess
 from fedrobust.strategies import STRATEGIES, RuleStrategy
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .._checks import check_matrix
+from ..core.checks import check_matrix
 
 
 def gather_rows_(x: torch.Tensor, rows: torch.Tensor | Sequence[int]) -> torch.Tensor:

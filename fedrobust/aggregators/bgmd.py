@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import torch
 
-from .._checks import check_int, check_matrix
+from ..core.checks import check_int, check_matrix
 from .block import block_select
 from ._gram import combine
 from .geometric_median import geometric_median, weiszfeld_weights

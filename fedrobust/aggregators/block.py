@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .._checks import check_int, check_matrix
+from ..core.checks import check_int, check_matrix
 from ._chunks import column_blocks
 
 SELECTIONS = ("sample", "top-k")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from . import _sortnet
-from .._checks import check_fraction, check_matrix
+from ..core.checks import check_fraction, check_matrix
 
 
 def _middle_mean(x: torch.Tensor, lo: int, hi: int) -> torch.Tensor:

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import torch
 
-from .._checks import check_int, check_matrix
+from ..core.checks import check_int, check_matrix
 from ._chunks import column_blocks
 from ._gram import central_row, centred_gram, combine, sketch, typical_distance
 from .mean import _check_weights

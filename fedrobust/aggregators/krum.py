@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_int, check_matrix
+from ..core.checks import check_int, check_matrix
 from ._gram import centred_gram, squared_distances
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_matrix
+from ..core.checks import check_matrix
 
 
 def mean(x: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:

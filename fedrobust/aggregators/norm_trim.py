@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_fraction, check_matrix
+from ..core.checks import check_fraction, check_matrix
 from ._gram import row_norms
 from ._rows import gather_rows_
 

@@ -47,8 +47,8 @@ from typing import Any, ClassVar, NamedTuple
 
 import torch
 
-from .._checks import check_fraction, check_int, check_positive, check_seed
-from .._rng import stream_generator
+from ..core.checks import check_fraction, check_int, check_positive, check_seed
+from ..core.rng import stream_generator
 from .bgmd import MEMORIES, MEMORY_WEIGHTS, block_geometric_median
 from .block import SELECTIONS
 from .coordinate import coordinate_median, trimmed_mean

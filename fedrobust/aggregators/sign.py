@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_matrix
+from ..core.checks import check_matrix
 from ._chunks import column_blocks
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from .._checks import check_int, check_positive, check_real
+from ..core.checks import check_int, check_positive, check_real
 
 __all__ = [
     "check_real",

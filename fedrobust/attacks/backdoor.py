@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_fraction, check_int
+from ..core.checks import check_fraction, check_int
 from ._checks import check_real, count_of
 from .base import DataAttack
 from .registry import register_attack

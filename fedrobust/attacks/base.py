@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from .._registry import init_params
+from ..core.registry import init_params
 
 from ._checks import check_data, check_generator, check_message, check_rng
 

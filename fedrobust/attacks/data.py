@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_fraction
+from ..core.checks import check_fraction
 from ._checks import check_positive
 from .base import DataAttack
 from .registry import register_attack

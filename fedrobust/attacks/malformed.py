@@ -1,7 +1,7 @@
 """The ``malformed`` attack: a Byzantine client that sends replies the server must reject.
 
 Every fault of :data:`FAULTS` is one kind of untrusted input the shared validator
-(:mod:`fedrobust.validation`) must catch without crashing the server:
+(:mod:`fedrobust.core.validation`) must catch without crashing the server:
 
 =================  =====================================================================
 fault              what the reply holds

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .._checks import check_int
+from ..core.checks import check_int
 from .backdoor import Backdoor
 
 __all__ = ["attack_success_rate", "model_predictor"]

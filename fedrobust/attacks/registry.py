@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._registry import Registry
+from ..core.registry import Registry
 from .base import KINDS, Attack
 
 __all__ = ["ATTACKS", "register_attack", "get_attack"]

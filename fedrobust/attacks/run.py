@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..params import parse_params
+from ..core.params import parse_params
 from .base import Attack
 from .registry import get_attack
 from .selection import byzantine_ids

@@ -16,8 +16,8 @@ client sampling that uses ``(seed, server_round)``.
 
 from __future__ import annotations
 
-from .._checks import check_fraction, check_int, check_seed
-from .._rng import stream_rng
+from ..core.checks import check_fraction, check_int, check_seed
+from ..core.rng import stream_rng
 from ._checks import count_of
 
 __all__ = ["BYZANTINE_MODES", "byzantine_ids", "num_byzantine"]

@@ -17,9 +17,9 @@ from flwr.client import NumPyClient
 from flwr.common import Array, ArrayRecord, ConfigRecord, RecordDict, Scalar
 from flwr.common.constant import PARTITION_ID_KEY
 
-from .._rng import stream_generator
+from ..core.rng import stream_generator
 from ..models import flat_params, set_flat_params
-from ..ndarrays import flatten, payload_bytes, to_ndarrays
+from ..core.ndarrays import flatten, payload_bytes, to_ndarrays
 
 __all__ = ["HonestClient", "STATE_KEY", "batch_generator"]
 

@@ -40,7 +40,7 @@ import torch
 from flwr.client import NumPyClient
 from flwr.common import ConfigRecord, Scalar
 
-from .._rng import stream_generator
+from ..core.rng import stream_generator
 from ..attacks import Attack, byzantine_ids
 from .base import HonestClient
 

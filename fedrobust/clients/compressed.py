@@ -31,9 +31,9 @@ import numpy as np
 import torch
 from flwr.common import Scalar
 
-from .._rng import stream_generator
+from ..core.rng import stream_generator
 from ..compression import Compressor, get_compressor, payload_to_ndarrays
-from ..params import parse_params
+from ..core.params import parse_params
 from .gradient import GradientClient
 from .local_steps import LocalStepsClient
 

@@ -10,7 +10,7 @@ For each fit of ``server-round`` r, on partition p with run seed s:
   this client in this run (``Context.state`` not yet restored) loads the state saved after the
   last round before r it took part in, and every fit saves the state it leaves. A resumed run's
   clients so continue with their error-feedback memories and C-RSA/RSA worker models. A saved
-  state that fails its check (:class:`~fedrobust.errors.CheckpointError`; ``resume`` checks
+  state that fails its check (:class:`~fedrobust.core.errors.CheckpointError`; ``resume`` checks
   every file before the first round, so this is one damaged during the run) fails the fit
   without raising (:func:`failed_fit`): the reply has a non-OK status whose message is the
   error's one line, so the server counts the client as failed and logs that line, with no
@@ -41,22 +41,22 @@ from flwr.common import (
     Status,
 )
 
-from .._rng import seeded_global_rng, stream_seed
-from ..errors import CheckpointError
+from ..core.rng import seeded_global_rng, stream_seed
+from ..core.errors import CheckpointError
 
 __all__ = ["ClientStateStore", "RoundClient", "round_seed", "failed_fit", "RESTORED_KEY", "FIT_SECONDS_KEY"]
 
 
 class ClientStateStore(Protocol):
     """Where a client's ``Context.state`` is kept between runs (the run layer supplies it: the
-    checkpoint files of :mod:`fedrobust.checkpoint`)."""
+    checkpoint files of :mod:`fedrobust.run.checkpoint`)."""
 
     def save(self, partition_id: int, server_round: int, state: RecordDict) -> object:
         """Keep ``state`` as this client's state after ``server_round``."""
 
     def load(self, partition_id: int, before_round: int) -> RecordDict | None:
         """The state saved after the last round before ``before_round``, or None; a
-        :class:`~fedrobust.errors.CheckpointError` when the saved state fails its check."""
+        :class:`~fedrobust.core.errors.CheckpointError` when the saved state fails its check."""
 
 FIT_SECONDS_KEY = "fit_seconds"
 """Reply metric: the client's wall time for the fit, from receiving the instruction to the encoded

@@ -49,7 +49,7 @@ from flwr.common import Scalar
 
 from ..compression import payload_to_ndarrays
 from ..models import flat_grad, flat_params, set_flat_params
-from ..ndarrays import flatten
+from ..core.ndarrays import flatten
 from ..optim import draw_coordinates, pack_signs_of, worker_update
 from .base import HonestClient
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import all_finite, check_int
-from .._checks import check_vector as _check_vector
+from ..core.checks import all_finite, check_int
+from ..core.checks import check_vector as _check_vector
 
 SEED_MAX = 2**64 - 1
 """Largest seed accepted (seeds travel as one uint64)."""

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from .._checks import all_finite
+from ..core.checks import all_finite
 from ._checks import check_d, check_seed, check_vector
 from .payload import PayloadError, check_payload
 

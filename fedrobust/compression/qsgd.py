@@ -24,7 +24,7 @@ import math
 import numpy as np
 import torch
 
-from .._checks import check_int
+from ..core.checks import check_int
 from . import _bits
 from ._checks import make_generator, uniform, work_dtype
 from .base import Compressor, to_tensor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._registry import Registry
+from ..core.registry import Registry
 from .base import Compressor
 
 __all__ = ["COMPRESSORS", "register_compressor", "get_compressor"]

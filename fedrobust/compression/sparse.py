@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 import torch
 
-from .._checks import check_int
+from ..core.checks import check_int
 from ._checks import resolve_seed
 from .base import Compressor, to_tensor
 from .payload import PayloadError, expect_finite, expect_length

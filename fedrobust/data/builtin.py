@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from .._checks import check_seed
+from ..core.checks import check_seed
 from .splits import DatasetSplits, normalize_images, stratified_split
 
 #: Mean and standard deviation of MNIST pixels scaled to [0, 1] (the usual values).

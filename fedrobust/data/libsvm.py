@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checks import check_int, check_seed
+from ..core.checks import check_int, check_seed
 from .splits import DatasetSplits, stratified_split
 
 #: Known LIBSVM sets: name -> (train file, test file, number of features).

@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from .._checks import check_int, check_seed
+from ..core.checks import check_int, check_seed
 
 
 def _check_labels(labels) -> np.ndarray:

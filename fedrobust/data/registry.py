@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import builtin, cifar, idx, libsvm
-from .._checks import check_seed
+from ..core.checks import check_seed
 from .splits import DatasetSplits
 
 #: A loader takes ``(data_dir, seed, download, **options)`` and returns :class:`DatasetSplits`.

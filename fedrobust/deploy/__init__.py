@@ -18,7 +18,7 @@ Isolation (how a SuperNode runs its ClientApp; Flower 1.41 starts one process pe
   fresh ``flwr-clientapp`` per message; each pays the imports of torch and fedrobust.
 - ``process``: the SuperNode runs with ``--isolation process`` and the launcher starts
   ``flower-superexec`` next to it; the same per-message processes.
-- ``warm`` (the default): ``--isolation process`` with :mod:`fedrobust.warm_executor`, which
+- ``warm`` (the default): ``--isolation process`` with :mod:`fedrobust.run.warm_executor`, which
   imports the heavy libraries once and forks a ready process per message.
 
 Every process ``up`` starts carries ``FEDROBUST_DEPLOYMENT=<run dir>`` in its environment (so do

@@ -125,7 +125,7 @@ def executor_command(isolation: str, runtime_port: int) -> list[str] | None:
     if isolation == "process":
         return ["flower-superexec", "--insecure", "--runtime-api-address", address]
     if isolation == "warm":
-        return [sys.executable, "-m", "fedrobust.warm_executor", "--runtime-api-address", address]
+        return [sys.executable, "-m", "fedrobust.run.warm_executor", "--runtime-api-address", address]
     return None
 
 

@@ -11,9 +11,9 @@ a config with :func:`make_server_app` and :func:`make_client_app`. For ``flwr ru
 and pass ``--run-config "api='message'"``.
 
 - Server: a :class:`~fedrobust.messageapi.MessageStrategy` around the legacy core that
-  :func:`fedrobust.app.make_strategy` builds (model from the run seed, central evaluation, results
+  :func:`fedrobust.run.app.make_strategy` builds (model from the run seed, central evaluation, results
   JSON written to ``output`` after the last round), started with ``strategy.start(grid=...)``.
-- Client: the node's client from :func:`fedrobust.app.make_client` (the honest client of the
+- Client: the node's client from :func:`fedrobust.run.app.make_client` (the honest client of the
   strategy's protocol, wrapped in a Byzantine one where the partition may attack), so both APIs
   run the same client code. ``train`` messages go to its ``fit``, ``query`` messages to its
   ``get_properties`` (the partition id the server samples by).
@@ -30,11 +30,11 @@ from flwr.common import Code, GetPropertiesIns
 from flwr.common.constant import ErrorCode
 from flwr.serverapp import Grid, ServerApp
 
-from ..app import make_client, make_strategy
+from ..run.app import make_client, make_strategy
 from ..config import ConfigError, RunConfig
-from ..results import RoundRecord
+from ..core.results import RoundRecord
 from ..strategies import VectorStrategy
-from ..workload import build_attack
+from ..run.build import build_attack
 from .grid import LocalGrid
 from .records import content_to_fitins, fitres_to_content, properties_to_content
 from .strategy import MessageStrategy
@@ -53,7 +53,7 @@ def make_server_app(
 
     ``on_round`` receives every finished round record; ``on_strategy`` receives the strategy once
     built (so an in-process caller can read its results after the run); ``warn``: see
-    :func:`fedrobust.app.make_strategy`.
+    :func:`fedrobust.run.app.make_strategy`.
     """
     app = ServerApp()
 
@@ -76,7 +76,7 @@ def make_client_app(cfg: RunConfig | None = None) -> ClientApp:
     """A Message-API ClientApp for ``cfg`` (None: read it from ``context.run_config``).
 
     With ``cfg`` given, its attack is built here, once, and travels with the app to the client
-    processes (as :func:`fedrobust.app.make_client_app` does).
+    processes (as :func:`fedrobust.run.app.make_client_app` does).
     """
     attack = build_attack(cfg) if cfg is not None else None
     app = ClientApp()
@@ -111,10 +111,10 @@ def run_local(
 ) -> dict[str, Any]:
     """Run ``cfg`` through the Message API in this process, on a :class:`~fedrobust.messageapi.LocalGrid`.
 
-    The Message-API counterpart of :func:`fedrobust.inprocess.run_inprocess` (which calls it for
+    The Message-API counterpart of :func:`fedrobust.run.inprocess.run_inprocess` (which calls it for
     ``api = "message"``), with the same arguments: ``on_round`` receives each finished round record,
     ``after_round(core, round)`` is called after each round with the legacy core (its ``x``),
-    ``on_strategy`` receives the strategy once built; ``warn``: see :func:`fedrobust.app.make_strategy`.
+    ``on_strategy`` receives the strategy once built; ``warn``: see :func:`fedrobust.run.app.make_strategy`.
 
     Returns
     -------
@@ -139,7 +139,7 @@ def _require_message_api(cfg: RunConfig) -> None:
     if cfg.api != "message":
         raise ConfigError(
             f"api={cfg.api!r}, but this is the Message-API ServerApp (fedrobust.messageapi:server_app); "
-            "set api='message', or use the legacy components fedrobust.app:server_app and fedrobust.app:client_app"
+            "set api='message', or use the legacy components fedrobust.run.app:server_app and fedrobust.run.app:client_app"
         )
 
 

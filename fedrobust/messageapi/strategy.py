@@ -50,9 +50,9 @@ from flwr.server.client_proxy import ClientProxy
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Result, Strategy
 
-from ..ndarrays import flatten, to_ndarrays
+from ..core.ndarrays import flatten, to_ndarrays
 from ..strategies import VectorStrategy
-from ..validation import check_arrays
+from ..core.validation import check_arrays
 from .records import MalformedContent, content_to_fitres, content_to_properties, fitins_to_content, query_content
 
 __all__ = ["MessageStrategy", "NodeProxy", "ClientFailure"]
@@ -104,7 +104,7 @@ class MessageStrategy(Strategy):
     Parameters
     ----------
     core : VectorStrategy
-        The strategy that does the work, e.g. ``fedrobust.app.make_strategy(cfg)`` (which adds the
+        The strategy that does the work, e.g. ``fedrobust.run.app.make_strategy(cfg)`` (which adds the
         test-split evaluation and the results file) or ``STRATEGIES["bgmd"](cfg, x0, shapes)``.
         It must not be shared with another run.
 
@@ -112,7 +112,7 @@ class MessageStrategy(Strategy):
     --------
     In a ServerApp's ``main(grid, context)``::
 
-        strategy = MessageStrategy(fedrobust.app.make_strategy(cfg))
+        strategy = MessageStrategy(fedrobust.run.app.make_strategy(cfg))
         result = strategy.start(grid=grid)  # from the core's x0, for its rounds
         results = strategy.results()        # fedrobust's results document
     """

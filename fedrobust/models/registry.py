@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 from typing import Callable
 
-from .._rng import seeded_global_rng
+from ..core.rng import seeded_global_rng
 from .base import FedModel
 from .cifar_cnn import CifarCNN
 from .lenet import LeNet

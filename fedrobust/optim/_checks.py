@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_nonnegative, check_positive, check_vector
+from ..core.checks import check_nonnegative, check_positive, check_vector
 
 __all__ = ["check_nonnegative", "check_positive", "check_vector", "check_rows"]
 

@@ -38,7 +38,7 @@ from collections.abc import Callable
 
 import torch
 
-from .._checks import check_int
+from ..core.checks import check_int
 from ._checks import check_nonnegative, check_positive, check_vector
 
 __all__ = ["cubic_step", "hvp"]

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from .._checks import check_int, check_seed
+from ..core.checks import check_int, check_seed
 from ..aggregators._chunks import column_blocks
 from ..compression import RandK, Sign
 from ._checks import check_nonnegative, check_positive, check_vector

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .._checks import check_int, check_positive
+from ..core.checks import check_int, check_positive
 
 __all__ = ["LR_SCHEDULES", "scheduled_lr"]
 

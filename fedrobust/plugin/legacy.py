@@ -47,7 +47,7 @@ from flwr.server.strategy import FedAvg
 
 from ..aggregators.rules import Rule
 from .table import PluginTable
-from ..validation import num_examples_reason
+from ..core.validation import num_examples_reason
 from .weights import pop_aggregator
 
 __all__ = ["PLUGINS", "RobustFedAvg", "FedGMD", "FedBGMD", "FedCMD", "FedTrimmedMean", "FedKrum", "FedNormThreshold"]  # noqa: F822 - made below

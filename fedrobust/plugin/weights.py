@@ -2,12 +2,12 @@
 
 An ordinary Flower client (a quickstart ``NumPyClient`` or ``ClientApp``) trains the global model
 locally and replies with its new weights. :class:`WeightsAggregator` treats every reply as
-untrusted input, validates it against the global model with :mod:`fedrobust.validation` and moves
+untrusted input, validates it against the global model with :mod:`fedrobust.core.validation` and moves
 the global model by a robust :mod:`~fedrobust.aggregators.rules` rule of the accepted clients' deltas:
 
 1. a reply must hold exactly the global model's arrays: the same number, each a numpy array of the
    same shape and dtype; every floating-point entry finite and of magnitude at most
-   :data:`~fedrobust.validation.MAGNITUDE_BOUND`. Anything else (and a reply the caller could not
+   :data:`~fedrobust.core.validation.MAGNITUDE_BOUND`. Anything else (and a reply the caller could not
    decode) is rejected, counted and logged with its reason, never raised;
 2. the floating-point arrays of each accepted reply are flattened into one row, minus the flat
    global model: the (n, d) delta matrix (float32; float64 when the model has float64 arrays);
@@ -41,9 +41,9 @@ import numpy as np
 import torch
 from flwr.common.logger import log
 
-from .._checks import all_finite
+from ..core.checks import all_finite
 from ..aggregators.rules import Rule, rule_parameters
-from ..validation import RowStack, check_arrays
+from ..core.validation import RowStack, check_arrays
 
 __all__ = ["WeightsAggregator", "WeightsResult", "mismatch", "pop_aggregator"]
 

@@ -6,14 +6,14 @@ Each round a :class:`VectorStrategy`
 1. samples ``clients-per-round`` partition ids with the run seed (never Flower's random node ids:
    each node is asked its ``partition-id`` once, through ``get_properties``);
 2. sends them ``x`` as the model's ndarrays plus a config dict (server round, lr, seed, ...);
-3. validates every reply with the shared validator :mod:`fedrobust.validation` (array count,
+3. validates every reply with the shared validator :mod:`fedrobust.core.validation` (array count,
    shapes, dtype float32, payloads that decode, finite values of magnitude at most
-   :data:`~fedrobust.validation.MAGNITUDE_BOUND`, the metrics the strategy needs): bad replies
+   :data:`~fedrobust.core.validation.MAGNITUDE_BOUND`, the metrics the strategy needs): bad replies
    are dropped, counted as ``rejected_clients``, logged with their reason and listed in the
    round's ``rejections`` ([partition id, reason] pairs), never raised;
 4. stacks the accepted client vectors into one (n, d) float32 tensor and calls :meth:`step`,
    where a subclass applies a pure function of :mod:`fedrobust.aggregators` and moves ``x``;
-5. evaluates ``x`` centrally and records a :class:`~fedrobust.results.RoundRecord`.
+5. evaluates ``x`` centrally and records a :class:`~fedrobust.core.results.RoundRecord`.
 
 A round's ``round_seconds`` runs from the moment its clients are known to its evaluation; the
 time from the strategy's construction to round 1's start (the nodes connecting, Ray's actors
@@ -65,14 +65,14 @@ from flwr.server.client_manager import ClientManager
 from flwr.server.client_proxy import ClientProxy
 from flwr.server.strategy import Strategy
 
-from .._checks import all_finite
-from .._rng import stream_rng
-from ..errors import ConfigError, RunStopped
+from ..core.checks import all_finite
+from ..core.rng import stream_rng
+from ..core.errors import ConfigError, RunStopped
 from ..optim.schedule import scheduled_lr
-from ..ndarrays import flatten, payload_bytes, to_ndarrays
+from ..core.ndarrays import flatten, payload_bytes, to_ndarrays
 from ..attacks.run import attack_summary, byzantine_clients
-from ..results import RoundRecord, results_dict
-from ..validation import RowStack, check_arrays, check_values, num_examples_reason
+from ..core.results import RoundRecord, results_dict
+from ..core.validation import RowStack, check_arrays, check_values, num_examples_reason
 from .memory import check_server_memory, server_memory_problem
 
 if TYPE_CHECKING:  # config imports the libraries, never the other way round
@@ -112,7 +112,7 @@ class VectorStrategy(Strategy):
     evaluate_fn : callable, optional
         ``evaluate_fn(x) -> (loss, accuracy)`` on the test split; no centralised evaluation if None.
     on_round : callable, optional
-        Called with each finished :class:`~fedrobust.results.RoundRecord` (progress bars, files).
+        Called with each finished :class:`~fedrobust.core.results.RoundRecord` (progress bars, files).
     """
 
     name: ClassVar[str] = ""
@@ -167,7 +167,7 @@ class VectorStrategy(Strategy):
         self.round_metrics: list[dict[str, Scalar]] = []  # the reply metrics of each row step() receives
         self.round_rejections: list[tuple[int, str]] = []  # (partition id, reason) of each rejected reply
         # Rounds finished before this strategy started (a resumed run): Flower numbers the rounds it
-        # drives from 1 again, and the Flower interface below adds this offset (see fedrobust.checkpoint).
+        # drives from 1 again, and the Flower interface below adds this offset (see fedrobust.run.checkpoint).
         self.round_offset = 0
         self._sampled: dict[int, tuple[list[int], list[int]]] = {}  # round -> (sampled ids, ids without a node)
         self._configured = False  # whether a round was configured (a missing node is then a failure)
@@ -414,10 +414,10 @@ class VectorStrategy(Strategy):
         return None if loss is None else (loss, {"accuracy": accuracy})
 
     def stop(self) -> None:
-        """End the run at the next call from the server (an interrupt, :mod:`fedrobust.interrupt`).
+        """End the run at the next call from the server (an interrupt, :mod:`fedrobust.run.interrupt`).
 
         :meth:`configure_fit`, :meth:`aggregate_fit` and :meth:`evaluate` then raise
-        :class:`~fedrobust.interrupt.RunStopped`, so the round in flight adds no record and no
+        :class:`~fedrobust.run.interrupt.RunStopped`, so the round in flight adds no record and no
         checkpoint, and the server loop ends.
         """
         self.stopped = True
@@ -428,7 +428,7 @@ class VectorStrategy(Strategy):
 
     # ------------------------------------------------------------------------------------ results
     def results(self) -> dict[str, Any]:
-        """The results document of the rounds so far (see :mod:`fedrobust.results`)."""
+        """The results document of the rounds so far (see :mod:`fedrobust.core.results`)."""
         return results_dict(
             self.cfg.to_dict(), self.records, self.initial, startup_seconds=self.startup_seconds,
             warnings=self.warnings, attack=attack_summary(self.cfg),

@@ -35,9 +35,9 @@ import torch
 from flwr.common import FitRes, Scalar
 from flwr.server.client_proxy import ClientProxy
 
-from .._rng import stream_seed
+from ..core.rng import stream_seed
 from ..compression import Sign, get_compressor, payload_from_ndarrays, payload_to_ndarrays
-from ..ndarrays import to_ndarrays
+from ..core.ndarrays import to_ndarrays
 from ..optim import draw_coordinates, master_update, unpack_signs
 from .base import VectorStrategy
 

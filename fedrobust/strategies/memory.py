@@ -21,7 +21,7 @@ torch, the test split) come on top and are not counted.
 
 With ``max-server-memory-mb`` > 0 a strategy whose estimate for ``clients-per-round`` replies
 exceeds the limit is refused when it is built (a :class:`ServerMemoryError`, a
-:class:`~fedrobust.errors.ConfigError`, so ``fedrobust run`` and ``fedrobust.simulate`` stop before
+:class:`~fedrobust.core.errors.ConfigError`, so ``fedrobust run`` and ``fedrobust.simulate`` stop before
 Ray starts). A round that receives more replies than that (possible only through direct calls of
 ``aggregate_fit``) rejects all of them with the same reason instead of stacking them.
 """
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 
 if TYPE_CHECKING:  # config imports the libraries, never the other way round
     from ..config import RunConfig

@@ -17,9 +17,9 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from .config import RunConfig
+from ..config import RunConfig
 from .interrupt import RunStopped, catch_interrupt, close_grids, stop_run, stop_strategy
-from .results import RoundRecord
+from ..core.results import RoundRecord
 
 __all__ = ["simulate", "check_runnable", "backend_config", "client_resources"]
 
@@ -89,7 +89,7 @@ def _shutdown_ray() -> None:
 def check_runnable(cfg: RunConfig) -> None:
     """Fail fast, before Ray starts, on what a valid config can still get wrong here.
 
-    Checks that ``output`` and ``checkpoint-dir`` can be written (:mod:`fedrobust.paths`; their
+    Checks that ``output`` and ``checkpoint-dir`` can be written (:mod:`fedrobust.core.paths`; their
     folders are created), resolves the device, loads the dataset, builds the model and the partitions (all cached, so
     the in-process ServerApp reuses them).
 
@@ -99,16 +99,16 @@ def check_runnable(cfg: RunConfig) -> None:
         An output path that cannot be written (a ConfigError), a missing CUDA device, dataset
         files, or a partitioner that cannot split the data so; compressor parameters larger than the model (a ConfigError), a server aggregation larger
         than ``max-server-memory-mb`` (:class:`~fedrobust.strategies.memory.ServerMemoryError`), a
-        checkpoint that ``resume`` cannot continue or that a fresh run would overwrite (:func:`fedrobust.checkpoint.resume_round`).
+        checkpoint that ``resume`` cannot continue or that a fresh run would overwrite (:func:`fedrobust.run.checkpoint.resume_round`).
     """
     from .app import check_model_size
     from .checkpoint import resume_round
-    from .models import flat_params
-    from .strategies import STRATEGIES
-    from .strategies.memory import check_server_memory
-    from .workload import build_model, client_indices, load_splits
+    from ..models import flat_params
+    from ..strategies import STRATEGIES
+    from ..strategies.memory import check_server_memory
+    from .build import build_model, client_indices, load_splits
 
-    from .paths import check_output_dir, check_output_file
+    from ..core.paths import check_output_dir, check_output_file
 
     if cfg.output:
         check_output_file(cfg.output, "output")
@@ -142,7 +142,7 @@ def simulate(
     verbose : bool
         Keep Flower's INFO logs (by default only its warnings and errors are shown).
     on_round : callable, optional
-        Called with each finished :class:`~fedrobust.results.RoundRecord`.
+        Called with each finished :class:`~fedrobust.core.results.RoundRecord`.
     warn : bool
         Log the run's :func:`~fedrobust.config.config_warnings` through Flower's logger when the
         server starts (False: the caller reported them, as ``fedrobust run`` does).
@@ -157,7 +157,7 @@ def simulate(
 
     Raises
     ------
-    fedrobust.interrupt.Interrupted
+    fedrobust.run.interrupt.Interrupted
         On Ctrl-C (a KeyboardInterrupt): the run is stopped, Ray and every process it started are
         ended, and the rounds finished so far are written to ``output`` marked ``"interrupted"``.
     """
@@ -169,7 +169,7 @@ def simulate(
         cfg = RunConfig.from_mapping(config, **overrides)
     check_runnable(cfg)
     if cfg.api == "message":  # the Message-API App (fedrobust.messageapi); the same model, see docs/message-api.md
-        from .messageapi import make_client_app, make_server_app
+        from ..messageapi import make_client_app, make_server_app
     else:
         from .app import make_client_app, make_server_app
     resources = backend_config(cfg)

@@ -10,8 +10,8 @@ to ``clients/<partition id>/round-<r>.bin`` (Flower's ``RecordDict`` protobuf), 
 two; this needs the clients to see the same folder, as they do in a simulation.
 
 Every one of these files is written atomically behind a header with the format and the
-payload's SHA-256 (:mod:`fedrobust.checkpoint_file`) and checked when read: a damaged, truncated
-or older (format 1, no checksum) file is a :class:`~fedrobust.errors.CheckpointError`
+payload's SHA-256 (:mod:`fedrobust.run.checkpoint_file`) and checked when read: a damaged, truncated
+or older (format 1, no checksum) file is a :class:`~fedrobust.core.errors.CheckpointError`
 naming it. ``resume`` checks ``server.pt`` and every client state file before the first round
 (:func:`check_client_states`).
 
@@ -22,7 +22,7 @@ all drawn from generators seeded by (``seed``, round, partition id). So a run re
 the same device the same final model, bit for bit, as an uninterrupted run.
 
 A resumed run must have the checkpoint's config except in :func:`~fedrobust.config.execution_keys`
-(``rounds``, ``device``, ``output``, ...); anything else is a :class:`~fedrobust.errors.ConfigError`
+(``rounds``, ``device``, ``output``, ...); anything else is a :class:`~fedrobust.core.errors.ConfigError`
 naming the keys. A run without ``resume`` refuses a folder that already holds a checkpoint.
 """
 
@@ -41,12 +41,12 @@ from flwr.common.serde import recorddict_from_proto, recorddict_to_proto
 from flwr.proto.recorddict_pb2 import RecordDict as ProtoRecordDict
 
 from .checkpoint_file import FORMAT, atomic_write, read_checkpoint_file, write_checkpoint_file
-from .config import ConfigError, RunConfig, execution_keys, run_compressor_name
-from .errors import CheckpointError
-from .results import RoundRecord
+from ..config import ConfigError, RunConfig, execution_keys, run_compressor_name
+from ..core.errors import CheckpointError
+from ..core.results import RoundRecord
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .strategies import VectorStrategy
+    from ..strategies import VectorStrategy
 
 __all__ = [
     "SERVER_FILE",
@@ -97,7 +97,7 @@ def load_server(directory: str | Path) -> dict[str, Any] | None:
     ------
     CheckpointError
         If the file is damaged, truncated, of another format or not a fedrobust checkpoint
-        (:func:`~fedrobust.checkpoint_file.read_checkpoint_file`); one line naming the file.
+        (:func:`~fedrobust.run.checkpoint_file.read_checkpoint_file`); one line naming the file.
     """
     path = Path(directory) / SERVER_FILE
     if not path.is_file():

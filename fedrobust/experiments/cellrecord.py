@@ -1,7 +1,7 @@
 """What one line of a sweep's ``results.jsonl`` must hold to count as a finished cell.
 
 A record is ``{"cell": ID, "config": {...}, "num_classes": int or null, "results": {...}}`` (see
-:mod:`fedrobust.sweep`); :func:`record_problem` says what is wrong with one that is not, naming
+:mod:`fedrobust.experiments.sweep`); :func:`record_problem` says what is wrong with one that is not, naming
 the field, so that a sweep runs such a cell again and a report names the file, line and field
 instead of failing on it later.
 

@@ -13,7 +13,7 @@ The schema (the same for ``fedrobust.simulate(...)``, ``fedrobust run --output``
 
 Under the ``backdoor`` attack every round also has ``attack_success_rate``. A run stopped by
 Ctrl-C writes the rounds it finished with ``"interrupted": true`` and ``"rounds_done": N`` at the
-top level (:func:`fedrobust.interrupt.partial_results`).
+top level (:func:`fedrobust.run.interrupt.partial_results`).
 
 Examples
 --------
@@ -104,7 +104,7 @@ def results_dict(
     :func:`~fedrobust.config.config_warnings`. ``startup_seconds``: the
     seconds before round 1 started (None: not measured, or round 1 has not started).
     """
-    from ._version import __version__
+    from .._version import __version__
 
     out: dict[str, Any] = {"fedrobust-version": __version__, "config": dict(config)}
     if "attack" in config:

@@ -25,7 +25,7 @@ def parse_params(text: str, key: str = "params") -> dict[str, Any]:
     >>> parse_params("scale")
     Traceback (most recent call last):
     ...
-    fedrobust.errors.ConfigError: params: expected name=value pairs separated by commas, got 'scale'
+    fedrobust.core.errors.ConfigError: params: expected name=value pairs separated by commas, got 'scale'
     """
     out: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):

@@ -13,7 +13,7 @@ Examples
 ...     check_output_file(pathlib.Path(tmp), "output")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-fedrobust.errors.ConfigError: output: ... is a folder, not a file
+fedrobust.core.errors.ConfigError: output: ... is a folder, not a file
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ the app's own copy.
 
 Run it next to ``flower-supernode --isolation process --port PORT``::
 
-    python -m fedrobust.warm_executor --runtime-api-address 127.0.0.1:PORT
+    python -m fedrobust.run.warm_executor --runtime-api-address 127.0.0.1:PORT
 
 POSIX only (``os.fork``).
 """
@@ -31,7 +31,7 @@ __all__ = ["WARM_MODULES", "preload", "run", "main"]
 # What a fedrobust ClientApp process imports before it trains: the app, its data loaders'
 # libraries (scikit-learn, mlxtend, Flower Datasets) and Flower's ClientApp runtime.
 WARM_MODULES = (
-    "fedrobust.app",
+    "fedrobust.run.app",
     "sklearn.model_selection",
     "sklearn.datasets",
     "sklearn.preprocessing",
@@ -40,7 +40,7 @@ WARM_MODULES = (
     "flwr.supernode.runtime.run_clientapp",
 )
 _APP_PACKAGE = "fedrobust"
-log = logging.getLogger("fedrobust.warm_executor")
+log = logging.getLogger("fedrobust.run.warm_executor")
 
 
 def preload(modules: Sequence[str] = WARM_MODULES, drop: str | None = _APP_PACKAGE) -> list[str]:
@@ -131,7 +131,7 @@ def run(address: str, poll_interval: float = 0.1, modules: Sequence[str] = WARM_
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fedrobust.warm_executor", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m fedrobust.run.warm_executor", description=__doc__.splitlines()[0])
     parser.add_argument("--runtime-api-address", required=True, help="the SuperNode's Runtime API, host:port")
     parser.add_argument("--poll-interval", type=float, default=0.1, help="seconds between polls [0.1]")
     args = parser.parse_args(argv)

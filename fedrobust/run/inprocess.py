@@ -1,7 +1,7 @@
 """A sequential in-process engine: the App's strategy and clients, without Ray.
 
 :func:`run_inprocess` drives the same objects as a Flower run (the App's
-:func:`~fedrobust.app.make_strategy` and :func:`~fedrobust.app.make_client`, a client rebuilt
+:func:`~fedrobust.run.app.make_strategy` and :func:`~fedrobust.run.app.make_client`, a client rebuilt
 for every message from its partition's ``Context`` as Flower does, messages as Flower ``FitIns``
 / ``FitRes``), one client after the other in this process. It gives the same results as
 :func:`fedrobust.simulate` for the same config (the seeded sampling, Byzantine selection and
@@ -37,9 +37,9 @@ from flwr.common.constant import PARTITION_ID_KEY
 from flwr.server.client_manager import SimpleClientManager
 from flwr.server.client_proxy import ClientProxy
 
-from .config import RunConfig
+from ..config import RunConfig
 from .interrupt import catch_interrupt, stop_run
-from .results import RoundRecord
+from ..core.results import RoundRecord
 
 __all__ = ["LocalProxy", "run_inprocess"]
 
@@ -106,15 +106,15 @@ def run_inprocess(
 
     Raises
     ------
-    fedrobust.interrupt.Interrupted
+    fedrobust.run.interrupt.Interrupted
         On Ctrl-C (a KeyboardInterrupt): the rounds finished so far are written to ``output``,
-        marked ``"interrupted"`` (:func:`fedrobust.interrupt.partial_results`).
+        marked ``"interrupted"`` (:func:`fedrobust.run.interrupt.partial_results`).
     """
     strategies: list[Any] = []
     with catch_interrupt():
         try:
             if cfg.api == "message":  # the Message-API App on an in-process Grid (the same results)
-                from .messageapi import run_local
+                from ..messageapi import run_local
 
                 return run_local(cfg, on_round, after_round, on_strategy=strategies.append, warn=warn)
             return _run_legacy(cfg, on_round, after_round, strategies.append, warn)

@@ -9,7 +9,7 @@ from ``context.run_config`` (``[tool.flwr.app.config]`` plus ``--run-config`` ov
   model built from the run seed, centralised evaluation on the test split (plus the attack success
   rate under ``attack = backdoor``), and, when ``output`` is set, the results JSON written after
   the last round. With ``checkpoint-dir`` it saves a checkpoint after every round and, with
-  ``resume``, starts from the last one (:mod:`fedrobust.checkpoint`); ``round-timeout`` bounds
+  ``resume``, starts from the last one (:mod:`fedrobust.run.checkpoint`); ``round-timeout`` bounds
   how long a round waits for its replies.
 - Client: the honest client for the strategy's protocol (:data:`fedrobust.clients.CLIENTS`) on
   the partition ``context.node_config["partition-id"]``, with its state in ``context.state``;
@@ -32,18 +32,18 @@ from flwr.common.logger import log
 from flwr.common.constant import PARTITION_ID_KEY
 from flwr.server import ServerApp, ServerAppComponents, ServerConfig
 
-from .attacks import Attack, Backdoor, num_byzantine
-from .clients import CLIENTS, ByzantineClient
+from ..attacks import Attack, Backdoor, num_byzantine
+from ..clients import CLIENTS, ByzantineClient
 from .checkpoint import (
     clear_client_states, load_client_state, load_server, restore_server, resume_round, save_client_state, save_server,
 )
-from .clients.round import RoundClient
-from .config import ConfigError, RunConfig, config_warnings, parse_params, run_compressor_name
+from ..clients.round import RoundClient
+from ..config import ConfigError, RunConfig, config_warnings, parse_params, run_compressor_name
 from .evaluation import make_attack_success_fn, make_evaluate_fn
-from .models import flat_params
-from .results import RoundRecord, write_results
-from .strategies import STRATEGIES, VectorStrategy
-from .workload import build_attack, build_model, byzantine_clients, client_data, load_splits, poisoned_client_data
+from ..models import flat_params
+from ..core.results import RoundRecord, write_results
+from ..strategies import STRATEGIES, VectorStrategy
+from .build import build_attack, build_model, byzantine_clients, client_data, load_splits, poisoned_client_data
 
 __all__ = [
     "make_strategy",
@@ -108,7 +108,7 @@ def make_strategy(
 
 
 def check_model_size(cfg: RunConfig, d: int) -> None:
-    """Raise :class:`~fedrobust.errors.ConfigError` when ``compressor-params`` asks for more
+    """Raise :class:`~fedrobust.core.errors.ConfigError` when ``compressor-params`` asks for more
     coordinates (``k``) than the model's ``d`` parameters.
 
     Examples
@@ -117,7 +117,7 @@ def check_model_size(cfg: RunConfig, d: int) -> None:
     >>> check_model_size(RunConfig(strategy="qbgmd", compressor="top-k", compressor_params="k=1000"), 100)
     Traceback (most recent call last):
     ...
-    fedrobust.errors.ConfigError: compressor-params: k=1000 is larger than the model's d=100 parameters
+    fedrobust.core.errors.ConfigError: compressor-params: k=1000 is larger than the model's d=100 parameters
     """
     name = run_compressor_name(cfg)
     k = parse_params(cfg.compressor_params, "compressor-params").get("k") if name else None
@@ -210,7 +210,7 @@ def make_server_app(
         run_cfg = cfg if cfg is not None else RunConfig.from_mapping(context.run_config)
         if run_cfg.api != "legacy":
             raise ConfigError(
-                f"api={run_cfg.api!r}, but this is the legacy ServerApp (fedrobust.app:server_app); use the "
+                f"api={run_cfg.api!r}, but this is the legacy ServerApp (fedrobust.run.app:server_app); use the "
                 "components fedrobust.messageapi:server_app and fedrobust.messageapi:client_app (docs/message-api.md)"
             )
         strategy = make_strategy(run_cfg, on_round, warn=warn)

@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from .config import placement_keys
-from .paths import check_output_dir
+from ..config import placement_keys
+from ..core.paths import check_output_dir
 from .sweep import read_sweep
 
 __all__ = ["CHANCE_MARGIN", "DASH", "diverged", "format_cell", "group_records", "markdown_tables", "write_report"]

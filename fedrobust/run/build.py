@@ -15,12 +15,12 @@ import functools
 import numpy as np
 import torch
 
-from ._rng import stream_rng
-from .attacks import Attack
-from .attacks.run import build_attack, byzantine_clients  # noqa: F401 - re-exported: part of a run's build
-from .config import RunConfig, parse_params
-from .data import DatasetSplits, load_dataset, partition
-from .models import get_model
+from ..core.rng import stream_rng
+from ..attacks import Attack
+from ..attacks.run import build_attack, byzantine_clients  # noqa: F401 - re-exported: part of a run's build
+from ..config import RunConfig, parse_params
+from ..data import DatasetSplits, load_dataset, partition
+from ..models import get_model
 
 __all__ = [
     "load_splits",

@@ -6,10 +6,10 @@ name, so registering in the driver script is not enough. Extensions are imported
 configuration is built (:class:`~fedrobust.config.RunConfig`), so in the CLI, in ``flwr run``'s
 ServerApp and ClientApps, in the in-process engine and in every worker. Two ways to name them:
 
-- an **entry point** of the group ``fedrobust.extensions`` in your package's metadata; every
+- an **entry point** of the group ``fedrobust.core.extensions`` in your package's metadata; every
   installed one is imported (the name is free, the value a module)::
 
-      [project.entry-points."fedrobust.extensions"]
+      [project.entry-points."fedrobust.core.extensions"]
       my-attacks = "my_package.attacks"
 
 - the run key ``extensions``: comma-separated module names, e.g. ``--extensions my_rules``
@@ -25,7 +25,7 @@ from importlib.metadata import entry_points
 
 __all__ = ["ENTRY_POINT_GROUP", "ExtensionError", "load_extensions"]
 
-ENTRY_POINT_GROUP = "fedrobust.extensions"
+ENTRY_POINT_GROUP = "fedrobust.core.extensions"
 """The entry-point group whose modules fedrobust imports."""
 
 _loaded: set[str] = set()
@@ -47,7 +47,7 @@ def _import(module: str, origin: str) -> None:
 
 
 def load_extensions(modules: str = "") -> list[str]:
-    """Import every ``fedrobust.extensions`` entry point (once per process) and ``modules``.
+    """Import every ``fedrobust.core.extensions`` entry point (once per process) and ``modules``.
 
     Parameters
     ----------

@@ -8,7 +8,7 @@ Every file a checkpoint consists of (``server.pt`` and each client state file) i
 atomically (:func:`atomic_write`: a temporary file in the same folder, fsync, :func:`os.replace`).
 :func:`read_checkpoint_file` returns the payload only when the header is there, names this
 format, and the payload has that size and SHA-256; anything else (flipped bits, a truncated or
-extended file, garbage, a file from before checksums) is a :class:`~fedrobust.errors.CheckpointError`
+extended file, garbage, a file from before checksums) is a :class:`~fedrobust.core.errors.CheckpointError`
 naming the file and what is wrong with it, in one line.
 
 Examples
@@ -21,7 +21,7 @@ b'payload'
 >>> unseal(data[:-1], "f.bin")
 Traceback (most recent call last):
 ...
-fedrobust.errors.CheckpointError: checkpoint: f.bin is truncated (6 of 7 payload bytes); it cannot be resumed: start afresh in an empty checkpoint-dir
+fedrobust.core.errors.CheckpointError: checkpoint: f.bin is truncated (6 of 7 payload bytes); it cannot be resumed: start afresh in an empty checkpoint-dir
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from .errors import CheckpointError
+from ..core.errors import CheckpointError
 
 __all__ = [
     "FORMAT",

@@ -1,9 +1,9 @@
 """Ctrl-C during a run: stop it, keep the rounds finished so far, leave no process behind.
 
 :func:`catch_interrupt` wraps a run in the main thread. On the first SIGINT it lists the
-processes below this one (:func:`fedrobust.processes.descendants`, before Ray's shutdown orphans
+processes below this one (:func:`fedrobust.core.processes.descendants`, before Ray's shutdown orphans
 its actors), then asks the engine to stop: Flower's simulation runtime gets its own stop event
-set (its workers finish the client call in flight; see :func:`fedrobust.simulation.simulate`), or
+set (its workers finish the client call in flight; see :func:`fedrobust.run.simulation.simulate`), or
 else :class:`KeyboardInterrupt` is raised there. Further SIGINTs while the run is being stopped
 are ignored (stopping takes a few seconds and must not be cut short). :func:`stop_run` then stops
 the strategy (no further round, record or checkpoint), makes Flower's threads that wait for
@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import RunStopped
-from .processes import descendants, end_processes
+from ..core.errors import RunStopped
+from ..core.processes import descendants, end_processes
 
 __all__ = [
     "Interrupted", "RunStopped", "InterruptState", "catch_interrupt", "partial_results", "close_grids", "join_threads",
@@ -188,7 +188,7 @@ def stop_run(
     shutdown : callable, optional
         Ends the engine (Ray's shutdown), after the server thread and before the processes.
     """
-    from .results import write_results
+    from ..core.results import write_results
 
     stop_strategy(strategy)
     close_grids()

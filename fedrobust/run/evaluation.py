@@ -11,8 +11,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .attacks import Backdoor, attack_success_rate, model_predictor
-from .models import set_flat_params
+from ..attacks import Backdoor, attack_success_rate, model_predictor
+from ..models import set_flat_params
 
 __all__ = ["evaluate_model", "make_evaluate_fn", "make_attack_success_fn"]
 

@@ -13,7 +13,7 @@ class CheckpointError(ConfigError):
     """A checkpoint file that cannot be used: damaged, truncated, of another format, or unreadable.
 
     A :class:`ConfigError`, so ``fedrobust run`` prints it as one ``fedrobust: error:`` line and
-    exits 2; the message names the file (:mod:`fedrobust.checkpoint_file`).
+    exits 2; the message names the file (:mod:`fedrobust.run.checkpoint_file`).
     """
 
 

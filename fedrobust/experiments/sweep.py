@@ -10,7 +10,7 @@ where ``results`` is the run's results document (see ``docs/simulation.md``) and
 :func:`cell_id`, a hash of the full config. A rerun skips every cell whose id is already in the
 file, so an interrupted sweep resumes where it stopped; a partly written last line (the process
 was killed while writing it) is dropped, and a cell whose record is malformed (no ``results``, a
-non-numeric accuracy, ...: :func:`~fedrobust.cellrecord.record_problem`) is run again.
+non-numeric accuracy, ...: :func:`~fedrobust.experiments.cellrecord.record_problem`) is run again.
 
 Examples
 --------
@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from .cellrecord import record_problem
-from .config import ConfigError, RunConfig, key_of, placement_keys
-from .paths import check_output_dir
-from .results import RoundRecord
+from ..config import ConfigError, RunConfig, key_of, placement_keys
+from ..core.paths import check_output_dir
+from ..core.results import RoundRecord
 
 __all__ = [
     "RESULTS_FILE",
@@ -134,7 +134,7 @@ def expand_grid(grid: Mapping[str, Any]) -> list[RunConfig]:
     >>> expand_grid({"lr": [0.1, -1], "strategy": "mean-sgd"})
     Traceback (most recent call last):
     ...
-    fedrobust.errors.ConfigError: cell lr=-1: lr must be > 0, got -1.0
+    fedrobust.core.errors.ConfigError: cell lr=-1: lr must be > 0, got -1.0
     """
     problems: list[str] = []
     axes: dict[str, list[Any]] = {}
@@ -197,7 +197,7 @@ def grid_warnings(grid: Mapping[str, Any], cells: Sequence[RunConfig], name: str
     >>> grid_warnings({}, expand_grid({}), "grid.toml")
     ['grid.toml sets no run key: the sweep runs one cell with every default']
     """
-    from .config import config_warnings
+    from ..config import config_warnings
 
     out = [f"{name} sets no run key: the sweep runs one cell with every default"] if not grid else []
     axes = [k for k, v in grid.items() if isinstance(v, list)]
@@ -242,7 +242,7 @@ def read_sweep(path: str | Path) -> list[dict[str, Any]]:
     Raises
     ------
     ValueError
-        One line per cell whose only records are malformed (:func:`~fedrobust.cellrecord.record_problem`:
+        One line per cell whose only records are malformed (:func:`~fedrobust.experiments.cellrecord.record_problem`:
         no ``results``, a non-numeric accuracy, ...), naming the file, the line and the field.
     """
     path = _results_path(Path(path))
@@ -305,14 +305,14 @@ def _repair(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[int,
 
 def simulate_cell(config: RunConfig, on_round: Callable[[RoundRecord], None]) -> dict[str, Any]:
     """The default cell runner: :func:`fedrobust.simulate` on Flower's simulation engine, no own bar."""
-    from .simulation import simulate
+    from ..run.simulation import simulate
 
     return simulate(config, progress=False, on_round=on_round, warn=False)  # grid_warnings reports them
 
 
 def inprocess_cell(config: RunConfig, on_round: Callable[[RoundRecord], None]) -> dict[str, Any]:
-    """A cell runner without Ray: :func:`fedrobust.inprocess.run_inprocess` (same strategy and clients)."""
-    from .inprocess import run_inprocess
+    """A cell runner without Ray: :func:`fedrobust.run.inprocess.run_inprocess` (same strategy and clients)."""
+    from ..run.inprocess import run_inprocess
 
     return run_inprocess(config, on_round=on_round, warn=False)  # grid_warnings reports them
 
@@ -322,7 +322,7 @@ ENGINES: dict[str, CellRunner] = {"ray": simulate_cell, "inprocess": inprocess_c
 
 
 def _num_classes(config: RunConfig) -> int | None:
-    from .workload import load_splits
+    from ..run.build import load_splits
 
     try:
         return int(load_splits(config).num_classes)
@@ -357,7 +357,7 @@ def run_sweep(
         ``run_cell(config, on_round) -> results document``; default :func:`simulate_cell`.
     preflight : bool
         Before running anything, check every pending cell with
-        :func:`fedrobust.simulation.check_runnable` (dataset files, device, partitioner).
+        :func:`fedrobust.run.simulation.check_runnable` (dataset files, device, partitioner).
     progress : bool
         Show a rich progress bar over the cells, with a second bar over the current cell's rounds.
 
@@ -412,7 +412,7 @@ def run_sweep(
 
 
 def _preflight(cells: Sequence[RunConfig]) -> None:
-    from .simulation import check_runnable
+    from ..run.simulation import check_runnable
 
     problems: dict[str, str] = {}
     for cfg in cells:
