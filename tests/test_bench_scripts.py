@@ -4,17 +4,29 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_bench_aggregators_quick():
-    out = subprocess.run(
+@pytest.fixture(scope="module")
+def bench_aggregators_out():
+    return subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "bench_aggregators.py"), "--quick", "--repeats", "1"],
         capture_output=True, text=True, timeout=300, check=True,
     ).stdout
+
+
+def test_bench_aggregators_quick(bench_aggregators_out):
+    out = bench_aggregators_out
     for row in ("| mean |", "| coordinate_median |", "geometric_median (", "BGMD aggregation k=0.01d",
-                "peer: geom_median", "peer: Flower aggregate_median", "F = "):
+                "peer: Flower aggregate_median", "F = "):
         assert row in out, row
     # the GM's relative error against the float64 reference is printed and small
     err = float(out.split("rel.err ")[1].split(")")[0])
     assert err < 1e-6
+
+
+def test_bench_aggregators_times_the_geom_median_peer(bench_aggregators_out):
+    pytest.importorskip("geom_median", reason="the geom_median peer needs the 'bench' extra (pip install -e '.[bench]')")
+    assert "peer: geom_median" in bench_aggregators_out

@@ -12,11 +12,11 @@ def path(request, monkeypatch):
     if request.param == "torch":
         monkeypatch.setattr(_sortnet, "can_use", lambda x: False)
     elif not _sortnet.HAVE_NUMBA:
-        pytest.skip("numba not installed")
+        pytest.skip("numba not installed (the 'fast' extra)")
     return request.param
 
 
-@pytest.mark.skipif(not _sortnet.HAVE_NUMBA, reason="numba not installed")
+@pytest.mark.skipif(not _sortnet.HAVE_NUMBA, reason="numba not installed (the 'fast' extra)")
 @pytest.mark.parametrize(("n", "beta"), [(1, None), (4, None), (10, None), (31, None), (5, 0.2), (32, 0.2)])
 def test_register_kernel_matches_numpy_and_scipy(n, beta, monkeypatch):
     # Forced on small inputs; each (n, ranks, dtype) compiles once per machine, so only a few here.
@@ -41,7 +41,7 @@ def test_trimmed_mean_matches_scipy(n, beta, path):
     assert np.allclose(trimmed_mean(x, beta).numpy(), stats.trim_mean(x.numpy(), beta, axis=0), atol=1e-12)
 
 
-@pytest.mark.skipif(not _sortnet.HAVE_NUMBA, reason="numba not installed")
+@pytest.mark.skipif(not _sortnet.HAVE_NUMBA, reason="numba not installed (the 'fast' extra)")
 @pytest.mark.parametrize(("n", "beta"), [(13, 0.25), (32, 0.2)])
 def test_register_kernel_equals_the_generic_kernel_exactly(n, beta, monkeypatch):
     # Both paths sum the kept ranks in float64 in the same order: identical float32 results,
@@ -53,7 +53,7 @@ def test_register_kernel_equals_the_generic_kernel_exactly(n, beta, monkeypatch)
     assert torch.equal(register, trimmed_mean(x, beta))
 
 
-@pytest.mark.skipif(not _sortnet.HAVE_NUMBA, reason="numba not installed")
+@pytest.mark.skipif(not _sortnet.HAVE_NUMBA, reason="numba not installed (the 'fast' extra)")
 def test_register_kernel_compiles_in_memory_without_a_cache_directory(tmp_path, monkeypatch):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
@@ -65,7 +65,7 @@ def test_register_kernel_compiles_in_memory_without_a_cache_directory(tmp_path, 
     assert np.array_equal(out, np.median(x.numpy(), axis=0))
 
 
-@pytest.mark.skipif(not _sortnet.HAVE_NUMBA, reason="numba not installed")
+@pytest.mark.skipif(not _sortnet.HAVE_NUMBA, reason="numba not installed (the 'fast' extra)")
 def test_register_kernel_source_is_cached_by_content(tmp_path, monkeypatch):
     monkeypatch.setenv("FEDROBUST_CACHE_DIR", str(tmp_path))
     kernel = _sortnet.register_kernel.__wrapped__(4, 1, 3, "float64")

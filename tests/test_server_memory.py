@@ -8,7 +8,7 @@ import pytest
 import torch
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
 
-from fedrobust.aggregators import block_geometric_median
+from fedrobust.aggregators import _sortnet, block_geometric_median
 from fedrobust.aggregators._rows import gather_rows_
 from fedrobust.config import ConfigError, RunConfig
 from fedrobust.optim import norm_threshold_step
@@ -167,6 +167,9 @@ def test_a_step_adds_no_more_than_the_documented_factor_of_the_matrix(name):
     A copy of the matrix (or of most of its rows) is one large ``mmap`` and shows in full; the
     allowance is the documented factor minus the matrix itself, the d-vectors and 8 MB of slack.
     """
+    if name in ("trimmed-mean", "cmd") and not _sortnet.HAVE_NUMBA:
+        # torch.sort's fallback holds the sorted values and their int64 indices (3x the matrix)
+        pytest.skip(f"{name}'s documented factor is that of the numba kernels: needs the 'fast' extra")
     n, d = 16, 1_000_000
     cfg = RunConfig(strategy=name, num_clients=n, clients_per_round=n, coord_ratio=1.0)
     cls = STRATEGIES[name]
