@@ -163,6 +163,19 @@ def row_norms(x: torch.Tensor, block_elements: int = BLOCK_ELEMENTS) -> torch.Te
     return total.sqrt_()
 
 
+def has_tiny_coefficients(coefficients: torch.Tensor) -> bool:
+    """Whether a nonzero coefficient is so small that float32 would round it (subnormal or close):
+    combinations with such weights are formed in float64.
+
+    Examples
+    --------
+    >>> has_tiny_coefficients(torch.tensor([0.0, 0.5])), has_tiny_coefficients(torch.tensor([1e-40, 1.0], dtype=torch.float64))
+    (False, True)
+    """
+    nonzero = coefficients[coefficients != 0].abs()
+    return nonzero.numel() > 0 and float(nonzero.min()) < _TINY_COEFFICIENT
+
+
 def combine(x: torch.Tensor, coefficients: torch.Tensor, block_elements: int = BLOCK_ELEMENTS) -> torch.Tensor:
     """``sum_i coefficients[i] * x[i]`` in ``x``'s dtype: one streaming read of ``x``.
 
@@ -182,8 +195,7 @@ def combine(x: torch.Tensor, coefficients: torch.Tensor, block_elements: int = B
     c = coefficients.to(device=x.device)
     if x.dtype == torch.float64:
         return c.to(torch.float64) @ x
-    nonzero = c[c != 0].abs()
-    if nonzero.numel() == 0 or float(nonzero.min()) >= _TINY_COEFFICIENT:
+    if not has_tiny_coefficients(c):
         out = c.to(x.dtype) @ x
         if bool(torch.isfinite(out).all()):
             return out

@@ -19,7 +19,7 @@ import torch
 
 from ..core.checks import check_int, check_matrix
 from ._chunks import column_blocks
-from ._gram import central_row, centred_gram, combine, sketch, typical_distance
+from ._gram import central_row, centred_gram, combine, has_tiny_coefficients, sketch, typical_distance
 from .mean import _check_weights
 
 #: Above this many rows ``method="auto"`` iterates on the data instead of the Gram matrix.
@@ -206,8 +206,7 @@ def _sweep(x: torch.Tensor, c: torch.Tensor, extra: list[torch.Tensor]) -> tuple
     float64 (see :mod:`fedrobust.aggregators._gram`).
     """
     stacked = torch.stack([c, *extra]).to(device=x.device, dtype=torch.float64)
-    nonzero = stacked[stacked != 0].abs()
-    tiny = nonzero.numel() > 0 and float(nonzero.min()) < 1e-30
+    tiny = has_tiny_coefficients(stacked)
     coeffs = stacked.to(x.dtype)
     dist2 = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
     norms2 = torch.zeros(len(extra), dtype=torch.float64, device=x.device)

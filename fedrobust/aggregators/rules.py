@@ -41,13 +41,12 @@ tensor([2., 0.])
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 
-from ..core.checks import check_fraction, check_int, check_positive, check_seed
+from ..core.checks import check_fraction, check_int, check_positive, check_seed, count_of
 from ..core.rng import stream_generator
 from .bgmd import MEMORIES, MEMORY_WEIGHTS, block_geometric_median
 from .block import SELECTIONS
@@ -166,7 +165,7 @@ def krum_f(requested: int, byzantine_fraction: float, clients_per_round: int, n:
     >>> krum_f(-1, 0.2, 10, 10), krum_f(-1, 0.4, 10, 10), krum_f(1, 0.4, 10, 10), krum_f(-1, 0.29, 100, 100)
     (2, 3, 1, 29)
     """
-    f = min(clients_per_round, int(math.floor(byzantine_fraction * clients_per_round + 1e-9))) if requested < 0 else requested
+    f = count_of(byzantine_fraction, clients_per_round) if requested < 0 else requested
     return max(0, min(f, (n - 3) // 2))
 
 
@@ -262,12 +261,6 @@ class BGMDRule(Rule):
             raise ValueError(f"selection must be one of {SELECTIONS}, got {self.selection!r}")
         GMDRule(self.gm_tol, self.gm_max_iter)
         check_seed(self.seed)
-
-    @classmethod
-    def from_config(cls, cfg: Any, **overrides: Any) -> "BGMDRule":
-        """As :meth:`Rule.from_config`; the run's ``memory = auto`` must be resolved by the caller
-        (``overrides``), the other keys are taken as they are."""
-        return super().from_config(cfg, **overrides)
 
     def check_plugin(self) -> None:
         """``rows`` memory needs stable client ids, which a plugin strategy does not have."""

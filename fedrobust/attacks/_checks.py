@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from ..core.checks import check_int, check_positive, check_real
+from ..core.checks import check_int, check_positive, check_real, count_of  # noqa: F401 - count_of re-exported
 
 __all__ = [
     "check_real",
@@ -77,14 +77,3 @@ def check_data(x, y, num_classes) -> int:
     if y.size and (y.min() < 0 or y.max() >= c):
         raise ValueError(f"y must lie in [0, {c - 1}] (num_classes={c}), got labels in [{y.min()}, {y.max()}]")
     return c
-
-
-def count_of(fraction: float, n: int) -> int:
-    """floor(fraction · n), immune to float round-off (0.29 · 100 gives 29, not 28).
-
-    Examples
-    --------
-    >>> count_of(0.29, 100), count_of(0.25, 10), count_of(1.0, 7), count_of(0.0, 7)
-    (29, 2, 7, 0)
-    """
-    return min(n, int(math.floor(fraction * n + 1e-9)))

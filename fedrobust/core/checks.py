@@ -156,3 +156,14 @@ def all_finite(x: torch.Tensor) -> bool:
     if bool(torch.isfinite(x.sum())):
         return True
     return bool(torch.isfinite(x).all())
+
+
+def count_of(fraction: float, n: int) -> int:
+    """floor(fraction · n), immune to float round-off (0.29 · 100 gives 29, not 28).
+
+    Examples
+    --------
+    >>> count_of(0.29, 100), count_of(0.25, 10), count_of(1.0, 7), count_of(0.0, 7)
+    (29, 2, 7, 0)
+    """
+    return min(n, int(math.floor(fraction * n + 1e-9)))
