@@ -64,6 +64,8 @@ A data attack is the same with :class:`DataAttack` and ``_poison(x, y, num_class
 """
 
 from .backdoor import Backdoor
+from .crafted import IPM
+from .omniscient import AdversaryView, OmniscientAttack, honest_mean_std, repeat_row
 from .base import KINDS, Attack, DataAttack, UpdateAttack, randn_like
 from .data import FeatureGaussian, FeatureImpulse, LabelFlip, LabelShift
 from .malformed import FAULTS, Malformed
@@ -81,6 +83,11 @@ __all__ = [
     "Attack",
     "UpdateAttack",
     "DataAttack",
+    "OmniscientAttack",
+    "AdversaryView",
+    "honest_mean_std",
+    "repeat_row",
+    "IPM",
     "get_attack",
     "register_attack",
     "randn_like",

@@ -13,8 +13,10 @@ from ._checks import check_data, check_generator, check_message, check_rng
 
 __all__ = ["Attack", "UpdateAttack", "DataAttack", "KINDS", "randn_like"]
 
-KINDS = ("none", "update", "data")
-"""The kinds of attack: ``none`` (honest), ``update`` (corrupts messages), ``data`` (poisons local data)."""
+KINDS = ("none", "update", "data", "omniscient")
+"""The kinds of attack: ``none`` (honest), ``update`` (corrupts messages), ``data`` (poisons local data),
+``omniscient`` (colluding: crafts the Byzantine replies from the round's honest ones, see
+:mod:`fedrobust.attacks.omniscient`)."""
 
 
 class Attack:
@@ -32,7 +34,7 @@ class Attack:
     name : str
         The registry name (e.g. ``"bit-flip"``).
     kind : str
-        ``"none"``, ``"update"`` or ``"data"``.
+        ``"none"``, ``"update"``, ``"data"`` or ``"omniscient"``.
     params : dict
         Constructor parameters, for logs and the results file.
     """
