@@ -416,6 +416,8 @@ def _value_problems(cfg: RunConfig) -> list[str]:
         from .strategies import STRATEGIES
 
         problems.extend(STRATEGIES[cfg.strategy].config_problems(cfg))
+        if cfg.attack in _attacks():
+            problems.extend(STRATEGIES[cfg.strategy].adversary_problems(cfg))
     return problems
 
 

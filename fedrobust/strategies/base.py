@@ -70,9 +70,10 @@ from ..core.rng import stream_rng
 from ..core.errors import ConfigError, RunStopped
 from ..optim.schedule import scheduled_lr
 from ..core.ndarrays import flatten, payload_bytes, to_ndarrays
-from ..attacks.run import attack_summary, byzantine_clients
+from ..attacks.run import attack_summary, build_attack, byzantine_clients
 from ..core.results import RoundRecord, results_dict
 from ..core.validation import RowStack, check_arrays, check_values, num_examples_reason
+from .adversary import craft_round
 from .memory import check_server_memory, server_memory_problem
 
 if TYPE_CHECKING:  # config imports the libraries, never the other way round
@@ -140,11 +141,12 @@ class VectorStrategy(Strategy):
         super().__init__()
         if not callable(getattr(cfg, "torch_device", None)):  # duck-typed: strategies do not import config
             raise TypeError(f"cfg must be a RunConfig, got {type(cfg).__name__}")
-        problems = self.config_problems(cfg)
+        problems = [*self.config_problems(cfg), *self.adversary_problems(cfg)]
         if problems:  # a RunConfig naming this strategy was refused already; this is one naming another
             raise ConfigError("\n".join(problems))
         self.cfg = cfg
         self.device = cfg.torch_device()
+        self.attack = build_attack(cfg)  # an omniscient one crafts the Byzantine replies here (strategies.adversary)
         self.shapes = [tuple(int(n) for n in s) for s in shapes]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
         self.x = x0.detach().to(self.device, torch.float32).reshape(-1).clone()
@@ -187,6 +189,20 @@ class VectorStrategy(Strategy):
         :class:`~fedrobust.config.ConfigError`.
         """
         return []
+
+    @classmethod
+    def adversary_problems(cls, cfg: RunConfig) -> list[str]:
+        """Why the run's attack cannot run against this strategy, one line each: an adaptive
+        omniscient attack (one that calls the server's aggregate) against a strategy that does not
+        :meth:`previews_aggregate`. The config check calls this next to :meth:`config_problems`.
+        """
+        from ..attacks import ATTACKS
+
+        attack = ATTACKS.get(cfg.attack)
+        if attack is None or not getattr(attack, "needs_aggregate", False) or cls.previews_aggregate():
+            return []
+        return [f"attack: {cfg.attack} searches over the server's aggregate, which {cls.name} does not preview "
+                "(no aggregate_preview); pick another attack or strategy"]
 
     @classmethod
     def config_warnings(cls, cfg: RunConfig) -> list[str]:
@@ -277,6 +293,37 @@ class VectorStrategy(Strategy):
         """Why a reply's metrics are not acceptable, or None (default: always acceptable)."""
         return None
 
+    # ------------------------------------------------------------------- the colluding adversary
+    def encode_reply(
+        self, row: torch.Tensor, metrics: dict[str, Scalar], server_round: int, partition: int
+    ) -> tuple[list[np.ndarray], dict[str, Scalar]]:
+        """A reply in this protocol's wire format whose :meth:`read_reply` row is ``row``, as a
+        client would send it: (arrays, metrics). ``metrics`` are the client's own; the default sends
+        ``row`` as the model's arrays and keeps them. The inverse of :meth:`read_reply`, used by the
+        colluding adversary (:mod:`fedrobust.strategies.adversary`).
+        """
+        return to_ndarrays(row, self.shapes), metrics
+
+    @classmethod
+    def previews_aggregate(cls) -> bool:
+        """Whether the class overrides :meth:`aggregate_preview` (adaptive attacks need it)."""
+        return cls.aggregate_preview is not VectorStrategy.aggregate_preview
+
+    def aggregate_preview(
+        self, rows: torch.Tensor, partitions: list[int], metrics: list[dict[str, Scalar]]
+    ) -> torch.Tensor:
+        """The aggregate this server would compute from the (m, L) ``rows`` (sent by ``partitions``
+        with ``metrics``), in the rows' space, leaving the server's state as it was: what adaptive
+        attacks maximise their distance to the honest mean with. Subclasses that can preview their
+        aggregate override it (see :meth:`previews_aggregate`).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not preview its aggregate")
+
+    def rule_params(self) -> dict[str, Any]:
+        """The server rule's parameters the adversary is told (default: ``beta`` when the strategy
+        :attr:`trims`, else none)."""
+        return {"beta": self.cfg.beta} if self.trims else {}
+
     # --------------------------------------------------------------------------- Flower interface
     def initialize_parameters(self, client_manager: ClientManager) -> Parameters | None:
         """The initial global model, as the model's ndarrays."""
@@ -345,6 +392,8 @@ class VectorStrategy(Strategy):
         # Rows in partition-id order, not in the order replies arrived (Flower gives no order): the
         # aggregate is then bit for bit the same in every run, and through either Flower API.
         results = sorted(results, key=lambda r: self._reply_partition(r[0], r[1], 0))
+        self.server_round = server_round  # before the adversary: a preview of the aggregate is this round's
+        results = craft_round(self, results, server_round, record)  # an omniscient attack's replies
         updates, weights, bytes_up, rejected = self._stack(results, server_round)
         record.bytes_up = bytes_up
         record.rejected_clients = rejected
@@ -357,7 +406,6 @@ class VectorStrategy(Strategy):
         record.failed_clients = failed
         record.extra["rejections"] = [list(r) for r in self.round_rejections]
         record.extra["skipped_step"] = False
-        self.server_round = server_round
         if updates.shape[0] > 0:
             t0 = time.perf_counter()
             extra, skipped = self._guarded_step(updates.to(self.device), weights.to(self.device))
@@ -593,7 +641,11 @@ class VectorStrategy(Strategy):
 
         Subclasses with server memory (BGMD's residuals) add theirs. Tensors are CPU copies.
         """
-        return {"x": self.x.detach().cpu().clone(), "round": int(self.server_round)}
+        state = {"x": self.x.detach().cpu().clone(), "round": int(self.server_round)}
+        attack_state = self.attack.state()
+        if attack_state:  # an omniscient attack's memory between rounds (server side)
+            state["attack"] = attack_state
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s output (onto this strategy's device).
@@ -610,4 +662,6 @@ class VectorStrategy(Strategy):
             raise ValueError(f"state['round'] must be >= 0, got {state['round']}")
         self.x.copy_(x.to(self.device))
         self.server_round = int(state["round"])
+        if "attack" in state:
+            self.attack.load_state(dict(state["attack"]))
 

@@ -175,6 +175,22 @@ class BlockGMStrategy(VectorStrategy):
         self.residuals = None if residuals is None else residuals.to(self.device, torch.float32).clone()
 
     # ------------------------------------------------------------------------------ helpers
+    def aggregate_preview(self, rows: torch.Tensor, partitions: list[int], metrics: list[dict[str, Scalar]]) -> torch.Tensor:
+        """The block-GM step of :meth:`step` on a copy of the rows with this round's block and the
+        current memory, divided by :meth:`gamma`; the memory and the residual rows are left as they are."""
+        p, scale = rows.clone(), self.gamma()
+        if self.memory_mode == "rows" and self.residuals is not None:
+            self._rows_of(partitions)  # the same checks as a step
+            for i, r in enumerate(partitions):
+                torch.add(self.residuals[r], p[i], alpha=scale, out=p[i])
+            scale = 1.0
+        elif self.memory_mode == "rows":
+            p.mul_(scale)
+            scale = 1.0
+        memory = self.memory.clone() if self.memory_mode == "mean" and self.memory is not None else None
+        out = self.rule(p, memory, self.server_round, scale=scale)
+        return out.update * (out.scale / self.gamma())
+
     def _residual_rows(self) -> torch.Tensor:
         if self.residuals is None:
             self.residuals = torch.zeros(self.cfg.num_clients, self.x.numel(), dtype=torch.float32, device=self.device)

@@ -38,7 +38,7 @@ from flwr.server.client_proxy import ClientProxy
 from ..core.rng import stream_seed
 from ..compression import Sign, get_compressor, payload_from_ndarrays, payload_to_ndarrays
 from ..core.ndarrays import to_ndarrays
-from ..optim import draw_coordinates, master_update, unpack_signs
+from ..optim import draw_coordinates, master_update, pack_signs_of, unpack_signs
 from .base import VectorStrategy
 
 if TYPE_CHECKING:  # config imports the libraries, never the other way round
@@ -149,6 +149,17 @@ class CRSA(VectorStrategy):
             return "the payload does not decode"
         out[:] = signs.numpy()
         return None
+
+    def encode_reply(
+        self, row: torch.Tensor, metrics: dict[str, Scalar], server_round: int, partition: int
+    ) -> tuple[list[np.ndarray], dict[str, Scalar]]:
+        """sign(``row``) packed as the ternary message of the round's l coordinates: a worker of
+        C-RSA can only send signs, so a crafted vector reaches the master as its signs."""
+        return payload_to_ndarrays(pack_signs_of(row)), metrics
+
+    def aggregate_preview(self, rows: torch.Tensor, partitions: list[int], metrics: list[dict[str, Scalar]]) -> torch.Tensor:
+        """The mean of the ternary rows (the master moves ω by −αλ·n times it)."""
+        return rows.mean(dim=0)
 
     # ------------------------------------------------------------------------------- server
     def aggregate_fit(

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from flwr.common import Scalar
 
-from ..compression import Compressor, payload_from_ndarrays
+from ..compression import Compressor, payload_from_ndarrays, payload_to_ndarrays
+from ..core.rng import stream_seed
 
 if TYPE_CHECKING:  # config imports the libraries, never the other way round
     from ..config import RunConfig
@@ -75,3 +76,11 @@ class CompressedStrategy:
             return f"{self.compressor.name} payload does not decode: {err}"
         out[:] = vec.numpy()
         return None
+
+    def encode_reply(
+        self, row: torch.Tensor, metrics: dict[str, Scalar], server_round: int, partition: int
+    ) -> tuple[list[np.ndarray], dict[str, Scalar]]:
+        """``row`` compressed by the run's compressor (its draws from the ``adversary-compression``
+        stream of the partition and round), as the payload's arrays; the metrics unchanged."""
+        seed = stream_seed("adversary-compression", self.cfg.seed, partition, server_round)  # type: ignore[attr-defined]
+        return payload_to_ndarrays(self.compressor.encode(row, seed=seed)), metrics

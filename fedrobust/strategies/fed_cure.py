@@ -45,3 +45,8 @@ class FedCure(CompressedStrategy, VectorStrategy):
         new_x, kept = fedcure_step(self.x, updates, self.cfg.beta, self.cfg.eta, overwrite=True)  # no row copy
         self.x.copy_(new_x)
         return {"kept_clients": int(kept.numel())}
+
+    def aggregate_preview(self, rows: torch.Tensor, partitions: list[int], metrics: list[dict[str, Scalar]]) -> torch.Tensor:
+        """The mean of the (1 − beta) rows of smallest norm."""
+        new_x, _ = fedcure_step(torch.zeros_like(rows[0]), rows.clone(), self.cfg.beta, 1.0, overwrite=True)
+        return new_x

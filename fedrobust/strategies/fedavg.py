@@ -28,3 +28,7 @@ class FedAvg(VectorStrategy):
         """Apply ``x ← x − mean(updates)``, weighted by ``weights`` when ``cfg.weighted``."""
         self.x.sub_(mean(updates, weights if self.cfg.weighted else None))
         return None
+
+    def aggregate_preview(self, rows: torch.Tensor, partitions: list[int], metrics: list[dict[str, Scalar]]) -> torch.Tensor:
+        """The uniform mean of the rows (a preview knows no example counts)."""
+        return mean(rows)

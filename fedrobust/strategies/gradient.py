@@ -29,3 +29,7 @@ class GradientStrategy(VectorStrategy):
         """Apply ``x ← x − lr · aggregate(updates)``; ``weights`` are ignored (one batch each)."""
         self.x.sub_(self.aggregate(updates), alpha=self.lr)
         return None
+
+    def aggregate_preview(self, rows: torch.Tensor, partitions: list[int], metrics: list[dict[str, Scalar]]) -> torch.Tensor:
+        """``aggregate(rows)`` on a copy of the rows."""
+        return self.aggregate(rows.clone())

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
+import numpy as np
 import torch
 from flwr.common import Scalar
 
@@ -78,6 +79,20 @@ class NormThreshold(CompressedStrategy, VectorStrategy):
         if self.cfg.norm_option != 1 or reported_norm(metrics) is not None:
             return None
         return "missing or invalid metrics"
+
+    def encode_reply(
+        self, row: torch.Tensor, metrics: dict[str, Scalar], server_round: int, partition: int
+    ) -> tuple[list[np.ndarray], dict[str, Scalar]]:
+        """The compressed ``row``, reporting its own norm ‖row‖ as ``grad_norm`` (as the
+        client-local attacks do: the norm of the message it compressed)."""
+        arrays, metrics = super().encode_reply(row, metrics, server_round, partition)
+        return arrays, {**metrics, NORM_KEY: float(row.to(torch.float64).norm())}
+
+    def aggregate_preview(self, rows: torch.Tensor, partitions: list[int], metrics: list[dict[str, Scalar]]) -> torch.Tensor:
+        """The mean of the (1 − beta) rows of smallest norm (the rows' own norms, also under
+        ``norm-option = 1``, and no projection)."""
+        new_x, _ = norm_threshold_step(torch.zeros_like(rows[0]), rows.clone(), self.cfg.beta, 1.0, overwrite=True)
+        return -new_x
 
     def step_size(self) -> float:
         """The server's step size γ: ``lr`` (the messages are raw compressed gradients)."""

@@ -56,6 +56,16 @@ class RuleStrategy(GradientStrategy):
         self.rule_state = out.state
         return dict(out.metrics) or None
 
+    def aggregate_preview(self, rows: torch.Tensor, partitions: list[int], metrics: list[dict[str, Scalar]]) -> torch.Tensor:
+        """The rule's step on a copy of the rows at unit scale; ``rule_state`` is left as it is."""
+        state = None if self.rule_state is None else self.rule_state.clone()
+        out = self.rule(rows.clone(), state, self.server_round, scale=1.0)
+        return out.update * out.scale
+
+    def rule_params(self) -> dict[str, Any]:
+        """The rule's parameters (its dataclass fields)."""
+        return dict(vars(self.rule))
+
 
 def gradient_strategy(rule_class: type[Rule]) -> type[RuleStrategy]:
     """A :class:`RuleStrategy` subclass for ``rule_class``, named after it (``GMDRule`` → ``GMD``).

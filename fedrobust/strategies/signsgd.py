@@ -55,3 +55,7 @@ class SignSGDMV(CompressedStrategy, VectorStrategy):
         """The majority-vote step; ``weights`` are ignored (one vote per client)."""
         self.x.copy_(signsgd_step(self.x, updates, self.lr))
         return None
+
+    def aggregate_preview(self, rows: torch.Tensor, partitions: list[int], metrics: list[dict[str, Scalar]]) -> torch.Tensor:
+        """The coordinate-wise majority sign of the rows."""
+        return -signsgd_step(torch.zeros_like(rows[0]), rows, 1.0)
