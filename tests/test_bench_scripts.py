@@ -30,3 +30,14 @@ def test_bench_aggregators_quick(bench_aggregators_out):
 def test_bench_aggregators_times_the_geom_median_peer(bench_aggregators_out):
     pytest.importorskip("geom_median", reason="the geom_median peer needs the 'bench' extra (pip install -e '.[bench]')")
     assert "peer: geom_median" in bench_aggregators_out
+
+
+def test_bench_attacks_prints_a_table_with_the_worst_case(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_attacks.py"), "--output", str(tmp_path), "--rounds", "2",
+         "--strategies", "fedavg,cmd", "--attacks", "none,ipm 100", "--partitions", "iid", "--quiet"],
+        capture_output=True, text=True, timeout=300, check=True,
+    ).stdout
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| fedavg") or line.startswith("| cmd")}
+    assert set(rows) == {"fedavg", "cmd"} and all("(ipm 100)" in line for line in rows.values())
+    assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 4  # a rerun resumes from these
