@@ -1,8 +1,15 @@
 """The attack wrapper (fedrobust.plugin.Attacked) around Flower strategies of both APIs, driven
 with hand-built replies: the Byzantine replies become exactly the attack's crafted vectors, in the
-honest replies' format, before the wrapped strategy aggregates."""
+honest replies' format, before the wrapped strategy aggregates. The slow tests at the end run
+examples/attack-flower-strategies through `flwr run` (Flower's FedAvg and Krum under attack)."""
 
+import json
 import logging
+import os
+import re
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +20,8 @@ from flwr.server import strategy as legacy_flwr
 from flwr.serverapp import strategy as message_flwr
 from flwr.supercore.task_identity import TaskIdentity
 
+from _flwr_cli import ROOT, flwr, flwr_json, free_port, pids_with_env, stop
+from fedrobust.attacks import ATTACKS as REGISTERED
 from fedrobust.attacks import AdversaryView, OmniscientAttack, byzantine_ids, get_attack
 from fedrobust.plugin import Attacked, legacy, message
 from fedrobust.plugin.attacked_legacy import LegacyAttacked
@@ -454,3 +463,92 @@ def test_the_wrapper_delegates_and_deep_copies():
     assert clone.fraction_fit == 0.3 and clone.strategy is not strategy.strategy
     with pytest.raises(AttributeError):
         strategy.no_such_attribute
+
+
+# ------------------------------------------------------- the example app, through `flwr run` (slow)
+# examples/attack-flower-strategies: Flower's own FedAvg and Krum (Message API) wrapped by Attacked.
+# Two of the ten simulated nodes are Byzantine (byzantine-fraction = 0.2): their replies are crafted
+# at the server. The run must finish, the wrapper's history must record two crafted replies in every
+# round, and under IPM with ε = 100 plain FedAvg must end with a worse central loss than Krum.
+APP = Path("examples") / "attack-flower-strategies"
+ROUNDS = 3
+PARAMS = {"ipm": "epsilon=100", "alie": ""}
+ATTACKS = [
+    pytest.param(name, marks=pytest.mark.skipif(name not in REGISTERED, reason=f"attack {name!r} is not registered"))
+    for name in ("ipm", "alie")
+]
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@pytest.fixture(scope="module")
+def flwr_env(tmp_path_factory):
+    """One private FLWR_HOME and free ports for the module's runs; every process they start is stopped."""
+    home = tmp_path_factory.mktemp("flwr-home")
+    env = {
+        **os.environ,
+        "FLWR_HOME": str(home),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+        "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": str(free_port()),
+        "FLWR_LOCAL_CONTROL_API_PORT": str(free_port()),
+    }
+    try:
+        yield env
+    finally:
+        stop(pids_with_env("FLWR_HOME", home))
+    assert pids_with_env("FLWR_HOME", home) == []
+
+
+def run_app(env, run_config):
+    """`flwr run` the example; check it completed; return its log."""
+    run_id = flwr_json(
+        [
+            "run", str(APP), "--format", "json", "--run-config", run_config,
+            "--federation-config", f"num-supernodes={NODES} client-resources-num-cpus=1",
+        ],
+        env,
+    )["run-id"]
+    status, deadline = "", time.monotonic() + 480
+    while not status.startswith("finished") and time.monotonic() < deadline:
+        time.sleep(5)
+        status = flwr_json(["ls", "--run-id", str(run_id), "--format", "json"], env)["runs"][0]["status"]
+    logs = ANSI.sub("", flwr(["log", str(run_id), "--show"], env).stdout)
+    assert status == "finished:completed", f"{status}\n{logs[-5000:]}"
+    return logs
+
+
+def final_loss(logs):
+    """The server's central loss after the last round (non-finite losses are reported as 1e30)."""
+    values = re.findall(r"'loss': '([-+0-9.eE]+|nan|inf)'", logs)
+    return float(values[-1])
+
+
+def attack_history(logs):
+    return json.loads(re.search(r"attack-history (\[.*\])", logs).group(1))
+
+
+def test_the_example_readme_shows_the_two_lines():
+    readme = (ROOT / APP / "README.md").read_text()
+    server = (ROOT / APP / "attack_flower_strategies" / "server_app.py").read_text()
+    for line in ("from fedrobust.plugin import Attacked", "Attacked(FedAvg("):
+        assert line in readme
+    assert "from fedrobust.plugin import Attacked" in server and 'attack = "alie"' in (ROOT / APP / "pyproject.toml").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_flowers_fedavg_and_krum_under_attack(attack, flwr_env):
+    losses = {}
+    for strategy in ("fedavg", "krum"):
+        logs = run_app(flwr_env, f"num-server-rounds={ROUNDS} strategy='{strategy}' attack='{attack}' "
+                                 f"attack-params='{PARAMS[attack]}'")
+        history = attack_history(logs)
+        assert [h["round"] for h in history] == list(range(1, ROUNDS + 1)), history
+        assert all(h["byzantine-replies"] == 2 and h["honest-replies"] == NODES - 2 and h["skipped"] is None
+                   for h in history), history
+        assert len({tuple(sorted(h["nodes"])) for h in history}) == 1  # the same two nodes every round
+        assert f"'byzantine-replies': 2" in logs  # in the train metrics Flower logs
+        losses[strategy] = final_loss(logs)
+    print(f"{attack}: final central loss {losses}")
+    if attack == "ipm":
+        assert losses["fedavg"] > losses["krum"], losses
