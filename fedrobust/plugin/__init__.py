@@ -24,13 +24,18 @@ objects fedrobust's own strategies use); a rule registered with
 :func:`~fedrobust.aggregators.rules.register_rule` becomes a class in both modules. The names are
 those of :data:`fedrobust.strategies.STRATEGIES`.
 
+To evaluate any Flower strategy (of either API) under an omniscient attack, wrap it:
+``Attacked(FedAvg(), attack="alie", byzantine=0.2)`` (:mod:`fedrobust.plugin.attacked`) crafts the
+Byzantine nodes' replies before the wrapped strategy aggregates.
+
 These are not fedrobust's own strategies (:mod:`fedrobust.strategies`), which need fedrobust's
 clients and their protocols (gradients, compressed payloads, ...); see docs/plugin.md.
 """
 
 from ..aggregators.rules import RULES, Rule, RuleStep, register_rule, rule_parameters
+from .attacked import Attacked
 from .weights import WeightsAggregator, WeightsResult
 
 __all__ = [
-    "RULES", "Rule", "RuleStep", "WeightsAggregator", "WeightsResult", "register_rule", "rule_parameters",
+    "Attacked", "RULES", "Rule", "RuleStep", "WeightsAggregator", "WeightsResult", "register_rule", "rule_parameters",
 ]

@@ -1,0 +1,1 @@
+"""attack-flower-strategies: Flower's own strategies (Message API) under an omniscient attack."""
