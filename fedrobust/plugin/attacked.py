@@ -70,6 +70,7 @@ from flwr.common.logger import log
 
 from ..attacks import AdversaryView, OmniscientAttack, byzantine_ids, get_attack
 from ..core.checks import check_seed
+from ..core.rng import stream_generator
 from .weights import mismatch
 
 __all__ = ["Attacked", "ROWS"]
@@ -77,7 +78,6 @@ __all__ = ["Attacked", "ROWS"]
 ROWS = ("updates", "weights")
 """What the adversary's rows are: the updates w_i − w_t (default) or the weights w_i."""
 
-_OMNISCIENT_TAG = 0x4F_4D_4E  # "OMN": the adversary's per-round draws (seed, tag, round)
 
 
 @dataclass
@@ -263,7 +263,7 @@ class Attacked:
             n=len(honest) + len(byzantine), f=len(byzantine), server_round=server_round,
             model=torch.from_numpy(x), rule=type(self.strategy).__name__, rule_params=_rule_params(self.strategy),
             aggregate=aggregate if self.attack.needs_aggregate else None,
-            generator=_round_generator(self.seed, server_round),
+            generator=stream_generator("adversary", self.seed, server_round),  # as in fedrobust's own server loop
         )
         try:
             crafted = self.attack.craft(honest_rows, view).detach().cpu().numpy()
@@ -370,10 +370,6 @@ def _rule_params(strategy: Any) -> dict[str, Any]:
         params.update(rule.parameters())
     return params
 
-
-def _round_generator(seed: int, server_round: int) -> torch.Generator:
-    words = np.random.SeedSequence([seed, _OMNISCIENT_TAG, int(server_round)]).generate_state(2, np.uint32)
-    return torch.Generator().manual_seed(int(words[0]) << 32 | int(words[1]))
 
 
 @contextlib.contextmanager
