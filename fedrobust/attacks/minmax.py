@@ -17,7 +17,7 @@ paper starts at γ_init = 10 and halves the step each iteration (so it never lea
 Blades and FLPoison do the same with a stop threshold of 1e-5. fedrobust starts at
 ``gamma_init`` = 10 too, then brackets γ* by doubling (while the constraint holds) or halving
 (while it fails), at most 64 times, and bisects the bracket until it is narrower than ``tol``
-times its upper end (at most 64 more steps). The returned γ satisfies the constraint and
+times its lower end (at most 64 more steps). The returned γ satisfies the constraint and
 γ·(1 + tol) violates it, whatever the scale of the rows. Each step is O(h): the squared distances
 ‖μ + γp − g_i‖² = ‖μ − g_i‖² + 2γ⟨μ − g_i, p⟩ + γ²‖p‖² come from inner products formed once in
 float64, and the honest pairwise distances from ``torch.cdist`` in float64 without the Gram
@@ -71,7 +71,8 @@ def largest_gamma(holds: Callable[[float], bool], gamma_init: float = 10.0, tol:
     """The largest γ >= 0 with ``holds(γ)``, for a constraint that holds exactly on [0, γ*].
 
     Brackets γ* from ``gamma_init`` by doubling or halving (at most 64 times), then bisects until
-    the bracket [lo, hi] has hi − lo <= tol·hi (at most 64 steps); returns lo (0.0 when no
+    the bracket [lo, hi] has hi − lo <= tol·lo (at most 64 steps); returns lo, so lo·(1 + tol)
+    >= hi fails the constraint (0.0 when no
     γ >= gamma_init·2⁻⁶⁴ holds).
 
     Examples
@@ -97,7 +98,7 @@ def largest_gamma(holds: Callable[[float], bool], gamma_init: float = 10.0, tol:
         else:
             return 0.0
     for _ in range(_BISECTION_STEPS):
-        if hi - lo <= tol * hi:
+        if hi - lo <= tol * lo:
             break
         mid = 0.5 * (lo + hi)
         if holds(mid):
