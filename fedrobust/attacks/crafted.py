@@ -75,8 +75,8 @@ class ALIE(OmniscientAttack):
     z : float or None
         The multiple of σ. None (default): the paper's z_max from the round's n and f,
         :func:`alie_z` (z ≈ 0.25 for n = 10, f = 2; ≈ 0.84 for f = 4; with s clamped to 1 when the
-        Byzantine workers would be a majority). ByzFL defaults to a fixed τ = 1.5; Blades and
-        FLPoison compute the paper's z_max.
+        Byzantine workers would be a majority). ByzFL defaults to a fixed τ = 1.5 (fedrobust's
+        z = −1.5); Blades and FLPoison compute the paper's z_max from n and f.
 
     Examples
     --------
@@ -175,7 +175,7 @@ class Fang(OmniscientAttack):
     Parameters
     ----------
     b : float
-        The stretch factor b > 1 (default 2, the paper's; FLPoison and Blades also use 2).
+        The stretch factor b > 1 (default 2, the paper's).
 
     Examples
     --------

@@ -14,7 +14,7 @@ The perturbation (``direction``): ``unit`` −μ/‖μ‖, ``std`` −σ, ``sign
 **The search for γ.** As in the paper, γ is found by bisection on the constraint, which holds at
 γ = 0 and, for γ >= 0, on an interval [0, γ*] (the constrained quantity is convex in γ). The
 paper starts at γ_init = 10 and halves the step each iteration (so it never leaves (0, 15));
-Blades and FLPoison do the same with a stop threshold of 1e-5. fedrobust starts at
+Blades and FLPoison also start at 10, with a stop threshold of 1e-5. fedrobust starts at
 ``gamma_init`` = 10 too, then brackets γ* by doubling (while the constraint holds) or halving
 (while it fails), at most 64 times, and bisects the bracket until it is narrower than ``tol``
 times its lower end (at most 64 more steps). The returned γ satisfies the constraint and
@@ -154,8 +154,8 @@ class MinMax(_DistanceBounded):
     ----------
     direction : str
         The perturbation p: ``unit`` (−μ/‖μ‖), ``std`` (−σ, default) or ``sign`` (−sign(μ)).
-        ``std`` is Blades' default and the one the paper reports most often as the strongest;
-        the authors' code and FLPoison also offer the other two.
+        ``std`` is Blades' default; the paper evaluates all three, and the authors' code and
+        FLPoison offer all three.
     gamma_init : float
         Where the search for γ starts (default 10, the paper's γ_init).
     tol : float
