@@ -26,7 +26,7 @@ from fedrobust.attacks import (
 
 UPDATE = ["bit-flip", "gaussian", "gaussian-replace", "sign-flip", "large-number", "negative-update"]
 DATA = ["label-flip", "label-shift", "backdoor", "feature-gaussian", "feature-impulse"]
-OMNISCIENT = ["ipm"]  # every attack of kind "omniscient" (fedrobust.attacks.omniscient)
+OMNISCIENT = ["alie", "ipm", "min-max", "min-sum", "fang", "mimic", "optimal-alie", "optimal-ipm"]  # every attack of kind "omniscient" (fedrobust.attacks.omniscient)
 RANDOM_UPDATE = ["gaussian", "gaussian-replace"]
 
 

@@ -16,6 +16,12 @@ honest client) is the default. Every attack has a ``name``, a ``kind`` and its `
   ``label-flip`` (uniform random labels), ``label-shift`` (y → C−1−y), ``backdoor`` (relabel to a
   target class, optionally with a pixel trigger), ``feature-gaussian`` (x + N(0, variance)),
   ``feature-impulse`` (salt-and-pepper on a fraction of the entries);
+- ``omniscient`` attacks collude: the server-side adversary crafts the f Byzantine replies of a
+  round from its honest ones, ``craft(honest, view)`` (:mod:`fedrobust.attacks.omniscient`):
+  ``alie`` (μ − z·σ), ``ipm`` (−ε·μ), ``min-max`` and ``min-sum`` (μ + γ·p, γ as large as a
+  distance bound allows), ``fang`` (beyond the honest extremes, against sign(μ)), ``mimic`` (a
+  copy of one honest reply), and the adaptive ``optimal-alie`` and ``optimal-ipm`` (τ searched
+  against the server's rule);
 - ``none`` does nothing.
 
 Every attack has both methods (the one its kind does not use returns a copy of its input), so a
@@ -64,7 +70,9 @@ A data attack is the same with :class:`DataAttack` and ``_poison(x, y, num_class
 """
 
 from .backdoor import Backdoor
-from .crafted import IPM
+from .crafted import ALIE, IPM, Fang, Mimic, alie_z
+from .minmax import MinMax, MinSum
+from .optimal import OptimalALIE, OptimalIPM
 from .omniscient import AdversaryView, OmniscientAttack, honest_mean_std, repeat_row
 from .base import KINDS, Attack, DataAttack, UpdateAttack, randn_like
 from .data import FeatureGaussian, FeatureImpulse, LabelFlip, LabelShift
@@ -87,7 +95,15 @@ __all__ = [
     "AdversaryView",
     "honest_mean_std",
     "repeat_row",
+    "ALIE",
     "IPM",
+    "MinMax",
+    "MinSum",
+    "Fang",
+    "Mimic",
+    "OptimalALIE",
+    "OptimalIPM",
+    "alie_z",
     "get_attack",
     "register_attack",
     "randn_like",
