@@ -182,8 +182,10 @@ def _attack_facts(cfg: RunConfig, partition_id: int) -> dict[str, int | float | 
 
     Examples
     --------
-    >>> _attack_facts(RunConfig(attack="bit-flip", byzantine_fraction=0.2, num_clients=10, clients_per_round=5), 8)
-    {'partition_id': 8, 'num_clients': 10, 'clients_per_round': 5, 'num_byzantine': 2, 'byzantine_rank': 1, 'server_step': 1.0}
+    >>> cfg = RunConfig(attack="bit-flip", byzantine_fraction=0.2, num_clients=10, clients_per_round=5)
+    >>> facts = _attack_facts(cfg, 8)
+    >>> facts["clients_per_round"], facts["num_byzantine"], facts["byzantine_rank"], facts["server_step"]
+    (5, 2, 1, 1.0)
     """
     fixed = sorted(byzantine_clients(cfg, 0)) if cfg.byzantine_mode == "fixed" else []
     scaled = STRATEGIES[cfg.strategy].protocol == "compressed-local-steps"
