@@ -26,6 +26,7 @@ from fedrobust.attacks import (
 
 UPDATE = ["bit-flip", "gaussian", "gaussian-replace", "sign-flip", "large-number", "negative-update"]
 DATA = ["label-flip", "label-shift", "backdoor", "feature-gaussian", "feature-impulse"]
+RESOLVED = ["dba"]  # data attacks that need for_client before poisoning (tests/test_dba.py)
 SCALED = ["model-replacement"]  # data attacks whose corrupt hook also applies (tests/test_model_replacement.py)
 OMNISCIENT = ["ipm"]  # every attack of kind "omniscient" (fedrobust.attacks.omniscient)
 RANDOM_UPDATE = ["gaussian", "gaussian-replace"]
@@ -48,7 +49,7 @@ def local_data(n: int = 64, classes: int = 10, seed: int = 0):
 
 def test_registry_holds_exactly_the_documented_attacks():
     # malformed: tests/test_malformed.py; the omniscient ones: tests/test_attacks_omniscient.py
-    assert set(ATTACKS) == {"none", *UPDATE, *DATA, *SCALED, *OMNISCIENT, "malformed"}
+    assert set(ATTACKS) == {"none", *UPDATE, *DATA, *SCALED, *RESOLVED, *OMNISCIENT, "malformed"}
     for name, cls in ATTACKS.items():
         attack = cls()
         assert attack.name == name

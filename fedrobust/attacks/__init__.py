@@ -16,7 +16,8 @@ honest client) is the default. Every attack has a ``name``, a ``kind`` and its `
   ``label-flip`` (uniform random labels), ``label-shift`` (y → C−1−y), ``backdoor`` (relabel to a
   target class, optionally with a pixel trigger), ``model-replacement`` (the backdoor, with the
   update trained on it scaled to replace the global model: a data attack whose ``corrupt`` hook also
-  applies, see ``Attack.corrupts_messages``), ``feature-gaussian`` (x + N(0, variance)),
+  applies, see ``Attack.corrupts_messages``), ``dba`` (the backdoor's trigger split into parts, one
+  per attacker), ``feature-gaussian`` (x + N(0, variance)),
   ``feature-impulse`` (salt-and-pepper on a fraction of the entries);
 - ``none`` does nothing.
 
@@ -67,6 +68,7 @@ A data attack is the same with :class:`DataAttack` and ``_poison(x, y, num_class
 
 from .backdoor import Backdoor
 from .crafted import IPM
+from .dba import DBA
 from .omniscient import AdversaryView, OmniscientAttack, honest_mean_std, repeat_row
 from .base import KINDS, Attack, DataAttack, UpdateAttack, randn_like
 from .data import FeatureGaussian, FeatureImpulse, LabelFlip, LabelShift
@@ -114,6 +116,7 @@ __all__ = [
     "LabelShift",
     "Backdoor",
     "ModelReplacement",
+    "DBA",
     "replacement_boost",
     "FeatureGaussian",
     "FeatureImpulse",
