@@ -26,6 +26,8 @@ from fedrobust.attacks import (
 
 UPDATE = ["bit-flip", "gaussian", "gaussian-replace", "sign-flip", "large-number", "negative-update"]
 DATA = ["label-flip", "label-shift", "backdoor", "feature-gaussian", "feature-impulse"]
+RESOLVED = ["dba"]  # data attacks that need for_client before poisoning (tests/test_dba.py)
+SCALED = ["model-replacement"]  # data attacks whose corrupt hook also applies (tests/test_model_replacement.py)
 OMNISCIENT = ["alie", "ipm", "min-max", "min-sum", "fang", "mimic", "optimal-alie", "optimal-ipm"]  # every attack of kind "omniscient" (fedrobust.attacks.omniscient)
 RANDOM_UPDATE = ["gaussian", "gaussian-replace"]
 
@@ -47,12 +49,13 @@ def local_data(n: int = 64, classes: int = 10, seed: int = 0):
 
 def test_registry_holds_exactly_the_documented_attacks():
     # malformed: tests/test_malformed.py; the omniscient ones: tests/test_attacks_omniscient.py
-    assert set(ATTACKS) == {"none", *UPDATE, *DATA, *OMNISCIENT, "malformed"}
+    assert set(ATTACKS) == {"none", *UPDATE, *DATA, *SCALED, *RESOLVED, *OMNISCIENT, "malformed"}
     for name, cls in ATTACKS.items():
         attack = cls()
         assert attack.name == name
         kind = "none" if name == "none" else "update" if name in (*UPDATE, "malformed") else "data"
         assert attack.kind == ("omniscient" if name in OMNISCIENT else kind)
+        assert attack.corrupts_messages == (attack.kind == "update" or name in SCALED)
 
 
 def test_default_is_none_and_it_changes_nothing():

@@ -14,7 +14,10 @@ honest client) is the default. Every attack has a ``name``, a ``kind`` and its `
   it also rewrites the encoded reply through ``corrupt_reply``);
 - ``data`` attacks poison the client's local data once, ``poison(x, y, num_classes, rng)``:
   ``label-flip`` (uniform random labels), ``label-shift`` (y → C−1−y), ``backdoor`` (relabel to a
-  target class, optionally with a pixel trigger), ``feature-gaussian`` (x + N(0, variance)),
+  target class, optionally with a pixel trigger), ``model-replacement`` (the backdoor, with the
+  update trained on it scaled to replace the global model: a data attack whose ``corrupt`` hook also
+  applies, see ``Attack.corrupts_messages``), ``dba`` (the backdoor's trigger split into parts, one
+  per attacker), ``feature-gaussian`` (x + N(0, variance)),
   ``feature-impulse`` (salt-and-pepper on a fraction of the entries);
 - ``omniscient`` attacks collude: the server-side adversary crafts the f Byzantine replies of a
   round from its honest ones, ``craft(honest, view)`` (:mod:`fedrobust.attacks.omniscient`):
@@ -71,6 +74,7 @@ A data attack is the same with :class:`DataAttack` and ``_poison(x, y, num_class
 
 from .backdoor import Backdoor
 from .crafted import ALIE, IPM, Fang, Mimic, alie_z
+from .dba import DBA
 from .minmax import MinMax, MinSum
 from .optimal import OptimalALIE, OptimalIPM
 from .omniscient import AdversaryView, OmniscientAttack, honest_mean_std, repeat_row
@@ -80,6 +84,7 @@ from .malformed import FAULTS, Malformed
 from .metrics import attack_success_rate, model_predictor
 from .none import NoAttack
 from .registry import ATTACKS, get_attack, register_attack
+from .replacement import ModelReplacement, replacement_boost
 from .run import attack_summary, build_attack, byzantine_clients
 from .selection import BYZANTINE_MODES, byzantine_ids, num_byzantine
 from .update import BitFlip, Gaussian, GaussianReplace, LargeNumber, NegativeUpdate, SignFlip
@@ -126,6 +131,9 @@ __all__ = [
     "LabelFlip",
     "LabelShift",
     "Backdoor",
+    "ModelReplacement",
+    "DBA",
+    "replacement_boost",
     "FeatureGaussian",
     "FeatureImpulse",
 ]

@@ -128,5 +128,9 @@ class Backdoor(DataAttack):
         y_out[idx] = self.target
         if self.trigger and k:
             value = self.trigger_value if self.trigger_value is not None else x.max()
-            x_out[idx] = self.stamp(x[idx], value=value)
+            x_out[idx] = self._train_stamp(x[idx], value)
         return x_out, y_out
+
+    def _train_stamp(self, x: np.ndarray, value: float) -> np.ndarray:
+        """The trigger on the attacker's relabelled samples: the whole trigger (``dba`` stamps one part)."""
+        return self.stamp(x, value=value)

@@ -22,9 +22,11 @@ KINDS = ("none", "update", "data", "omniscient")
 class Attack:
     """Base class of all attacks; on its own it is the honest behaviour.
 
-    A Byzantine client calls *both* hooks, whatever the attack's kind, so it needs no special case:
-    :meth:`poison` once on its local data, :meth:`corrupt` on every message it sends. Each kind
-    overrides one hook; the other one stays the identity (returning a copy).
+    Each kind overrides one hook; the other one stays the identity (returning a copy). A Byzantine
+    client trains on the :meth:`poison`-ed data of a ``data`` attack, and passes its messages
+    through :meth:`corrupt` (and :meth:`corrupt_reply`) when :attr:`corrupts_messages` is true: for
+    ``update`` attacks, and for a data attack that also rewrites its messages (``model-replacement``
+    scales the update it trained on poisoned data).
 
     Subclasses implement ``_corrupt`` (update attacks) or ``_poison`` (data attacks) and are
     registered with :func:`~fedrobust.attacks.register_attack`, which sets ``name``.
@@ -57,6 +59,38 @@ class Attack:
 
     def __hash__(self) -> int:
         return hash((type(self), tuple(sorted(self.params.items()))))
+
+    @property
+    def corrupts_messages(self) -> bool:
+        """Whether a Byzantine client passes its messages through :meth:`corrupt` and
+        :meth:`corrupt_reply` (default: the ``update`` attacks)."""
+        return self.kind == "update"
+
+    def for_client(
+        self, *, partition_id: int, num_clients: int, clients_per_round: int, num_byzantine: int,
+        byzantine_rank: int | None = None, server_step: float = 1.0,
+    ) -> Attack:
+        """The attack as the client ``partition_id`` of this run plays it (default: itself).
+
+        The run builds every Byzantine client's attack through this hook, so an attack whose
+        defaults depend on the run (``model-replacement``'s boost, ``dba``'s trigger part) can
+        resolve them; the attack library does not read the run configuration.
+
+        Parameters
+        ----------
+        partition_id : int
+            The client's partition id.
+        num_clients, clients_per_round : int
+            N and the n clients sampled each round.
+        num_byzantine : int
+            floor(ψ · N), the run's Byzantine clients.
+        byzantine_rank : int, optional
+            The client's index among the sorted Byzantine ids under ``byzantine-mode = fixed``;
+            None under ``dynamic`` (the set changes every round).
+        server_step : float
+            η, the factor the server applies to the mean of the updates (1 for fedavg).
+        """
+        return self
 
     def state(self) -> dict[str, Any]:
         """What the attack remembers between rounds (default: nothing), as JSON-serialisable values.

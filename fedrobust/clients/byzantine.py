@@ -9,6 +9,9 @@ A :class:`ByzantineClient` wraps the honest client of the strategy's protocol (a
   ``attack.corrupt(vec, generator)`` inside :meth:`HonestClient.reply
   <fedrobust.clients.HonestClient.reply>`, before any encoding; then the encoded reply passes
   through ``attack.corrupt_reply`` (unchanged except for attacks on the wire format, ``malformed``).
+  What decides this is :attr:`Attack.corrupts_messages <fedrobust.attacks.Attack.corrupts_messages>`,
+  true for update attacks and for a data attack that also rewrites its messages
+  (``model-replacement``): that one does both, trains on the poisoned data and corrupts the result.
 
 Either way the reply is built by the honest client, so it has the protocol's wire format
 (shapes, dtype, compressed payloads) and the same metrics keys: the server cannot tell a Byzantine
@@ -76,7 +79,8 @@ class ByzantineClient(NumPyClient):
         The honest client of the strategy's protocol, on this client's clean data.
     attack : Attack
         The attack (:func:`fedrobust.attacks.get_attack`); its ``kind`` says what it does:
-        ``update`` corrupts the message, ``data`` swaps in ``poisoned``, ``none`` stays honest.
+        ``update`` corrupts the message, ``data`` swaps in ``poisoned``, ``none`` stays honest (and a
+        data attack with ``corrupts_messages`` does both).
     num_clients : int
         Number of clients N; partition ids are ``0 .. N − 1``.
     fraction : float
@@ -163,9 +167,10 @@ class ByzantineClient(NumPyClient):
         if self.attack.kind == "none" or not self.is_byzantine(seed, server_round):
             return honest.fit(parameters, config)
         clean, corrupt_before = (honest.x, honest.y), honest.corrupt_message
+        corrupts = self.attack.corrupts_messages
         if self.attack.kind == "data" and self.poisoned is not None:
             honest.x, honest.y = self.poisoned
-        elif self.attack.kind == "update":
+        if corrupts:
             self._load_attack_state()
             generator = attack_generator(seed, self.partition_id, server_round)
             honest.corrupt_message = functools.partial(self.attack.corrupt, generator=generator)
@@ -174,7 +179,7 @@ class ByzantineClient(NumPyClient):
         finally:
             honest.x, honest.y = clean
             honest.corrupt_message = corrupt_before
-        if self.attack.kind == "update":  # attacks on the wire format itself (e.g. malformed)
+        if corrupts:  # attacks on the wire format itself (e.g. malformed)
             arrays, metrics = self.attack.corrupt_reply(
                 arrays, metrics, attack_generator(seed, self.partition_id, server_round)
             )

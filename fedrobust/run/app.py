@@ -165,12 +165,36 @@ def make_client(cfg: RunConfig, context: Context, attack: Attack | None = None) 
     # A fresh attack per client build (per message, in every engine): an attack keeps what it must
     # remember in the client's Context.state (Attack.state), never in the shared object.
     attack = build_attack(cfg) if attack is None else copy.deepcopy(attack)
+    attack = attack.for_client(**_attack_facts(cfg, partition_id))
     poisoned = poisoned_client_data(cfg, partition_id, attack) if attack.kind == "data" else None
     byzantine = ByzantineClient(
         client, attack, num_clients=cfg.num_clients, fraction=cfg.byzantine_fraction, mode=cfg.byzantine_mode,
         poisoned=poisoned,
     )
     return _round_client(cfg, context, byzantine.to_client())
+
+
+def _attack_facts(cfg: RunConfig, partition_id: int) -> dict[str, int | float | None]:
+    """What :meth:`Attack.for_client <fedrobust.attacks.Attack.for_client>` is told about the run.
+
+    The server step η is ``server-lr`` for the rule that scales its step by it (fl-bgmd, on the
+    compressed-local-steps protocol) and 1 for every other one (fedavg: x ← x − mean(Δ)).
+
+    Examples
+    --------
+    >>> cfg = RunConfig(attack="bit-flip", byzantine_fraction=0.2, num_clients=10, clients_per_round=5)
+    >>> facts = _attack_facts(cfg, 8)
+    >>> facts["clients_per_round"], facts["num_byzantine"], facts["byzantine_rank"], facts["server_step"]
+    (5, 2, 1, 1.0)
+    """
+    fixed = sorted(byzantine_clients(cfg, 0)) if cfg.byzantine_mode == "fixed" else []
+    scaled = STRATEGIES[cfg.strategy].protocol == "compressed-local-steps"
+    return {
+        "partition_id": partition_id, "num_clients": cfg.num_clients, "clients_per_round": cfg.clients_per_round,
+        "num_byzantine": num_byzantine(cfg.num_clients, cfg.byzantine_fraction),
+        "byzantine_rank": fixed.index(partition_id) if partition_id in fixed else None,
+        "server_step": cfg.server_lr if scaled else 1.0,
+    }
 
 
 def _round_client(cfg: RunConfig, context: Context, client: Client) -> Client:
