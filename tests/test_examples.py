@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from _flwr_cli import ROOT, flwr, flwr_json, free_port, pids_with_env, stop
+from _flwr_cli import ROOT, flwr, flwr_env, flwr_json, free_port, pids_with_env, stop  # noqa: F401 - flwr_env: fixture
 
 pytestmark = pytest.mark.slow
 
@@ -35,25 +35,6 @@ EXAMPLES = {
     ),
 }
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-@pytest.fixture(scope="module")
-def flwr_env(tmp_path_factory):
-    """One private FLWR_HOME and free ports for the module's runs; every process they start is stopped."""
-    home = tmp_path_factory.mktemp("flwr-home")
-    env = {
-        **os.environ,
-        "FLWR_HOME": str(home),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
-        "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": str(free_port()),
-        "FLWR_LOCAL_CONTROL_API_PORT": str(free_port()),
-    }
-    try:
-        yield env
-    finally:
-        stop(pids_with_env("FLWR_HOME", home))
-    assert pids_with_env("FLWR_HOME", home) == []
 
 
 def final_accuracy(logs: str, api: str) -> float:

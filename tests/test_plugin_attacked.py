@@ -20,7 +20,7 @@ from flwr.server import strategy as legacy_flwr
 from flwr.serverapp import strategy as message_flwr
 from flwr.supercore.task_identity import TaskIdentity
 
-from _flwr_cli import ROOT, flwr, flwr_json, free_port, pids_with_env, stop
+from _flwr_cli import ROOT, flwr, flwr_env, flwr_json, free_port, pids_with_env, stop  # noqa: F401 - flwr_env: fixture
 from fedrobust.attacks import ATTACKS as REGISTERED
 from fedrobust.attacks import AdversaryView, OmniscientAttack, byzantine_ids, get_attack
 from fedrobust.plugin import Attacked, legacy, message
@@ -478,25 +478,6 @@ ATTACKS = [
     for name in ("ipm", "alie")
 ]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-@pytest.fixture(scope="module")
-def flwr_env(tmp_path_factory):
-    """One private FLWR_HOME and free ports for the module's runs; every process they start is stopped."""
-    home = tmp_path_factory.mktemp("flwr-home")
-    env = {
-        **os.environ,
-        "FLWR_HOME": str(home),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
-        "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": str(free_port()),
-        "FLWR_LOCAL_CONTROL_API_PORT": str(free_port()),
-    }
-    try:
-        yield env
-    finally:
-        stop(pids_with_env("FLWR_HOME", home))
-    assert pids_with_env("FLWR_HOME", home) == []
 
 
 def run_app(env, run_config):
