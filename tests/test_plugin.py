@@ -13,6 +13,7 @@ from flwr.serverapp.exception import InconsistentMessageReplies
 from flwr.serverapp.strategy import FedAvg as MessageFedAvg
 from flwr.supercore.task_identity import TaskIdentity
 
+from _flower_log import FlowerLog
 from fedrobust.aggregators import coordinate_median
 from fedrobust.plugin import RULES, WeightsAggregator
 from fedrobust.plugin import legacy, message
@@ -144,30 +145,12 @@ def malformed_legacy_replies(x):
     }
 
 
-class _Logged(logging.Handler):
-    """Collects what Flower's logger prints during a test."""
-
-    def __init__(self):
-        super().__init__()
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-    def __enter__(self):
-        logging.getLogger("flwr").addHandler(self)
-        return self
-
-    def __exit__(self, *exc):
-        logging.getLogger("flwr").removeHandler(self)
-
-
 def test_legacy_rejects_and_counts_malformed_replies():
     x = global_model()
     honest, _ = client_models(x)
     bad = malformed_legacy_replies(x)
     strategy = legacy_strategy("cmd")
-    with _Logged() as logged:
+    with FlowerLog() as logged:
         new, metrics = legacy_aggregate(strategy, honest + list(bad.values()))
     # The log names the sender (its client id), not the reply's position in the round.
     assert any(f"the reply of client {HONEST} rejected:" in line for line in logged.lines), logged.lines
@@ -388,7 +371,7 @@ def test_message_rejects_and_counts_malformed_replies(task_identity):
             return bad[i - n](m)
         return Message(Error(code=0, reason="client crashed"), reply_to=m)
 
-    with _Logged() as logged:
+    with FlowerLog() as logged:
         new, metrics = message_round(strategy, client)
     node_ids = [node for node, _ in strategy.round_rejections]
     assert node_ids and all(any(f"the reply of node {node} rejected:" in line for line in logged.lines) for node in node_ids)

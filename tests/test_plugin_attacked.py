@@ -20,6 +20,7 @@ from flwr.server import strategy as legacy_flwr
 from flwr.serverapp import strategy as message_flwr
 from flwr.supercore.task_identity import TaskIdentity
 
+from _flower_log import FlowerLog
 from _flwr_cli import ROOT, flwr, flwr_env, flwr_json, free_port, pids_with_env, stop  # noqa: F401 - flwr_env: fixture
 from fedrobust.attacks import ATTACKS as REGISTERED
 from fedrobust.attacks import AdversaryView, OmniscientAttack, byzantine_ids, get_attack
@@ -49,22 +50,6 @@ def expected_crafted(x, honest, attack, f, **view):
     rows = torch.from_numpy(np.stack([flat(w) - flat(x) for w in honest]))
     crafted = attack.craft(rows, AdversaryView(n=len(honest) + f, f=f, **view)).numpy()
     return flat(x) + crafted, rows
-
-
-class _Logged(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-    def __enter__(self):
-        logging.getLogger("flwr").addHandler(self)
-        return self
-
-    def __exit__(self, *exc):
-        logging.getLogger("flwr").removeHandler(self)
 
 
 # ------------------------------------------------------------------------------------------ legacy
@@ -194,7 +179,7 @@ def test_legacy_without_honest_replies_the_byzantine_ones_go_on_unchanged():
     strategy = Attacked(inner, attack="ipm", byzantine=[0, 1])
     replies = [(str(i), fit_res(client_arrays(x, i), partition=i)) for i in range(2)]
     replies.append(("2", fit_res([np.full_like(x[0], np.inf), x[1]], partition=2)))
-    with _Logged() as logged:
+    with FlowerLog() as logged:
         _, metrics = legacy_round(strategy, 1, x, replies)
     assert [r for _, r in inner.seen] == [r for _, r in replies]
     assert metrics["byzantine-replies"] == 0 and strategy.history[-1]["skipped"] == "no honest reply to craft from"
@@ -215,7 +200,7 @@ def test_legacy_a_round_that_was_not_configured_is_not_attacked():
 def test_legacy_reply_without_partition_id_is_honest_with_one_warning():
     x = global_model()
     strategy = Attacked(legacy_flwr.FedAvg(), attack="ipm", byzantine=[0, 1])
-    with _Logged() as logged:
+    with FlowerLog() as logged:
         for server_round in (1, 2):
             replies = [(str(i), fit_res(client_arrays(x, i), partition=i if i else None)) for i in range(4)]
             _, metrics = legacy_round(strategy, server_round, x, replies)
