@@ -203,6 +203,16 @@ class RunConfig:
     )
     krum_f: int = _key(-1, "krum: assumed Byzantine clients per round (-1: byzantine-fraction x clients-per-round)")
     krum_m: int = _key(1, "krum: rows averaged (1: Krum, >1: multi-Krum)")
+    rule_params: str = _key(
+        "", "the rule's own parameters without a run key of their own, as name=value pairs, e.g. 'tau=10,iterations=1' "
+        "(centered-clipping) or 'f=2' (the Byzantine count of bulyan, mda, ...; -1 = byzantine-fraction x "
+        "clients-per-round); docs/strategies.md lists each rule's",
+    )
+    pre_aggregation: str = _key(
+        "", "what transforms the accepted client vectors before the strategy's rule, applied in order, e.g. 'nnm' or "
+        "'bucketing:s=2,nnm' (nnm, bucketing, arc, clipping; each name:key=value with its parameters, a further "
+        "key=value after a comma belonging to the same step); '' = none; docs/strategies.md",
+    )
     compressor: str = _key(
         "auto", "what clients compress their messages with (auto: the strategy's default: scaled-sign for "
         "norm-threshold and norm-threshold-ef, sign for signsgd-mv, identity otherwise)", _compressors,

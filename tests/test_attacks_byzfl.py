@@ -1,10 +1,6 @@
 """Cross-check of the omniscient attacks against ByzFL 0.0.11 (its attack and aggregator modules).
 
-ByzFL's package ``__init__`` imports its benchmark and training code (torchvision and more), so the
-module files it needs here (``utils/misc.py``, ``utils/torch_tools.py``, ``aggregators/*.py``,
-``attacks/attacks.py``, which need only numpy, scipy and torch) are loaded from the installed
-distribution under stand-in parent packages, and sys.modules is restored afterwards. ``./dev``
-installs it (``pip install --no-deps byzfl==0.0.11``); without it this file is skipped.
+The module files come from ``tests/_byzfl.py`` (skipped without ``byzfl``).
 
 Conventions matched below (also in docs/attacks.md):
 
@@ -23,12 +19,6 @@ Conventions matched below (also in docs/attacks.md):
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
-import sys
-import types
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -37,43 +27,7 @@ from fedrobust.aggregators.coordinate import coordinate_median
 from fedrobust.aggregators.krum import krum
 from fedrobust.attacks import AdversaryView, alie_z, get_attack
 
-VERSION = "0.0.11"
-INSTALL = f"pip install --no-deps byzfl=={VERSION}"
-MODULES = ("utils.torch_tools", "utils.misc", "aggregators.aggregators", "aggregators.preaggregators", "attacks.attacks")
-
-
-def load_byzfl() -> types.SimpleNamespace:
-    try:
-        dist = importlib.metadata.distribution("byzfl")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip(f"byzfl is not installed (the cross-check needs it: {INSTALL})", allow_module_level=True)
-    if dist.version != VERSION:
-        pytest.skip(f"byzfl {dist.version} is installed; the cross-check is pinned to {VERSION} ({INSTALL})",
-                    allow_module_level=True)
-    root = Path(str(dist.locate_file("byzfl")))
-    loaded = {}
-    with pytest.MonkeyPatch.context() as mp:
-        for pkg, folder in (("byzfl", root), ("byzfl.utils", root / "utils"), ("byzfl.aggregators", root / "aggregators"),
-                            ("byzfl.attacks", root / "attacks")):
-            stub = types.ModuleType(pkg)
-            stub.__path__ = [str(folder)]
-            mp.setitem(sys.modules, pkg, stub)
-        for name in MODULES:
-            full = f"byzfl.{name}"
-            spec = importlib.util.spec_from_file_location(full, root / (name.replace(".", "/") + ".py"))
-            module = importlib.util.module_from_spec(spec)
-            mp.setitem(sys.modules, full, module)
-            parent, _, child = full.rpartition(".")
-            setattr(sys.modules[parent], child, module)
-            spec.loader.exec_module(module)
-            if name.startswith("aggregators."):  # what `from byzfl.aggregators import Average` needs
-                for key, value in vars(module).items():
-                    if isinstance(value, type):
-                        setattr(sys.modules["byzfl.aggregators"], key, value)
-            loaded[name] = module
-    agg = types.SimpleNamespace(**vars(loaded["aggregators.aggregators"]))
-    return types.SimpleNamespace(attacks=loaded["attacks.attacks"], agg=agg)
-
+from _byzfl import load_byzfl
 
 BYZFL = load_byzfl()
 

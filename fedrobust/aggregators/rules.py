@@ -47,6 +47,7 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 
 from ..core.checks import check_fraction, check_int, check_positive, check_seed, count_of
+from ..core.params import parse_params
 from ..core.rng import stream_generator
 from .bgmd import MEMORIES, MEMORY_WEIGHTS, block_geometric_median
 from .block import SELECTIONS
@@ -59,12 +60,14 @@ __all__ = [
     "RULES",
     "Rule",
     "RuleStep",
+    "ByzantineCountRule",
     "GMDRule",
     "BGMDRule",
     "CMDRule",
     "TrimmedMeanRule",
     "KrumRule",
     "NormThresholdRule",
+    "assumed_f",
     "block_size",
     "krum_f",
     "register_rule",
@@ -110,17 +113,69 @@ class Rule:
 
     @classmethod
     def from_config(cls, cfg: Any, **overrides: Any) -> "Rule":
-        """The rule with the run's values of its parameters (the run-config fields of the same
-        names), ``overrides`` taking precedence.
+        """The rule with the run's values of its parameters, ``overrides`` taking precedence.
+
+        A parameter named like a run key (``beta``, ``gm-tol``, ``byzantine-fraction``) takes that
+        key's value; the others come from the run key ``rule-params`` (``"tau=10,iterations=1"``),
+        which may name only those.
+
+        Raises
+        ------
+        ValueError
+            If ``rule-params`` names a parameter the rule does not take, or one that is a run key.
 
         Examples
         --------
         >>> from types import SimpleNamespace
         >>> TrimmedMeanRule.from_config(SimpleNamespace(beta=0.3, lr=0.1))
         TrimmedMeanRule(beta=0.3)
+        >>> TrimmedMeanRule.from_config(SimpleNamespace(beta=0.3, rule_params="beta=0.1"))
+        Traceback (most recent call last):
+        ...
+        ValueError: rule-params: beta is the run key beta; set it there
         """
-        params = {f.name: getattr(cfg, f.name) for f in fields(cls) if f.init and hasattr(cfg, f.name)}
+        names = [f.name for f in fields(cls) if f.init]
+        params = {name: getattr(cfg, name) for name in names if hasattr(cfg, name)}
+        for name, value in parse_params(str(getattr(cfg, "rule_params", "") or ""), "rule-params").items():
+            if hasattr(cfg, name):
+                raise ValueError(f"rule-params: {name.replace('_', '-')} is the run key {name.replace('_', '-')}; set it there")
+            if name not in names:
+                own = [n.replace("_", "-") for n in names if not hasattr(cfg, n)]
+                raise ValueError(
+                    f"rule-params: {cls.name} takes no parameter {name.replace('_', '-')!r}"
+                    + (f" (it takes {', '.join(own)})" if own else " (it has none outside the run keys)")
+                )
+            params[name] = value
         return cls(**{**params, **overrides})
+
+
+@dataclass(frozen=True)
+class ByzantineCountRule(Rule):
+    """Base class of the rules that assume a number ``f`` of Byzantine rows (Bulyan, MDA, ...).
+
+    Parameters
+    ----------
+    f : int
+        Assumed Byzantine rows per round (``rule-params``: ``f=2``); -1: the expected number
+        ``floor(byzantine_fraction · c)`` with c = ``clients_per_round`` (:func:`assumed_f`).
+    byzantine_fraction : float
+        Used when ``f = -1``, in [0, 1) (``byzantine-fraction``).
+    clients_per_round : int
+        The clients sampled per round (``clients-per-round``); 0: the round's number of rows.
+    """
+
+    f: int = -1
+    byzantine_fraction: float = 0.2
+    clients_per_round: int = 0
+
+    def __post_init__(self) -> None:
+        check_int(self.f, "f", low=-1)
+        check_fraction(self.byzantine_fraction, "byzantine_fraction", upper=1.0)
+        check_int(self.clients_per_round, "clients_per_round", low=0)
+
+    def f_for(self, n: int) -> int:
+        """The ``f`` of a round with ``n`` rows (:func:`assumed_f`; each rule checks it against ``n``)."""
+        return assumed_f(self.f, self.byzantine_fraction, self.clients_per_round, n)
 
 
 RULES: dict[str, type[Rule]] = {}
@@ -167,6 +222,19 @@ def krum_f(requested: int, byzantine_fraction: float, clients_per_round: int, n:
     """
     f = count_of(byzantine_fraction, clients_per_round) if requested < 0 else requested
     return max(0, min(f, (n - 3) // 2))
+
+
+def assumed_f(requested: int, byzantine_fraction: float, clients_per_round: int, n: int) -> int:
+    """``requested``, or with -1 the Byzantine rows expected in a round of ``n`` rows,
+    ``floor(byzantine_fraction · c)`` with c = ``clients_per_round`` (0: ``n``); never above ``n``.
+
+    Examples
+    --------
+    >>> assumed_f(-1, 0.2, 10, 10), assumed_f(-1, 0.2, 0, 25), assumed_f(3, 0.2, 10, 10), assumed_f(-1, 0.4, 10, 7)
+    (2, 5, 3, 4)
+    """
+    f = count_of(byzantine_fraction, clients_per_round or n) if requested < 0 else requested
+    return min(f, n)
 
 
 def rule_parameters(rule_class: type[Rule]) -> tuple[str, ...]:
@@ -402,3 +470,7 @@ class NormThresholdRule(Rule):
     ) -> RuleStep:
         mean, kept = norm_threshold_mean(rows, self.beta, overwrite=True)  # rows are the round's scratch
         return RuleStep(mean, scale, None, {"kept_clients": int(kept.numel())})
+
+
+# The field's other defenses, one module per family; importing them registers their rules.
+from . import rules_clustering, rules_fltrust, rules_selection  # noqa: E402,F401
