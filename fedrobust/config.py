@@ -426,6 +426,12 @@ def _value_problems(cfg: RunConfig) -> list[str]:
         from .strategies import STRATEGIES
 
         problems.extend(STRATEGIES[cfg.strategy].config_problems(cfg))
+        problems.extend(STRATEGIES[cfg.strategy].pre_aggregation_problems(cfg))
+        from .strategies import RuleStrategy
+
+        if cfg.rule_params.strip(" ,") and not issubclass(STRATEGIES[cfg.strategy], RuleStrategy):
+            problems.append(f"rule-params: {cfg.strategy} reads none (its parameters are run keys of their own); "
+                            "leave rule-params empty")
         if cfg.attack in _attacks():
             problems.extend(STRATEGIES[cfg.strategy].adversary_problems(cfg))
     return problems

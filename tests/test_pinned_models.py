@@ -36,6 +36,7 @@ PINNED = {
     "message:krum": "a837fe5d5a087e3b",
     "message:c-rsa": "a0bed719876f2824",
     "plugin:bgmd": "5450716f949c000c",
+    "plugin:centered-clipping": "215ad6cda971f48c",
     "plugin:cmd": "57d0748629edfe3e",
     "plugin:gmd": "8f8a1a7fefd60737",
     "plugin:krum": "b37d62b96e94ff43",

@@ -24,7 +24,9 @@ SHAPES = [(3, 4), (4,)]
 NAMES = sorted(RULES)
 HONEST, ATTACKERS = 8, 2
 # Rule parameters for the resistance test: BGMD on every coordinate (its block behaviour has its own test).
-PARAMS = {"bgmd": {"rho": 1.0}}
+# Centered clipping with tau of the honest deltas' order (its guarantee assumes it; from v0 = 0 its
+# default tau = 10 lets each of the two attackers pull 10 / n): 3 iterations, bias f·tau/(n - f).
+PARAMS = {"bgmd": {"rho": 1.0}, "centered-clipping": {"tau": 0.2, "iterations": 3}}
 
 
 def global_model():

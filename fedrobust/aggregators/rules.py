@@ -22,6 +22,7 @@ when the step is finite.
 ``trimmed-mean``          coordinate-wise mean after dropping ``beta`` of the values on each side
 ``krum``                  Krum / multi-Krum
 ``norm-threshold``        mean of the rows left after dropping the ``beta`` largest norms
+``centered-clipping``     iterative clipping around the previous aggregate (Karimireddy et al., 2021)
 ========================= ==================================================================
 
 :func:`register_rule` adds a rule class to :data:`RULES`; a registered rule becomes a plugin
@@ -36,7 +37,7 @@ Examples
 >>> CMDRule()(rows, None, server_round=1).update
 tensor([2., 0.])
 >>> sorted(RULES)
-['bgmd', 'cmd', 'gmd', 'krum', 'norm-threshold', 'trimmed-mean']
+['bgmd', 'centered-clipping', 'cmd', 'gmd', 'krum', 'norm-threshold', 'trimmed-mean']
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from ..core.params import parse_params
 from ..core.rng import stream_generator
 from .bgmd import MEMORIES, MEMORY_WEIGHTS, block_geometric_median
 from .block import SELECTIONS
+from .centered_clipping import centered_clipping
 from .coordinate import coordinate_median, trimmed_mean
 from .geometric_median import geometric_median
 from .krum import krum
@@ -67,6 +69,7 @@ __all__ = [
     "TrimmedMeanRule",
     "KrumRule",
     "NormThresholdRule",
+    "CenteredClippingRule",
     "assumed_f",
     "block_size",
     "krum_f",
@@ -470,6 +473,42 @@ class NormThresholdRule(Rule):
     ) -> RuleStep:
         mean, kept = norm_threshold_mean(rows, self.beta, overwrite=True)  # rows are the round's scratch
         return RuleStep(mean, scale, None, {"kept_clients": int(kept.numel())})
+
+
+@register_rule
+@dataclass(frozen=True)
+class CenteredClippingRule(Rule):
+    """Centered clipping (:func:`~fedrobust.aggregators.centered_clipping.centered_clipping`;
+    Karimireddy, He and Jaggi, 2021, "Learning from History for Byzantine Robust Optimization"):
+    ``iterations`` steps of ``v ← v + mean_i (x_i − v) · min(1, τ / ‖x_i − v‖)`` from the previous
+    round's aggregate (the rule's state; zero in round 1, checkpointed with the strategy).
+
+    ``τ`` is measured in the units of the rows: gradients (or worker momenta, ``client-momentum``,
+    with which the paper pairs the rule) in fedrobust's strategies, model deltas in the plugin
+    classes; the server's step is ``lr`` times the aggregate. Defaults ``τ = 10, L = 1`` are those of
+    the authors' research code (ByzFL uses τ = 100, L = 1; Blades τ = 5, L = 5).
+
+    Parameters
+    ----------
+    tau : float
+        Clipping radius ``> 0`` (``rule-params``: ``tau``).
+    iterations : int
+        ``L >= 1`` (``rule-params``: ``iterations``).
+    """
+
+    name: ClassVar[str] = "centered-clipping"
+    tau: float = 10.0
+    iterations: int = 1
+
+    def __post_init__(self) -> None:
+        check_positive(self.tau, "tau")
+        check_int(self.iterations, "iterations", low=1)
+
+    def __call__(
+        self, rows: torch.Tensor, state: torch.Tensor | None, server_round: int, scale: float = 1.0
+    ) -> RuleStep:
+        v = centered_clipping(rows, state, float(self.tau), self.iterations)
+        return RuleStep(v, scale, v.clone(), {})
 
 
 # The field's other defenses, one module per family; importing them registers their rules.

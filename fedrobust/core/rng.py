@@ -64,6 +64,8 @@ STREAMS: dict[str, _Stream] = {
     "block-selection": _Stream((0x42_4C_4B,), ("server_round",)),
     # "CRS": a round's C-RSA rand coordinates, shared by the server and every client (strategies.c_rsa)
     "coordinates": _Stream((0x43_52_53,), ("server_round",)),
+    # "BKT": a round's bucketing permutation, server side (aggregators.preaggregation)
+    "bucketing": _Stream((0x42_4B_54,), ("server_round",)),
     # "OMN": the colluding adversary's draws in a round, server side (strategies.adversary)
     "adversary": _Stream((0x4F_4D_4E,), ("server_round",)),
     # "OMN", 1: a crafted reply's compressor draws (strategies.adversary)

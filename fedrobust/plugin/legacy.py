@@ -61,8 +61,9 @@ class RobustFedAvg(FedAvg):
     Parameters
     ----------
     **kwargs
-        Flower ``FedAvg``'s keyword arguments, the rule's parameters and ``device`` (where the
-        deltas are aggregated, default ``"cpu"``).
+        Flower ``FedAvg``'s keyword arguments, the rule's parameters, ``device`` (where the
+        deltas are aggregated, default ``"cpu"``) and ``pre_aggregation`` (steps applied to the
+        deltas before the rule; :class:`~fedrobust.plugin.weights.WeightsAggregator`).
 
     Attributes
     ----------
@@ -89,7 +90,10 @@ class RobustFedAvg(FedAvg):
         self.round_rejections: list[tuple[str, str]] = []
 
     def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.aggregator.rule.parameters().items())
+        items = dict(self.aggregator.rule.parameters())
+        if self.aggregator.pre_aggregation is not None:
+            items["pre_aggregation"] = self.aggregator.pre_aggregation.spec()
+        params = ", ".join(f"{k}={v!r}" for k, v in items.items())
         return f"{type(self).__name__}({params})"
 
     def initialize_parameters(self, client_manager: ClientManager) -> Parameters | None:

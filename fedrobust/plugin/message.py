@@ -2,7 +2,8 @@
 
 Each class subclasses Flower's ``FedAvg`` and takes all of its arguments (``fraction_train``,
 ``min_train_nodes``, ``weighted_by_key``, ``arrayrecord_key``, ``train_metrics_aggr_fn``, ...)
-plus its rule's parameters (:mod:`fedrobust.aggregators.rules`) and ``device``; ``strategy.start(grid=...,
+plus its rule's parameters (:mod:`fedrobust.aggregators.rules`), ``device`` and ``pre_aggregation``
+(:mod:`fedrobust.aggregators.preaggregation`, e.g. ``"bucketing:s=2,nnm"``); ``strategy.start(grid=...,
 initial_arrays=..., num_rounds=...)`` runs it as usual. Only the aggregation changes:
 ``aggregate_train`` validates every reply against the ``ArrayRecord`` the round sent and moves it
 by the rule of the accepted clients' deltas (:class:`~fedrobust.plugin.weights.WeightsAggregator`).
@@ -82,7 +83,10 @@ class RobustFedAvg(FedAvg):
         self.round_rejections: list[tuple[int, str]] = []
 
     def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.aggregator.rule.parameters().items())
+        items = dict(self.aggregator.rule.parameters())
+        if self.aggregator.pre_aggregation is not None:
+            items["pre_aggregation"] = self.aggregator.pre_aggregation.spec()
+        params = ", ".join(f"{k}={v!r}" for k, v in items.items())
         return f"{type(self).__name__}({params})"
 
     def summary(self) -> None:

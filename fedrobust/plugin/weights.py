@@ -42,6 +42,7 @@ import torch
 from flwr.common.logger import log
 
 from ..core.checks import all_finite
+from ..aggregators.preaggregation import PreAggregation, PreAggregator
 from ..aggregators.rules import Rule, rule_parameters
 from ..core.validation import RowStack, check_arrays
 
@@ -91,6 +92,11 @@ class WeightsAggregator:
         The robust rule (:data:`fedrobust.aggregators.rules.RULES`).
     device : str or torch.device
         Where the deltas are aggregated (e.g. ``"cuda"`` for large models).
+    pre_aggregation : str or sequence of PreAggregator, optional
+        Applied to the deltas before the rule (:mod:`fedrobust.aggregators.preaggregation`):
+        a string such as ``"bucketing:s=2,nnm"`` or steps such as ``[NNM(f=2)]``. In a string,
+        ``f`` of ``nnm`` / ``arc`` defaults to the rule's ``byzantine_fraction`` of the round's
+        replies when the rule has one (Krum, Bulyan, ...); otherwise it must be given (``nnm:f=2``).
 
     Attributes
     ----------
@@ -98,12 +104,16 @@ class WeightsAggregator:
         The rule's server state (BGMD's mean memory), carried from round to round.
     """
 
-    def __init__(self, rule: Rule, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, rule: Rule, device: str | torch.device = "cpu",
+        pre_aggregation: str | Sequence[PreAggregator] | None = None,
+    ) -> None:
         if not isinstance(rule, Rule):
             raise TypeError(f"rule must be a fedrobust.aggregators.rules.Rule, got {type(rule).__name__}")
         self.rule = rule
         self.device = torch.device(device)
         self.state: torch.Tensor | None = None
+        self.pre_aggregation = _pre_aggregation(rule, pre_aggregation)
 
     def aggregate(
         self,
@@ -164,7 +174,11 @@ class WeightsAggregator:
             log(WARNING, "round %s: no reply accepted; the global model is unchanged", server_round)
             return WeightsResult(None, accepted, rejections, metrics)
         x = torch.from_numpy(flat_global).to(self.device)
-        step = self.rule(torch.from_numpy(stack.rows).to(self.device), self.state, server_round)
+        rows = torch.from_numpy(stack.rows).to(self.device)
+        if self.pre_aggregation is not None:
+            rows = self.pre_aggregation(rows, server_round)
+            metrics["pre_aggregated_rows"] = int(rows.shape[0])
+        step = self.rule(rows, self.state, server_round)
         update = step.update if step.scale == 1.0 else step.update * step.scale
         new = x + update.to(x.dtype)
         if all_finite(new) and (step.state is None or all_finite(step.state)):
@@ -187,9 +201,22 @@ def _unflatten(flat: np.ndarray, like: list[np.ndarray], floating: list[int]) ->
     return out
 
 
+def _pre_aggregation(rule: Rule, value: str | Sequence[PreAggregator] | None) -> PreAggregation | None:
+    if value is None or (isinstance(value, str) and not value.strip(" ,")):
+        return None
+    if isinstance(value, str):
+        return PreAggregation.parse(
+            value, byzantine_fraction=getattr(rule, "byzantine_fraction", None),
+            clients_per_round=int(getattr(rule, "clients_per_round", 0) or 0),
+        )
+    if isinstance(value, PreAggregator):
+        value = [value]
+    return PreAggregation(list(value))
+
+
 def pop_aggregator(rule_class: type[Rule], kwargs: dict[str, object]) -> WeightsAggregator:
-    """Build a :class:`WeightsAggregator` from the rule's keyword arguments and ``device``, removing
-    them from ``kwargs`` (what is left goes to Flower's ``FedAvg``).
+    """Build a :class:`WeightsAggregator` from the rule's keyword arguments, ``device`` and
+    ``pre_aggregation``, removing them from ``kwargs`` (what is left goes to Flower's ``FedAvg``).
 
     Examples
     --------
@@ -201,4 +228,4 @@ def pop_aggregator(rule_class: type[Rule], kwargs: dict[str, object]) -> Weights
     params = {name: kwargs.pop(name) for name in rule_parameters(rule_class) if name in kwargs}
     rule = rule_class(**params)
     rule.check_plugin()
-    return WeightsAggregator(rule, device=kwargs.pop("device", "cpu"))
+    return WeightsAggregator(rule, device=kwargs.pop("device", "cpu"), pre_aggregation=kwargs.pop("pre_aggregation", None))

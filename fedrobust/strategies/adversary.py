@@ -115,11 +115,13 @@ def craft_round(
 
 
 def _preview(strategy: VectorStrategy, partitions: list[int], metrics: list[dict[str, Any]]):
-    """``aggregate(rows)`` for the view: the strategy's preview, with the rows' partition ids and
-    metrics when the attack hands it as many rows as the round has replies."""
+    """``aggregate(rows)`` for the view: the strategy's preview of the run's pre-aggregation of the
+    rows, with the rows' partition ids and metrics when the attack hands it as many rows as the
+    round has replies (and nothing pre-aggregated them)."""
 
     def aggregate(rows: torch.Tensor) -> torch.Tensor:
-        same = rows.shape[0] == len(partitions)
+        rows = strategy.pre_aggregate(rows.to(strategy.device, torch.float32))  # as step() would see them
+        same = rows.shape[0] == len(partitions) and strategy.pre_aggregation is None
         return strategy.aggregate_preview(
             rows.to(strategy.device, torch.float32),
             partitions if same else list(range(rows.shape[0])),

@@ -65,6 +65,7 @@ from flwr.server.client_manager import ClientManager
 from flwr.server.client_proxy import ClientProxy
 from flwr.server.strategy import Strategy
 
+from ..aggregators.preaggregation import PreAggregation
 from ..core.checks import all_finite
 from ..core.rng import stream_rng
 from ..core.errors import ConfigError, RunStopped
@@ -128,6 +129,10 @@ class VectorStrategy(Strategy):
     trims: ClassVar[str] = ""
     """What the strategy drops a ``beta`` fraction of (``"values"`` of each coordinate, or
     ``"clients"``); empty when it does not read ``beta``."""
+    no_pre_aggregation: ClassVar[str] = "it does not declare that its step takes pre-aggregated rows"
+    """Why the strategy refuses a ``pre-aggregation`` (empty: it takes one). A step that reads
+    which client sent which row (per-client memory, reported norms, sign votes) cannot take rows
+    that pre-aggregation mixed or regrouped."""
 
     def __init__(
         self,
@@ -141,12 +146,13 @@ class VectorStrategy(Strategy):
         super().__init__()
         if not callable(getattr(cfg, "torch_device", None)):  # duck-typed: strategies do not import config
             raise TypeError(f"cfg must be a RunConfig, got {type(cfg).__name__}")
-        problems = [*self.config_problems(cfg), *self.adversary_problems(cfg)]
+        problems = [*self.config_problems(cfg), *self.pre_aggregation_problems(cfg), *self.adversary_problems(cfg)]
         if problems:  # a RunConfig naming this strategy was refused already; this is one naming another
             raise ConfigError("\n".join(problems))
         self.cfg = cfg
         self.device = cfg.torch_device()
         self.attack = build_attack(cfg)  # an omniscient one crafts the Byzantine replies here (strategies.adversary)
+        self.pre_aggregation = PreAggregation.from_config(cfg)  # applied to the accepted rows before step()
         self.shapes = [tuple(int(n) for n in s) for s in shapes]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
         self.x = x0.detach().to(self.device, torch.float32).reshape(-1).clone()
@@ -189,6 +195,20 @@ class VectorStrategy(Strategy):
         :class:`~fedrobust.config.ConfigError`.
         """
         return []
+
+    @classmethod
+    def pre_aggregation_problems(cls, cfg: RunConfig) -> list[str]:
+        """Why the run's ``pre-aggregation`` cannot run before this strategy's step, one line each:
+        a value that does not parse, or a strategy that refuses pre-aggregated rows
+        (:attr:`no_pre_aggregation`). The config check calls this next to :meth:`config_problems`.
+        """
+        try:
+            pre = PreAggregation.from_config(cfg)
+        except ValueError as err:
+            return [str(err)]
+        if pre is None or not cls.no_pre_aggregation:
+            return []
+        return [f"pre-aggregation: {cls.name} takes none: {cls.no_pre_aggregation}"]
 
     @classmethod
     def adversary_problems(cls, cfg: RunConfig) -> list[str]:
@@ -304,6 +324,11 @@ class VectorStrategy(Strategy):
         """
         return to_ndarrays(row, self.shapes), metrics
 
+    def pre_aggregate(self, rows: torch.Tensor) -> torch.Tensor:
+        """The run's ``pre-aggregation`` of a round's rows (the rows themselves when it has none):
+        what :meth:`step` and an adaptive attack's preview of the aggregate receive."""
+        return rows if self.pre_aggregation is None else self.pre_aggregation(rows, self.server_round)
+
     @classmethod
     def previews_aggregate(cls) -> bool:
         """Whether the class overrides :meth:`aggregate_preview` (adaptive attacks need it)."""
@@ -408,6 +433,10 @@ class VectorStrategy(Strategy):
         record.extra["skipped_step"] = False
         if updates.shape[0] > 0:
             t0 = time.perf_counter()
+            if self.pre_aggregation is not None:  # mixed or regrouped rows: no longer one per client
+                updates = self.pre_aggregate(updates.to(self.device))
+                weights = torch.ones(updates.shape[0], dtype=weights.dtype)
+                record.extra["pre_aggregated_rows"] = int(updates.shape[0])
             extra, skipped = self._guarded_step(updates.to(self.device), weights.to(self.device))
             if skipped:
                 record.extra["skipped_step"] = True

@@ -60,7 +60,8 @@ class BlockGMStrategy(VectorStrategy):
     """The block-GM server of BGMD, QBGMD and FL-BGMD (see the module docstring).
 
     Subclasses set ``name``, ``protocol``, ``default_memory`` (what ``memory = auto`` means) and
-    :meth:`gamma`.
+    :meth:`gamma`. A ``pre-aggregation`` runs before the step unless the memory is ``rows``
+    (one residual row per client, which mixed rows would scramble).
 
     Parameters
     ----------
@@ -103,6 +104,18 @@ class BlockGMStrategy(VectorStrategy):
         self.rule = BGMDRule.from_config(cfg, memory=self.memory_mode, memory_weights=memory_weights)
         self.memory: torch.Tensor | None = None
         self.residuals: torch.Tensor | None = None
+
+    no_pre_aggregation: ClassVar[str] = ""
+
+    @classmethod
+    def pre_aggregation_problems(cls, cfg: RunConfig) -> list[str]:
+        """Also: ``memory = rows`` keeps one residual row per client, which mixed rows would scramble."""
+        problems = super().pre_aggregation_problems(cfg)
+        mode = cls.default_memory if cfg.memory == "auto" else cfg.memory
+        if not problems and mode == "rows" and str(cfg.pre_aggregation).strip(" ,"):
+            problems.append(f"pre-aggregation: {cls.name} with memory = rows takes none: the memory keeps one residual "
+                            "row per client, and a pre-aggregated row is no longer one client's; use memory = mean")
+        return problems
 
     @classmethod
     def memory_factor_for(cls, cfg: RunConfig) -> float:

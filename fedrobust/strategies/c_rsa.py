@@ -86,6 +86,10 @@ class CRSA(VectorStrategy):
     """
 
     name: ClassVar[str] = "c-rsa"
+    no_pre_aggregation: ClassVar[str] = (
+        "each row is one worker's ternary sign vector of the l1 penalty, whose bound per worker is the robustness; "
+        "a mix of signs is no worker's penalty"
+    )
     protocol: ClassVar[str] = "rsa"
     all_coordinates: ClassVar[bool] = False
 

@@ -32,6 +32,7 @@ class FedCure(CompressedStrategy, VectorStrategy):
     name: ClassVar[str] = "fed-cure"
     trims: ClassVar[str] = "clients"
     protocol: ClassVar[str] = "cubic"
+    no_pre_aggregation: ClassVar[str] = ""
 
     def fit_config(self, server_round: int) -> dict[str, Scalar]:
         """The base config plus the cubic solver's ``cubic-m`` and ``cubic-steps``."""

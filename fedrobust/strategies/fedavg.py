@@ -7,13 +7,16 @@ clients' numbers of examples, as in McMahan, Moore, Ramage, Hampson and Agüera 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from flwr.common import Scalar
 
 from ..aggregators import mean
 from .base import VectorStrategy
+
+if TYPE_CHECKING:  # config imports the libraries, never the other way round
+    from ..config import RunConfig
 
 __all__ = ["FedAvg"]
 
@@ -23,6 +26,16 @@ class FedAvg(VectorStrategy):
 
     name: ClassVar[str] = "fedavg"
     protocol: ClassVar[str] = "local-steps"
+    no_pre_aggregation: ClassVar[str] = ""
+
+    @classmethod
+    def pre_aggregation_problems(cls, cfg: RunConfig) -> list[str]:
+        """Also: ``weighted`` means one example count per row, which pre-aggregated rows lack."""
+        problems = super().pre_aggregation_problems(cfg)
+        if not problems and cfg.weighted and str(cfg.pre_aggregation).strip(" ,"):
+            problems.append("pre-aggregation: fedavg with weighted = true takes none: pre-aggregated rows are no "
+                            "longer one client's, so they have no example count; set weighted = false")
+        return problems
 
     def step(self, updates: torch.Tensor, weights: torch.Tensor) -> dict[str, Scalar] | None:
         """Apply ``x ← x − mean(updates)``, weighted by ``weights`` when ``cfg.weighted``."""

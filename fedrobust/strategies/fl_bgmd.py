@@ -34,6 +34,9 @@ class FLBGMD(CompressedStrategy, BlockGMStrategy):
     name: ClassVar[str] = "fl-bgmd"
     protocol: ClassVar[str] = "compressed-local-steps"
     default_memory: ClassVar[str] = "rows"
+    no_pre_aggregation: ClassVar[str] = (
+        "its rows memory keeps one residual row per client, and a pre-aggregated row is no longer one client's"
+    )
 
     def gamma(self) -> float:
         """The server step size ``server-lr`` (the clients' ``lr`` is already in x − y_i)."""

@@ -23,6 +23,7 @@ class GradientStrategy(VectorStrategy):
     """``x ← x − lr · aggregate(G)`` over the stacked client gradients G (see module docstring)."""
 
     protocol: ClassVar[str] = "gradient"
+    no_pre_aggregation: ClassVar[str] = ""
     aggregate: ClassVar[Callable[[torch.Tensor], torch.Tensor]]
 
     def step(self, updates: torch.Tensor, weights: torch.Tensor) -> dict[str, Scalar] | None:

@@ -63,7 +63,8 @@ def server_memory_estimate(strategy_cls: Any, cfg: RunConfig, d: int, n: int | N
     Returns
     -------
     dict
-        ``matrix`` (4nL), ``aggregation`` (``memory_factor`` x matrix + the d-vectors), ``state``
+        ``matrix`` (4nL), ``aggregation`` (``memory_factor`` x matrix + the d-vectors, + 4nd for a
+        ``pre-aggregation``'s rows), ``state``
         and ``total`` (aggregation + state), in bytes.
 
     Examples
@@ -78,6 +79,8 @@ def server_memory_estimate(strategy_cls: Any, cfg: RunConfig, d: int, n: int | N
     length = int(strategy_cls.reply_length_for(cfg, d))
     matrix = 4 * n * length
     aggregation = int(strategy_cls.memory_factor_for(cfg) * matrix) + 4 * int(strategy_cls.memory_vectors) * d
+    if str(getattr(cfg, "pre_aggregation", "")).strip(" ,"):  # the pre-aggregated (n, d) rows
+        aggregation += 4 * n * d
     state = int(strategy_cls.state_bytes_for(cfg, d))
     return {"matrix": matrix, "aggregation": aggregation, "state": state, "total": aggregation + state}
 

@@ -30,7 +30,7 @@ metric, not counted).
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
@@ -39,6 +39,9 @@ from flwr.common import Scalar
 from ..optim import norm_threshold_step
 from .base import VectorStrategy
 from .compressed import CompressedStrategy
+
+if TYPE_CHECKING:  # config imports the libraries, never the other way round
+    from ..config import RunConfig
 
 __all__ = ["NormThreshold", "NormThresholdEF", "NORM_KEY", "reported_norm"]
 
@@ -73,6 +76,18 @@ class NormThreshold(CompressedStrategy, VectorStrategy):
     trims: ClassVar[str] = "clients"
     protocol: ClassVar[str] = "compressed-gradient-norm"
     default_compressor: ClassVar[str] = "scaled-sign"
+    no_pre_aggregation: ClassVar[str] = ""
+
+    @classmethod
+    def pre_aggregation_problems(cls, cfg: RunConfig) -> list[str]:
+        """Also: ``norm-option = 1`` ranks each row by its sender's reported norm, which a
+        pre-aggregated row (several clients' mix) does not have."""
+        problems = super().pre_aggregation_problems(cfg)
+        if (not problems and cfg.norm_option == 1 and cls.ranking_norms is NormThreshold.ranking_norms
+                and str(cfg.pre_aggregation).strip(" ,")):
+            problems.append(f"pre-aggregation: {cls.name} with norm-option = 1 takes none: it ranks rows by the norms "
+                            "their senders report, which pre-aggregated rows lack; use norm-option = 2")
+        return problems
 
     def check_metrics(self, metrics: dict[str, Scalar]) -> str | None:
         """Option 1 needs a valid reported norm (:func:`reported_norm`); option 2 accepts any metrics."""

@@ -66,6 +66,19 @@ class RuleStrategy(GradientStrategy):
         """The rule's parameters (its dataclass fields)."""
         return dict(vars(self.rule))
 
+    def state_dict(self) -> dict[str, Any]:
+        """The base state plus the rule's server state (e.g. centered clipping's last aggregate)."""
+        state = super().state_dict()
+        if self.rule_state is not None:
+            state["rule_state"] = self.rule_state.detach().cpu().clone()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output, the rule's state included (None when it has none)."""
+        super().load_state_dict(state)
+        saved = state.get("rule_state")
+        self.rule_state = None if saved is None else torch.as_tensor(saved).to(self.device)
+
 
 def gradient_strategy(rule_class: type[Rule]) -> type[RuleStrategy]:
     """A :class:`RuleStrategy` subclass for ``rule_class``, named after it (``GMDRule`` → ``GMD``).

@@ -43,6 +43,7 @@ class SignSGDMV(CompressedStrategy, VectorStrategy):
     name: ClassVar[str] = "signsgd-mv"
     protocol: ClassVar[str] = "compressed-gradient"
     default_compressor: ClassVar[str] = "sign"
+    no_pre_aggregation: ClassVar[str] = "its step is a vote of one sign per client, and a pre-aggregated row is no vote"
 
     @classmethod
     def config_problems(cls, cfg: RunConfig) -> list[str]:
