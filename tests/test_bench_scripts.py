@@ -41,3 +41,15 @@ def test_bench_attacks_prints_a_table_with_the_worst_case(tmp_path):
     rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| fedavg") or line.startswith("| cmd")}
     assert set(rows) == {"fedavg", "cmd"} and all("(ipm 100)" in line for line in rows.values())
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 4  # a rerun resumes from these
+
+
+def test_bench_defenses_prints_the_composition_table_and_the_targets(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_defenses.py"), "--output", str(tmp_path), "--rounds", "2",
+         "--strategies", "cmd", "--compositions", "plain,momentum+nnm", "--settings", "iid bit-flip 0.4", "--quiet"],
+        capture_output=True, text=True, timeout=300, check=True,
+    ).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| cmd |")]
+    assert len(rows) == 2 and "momentum+nnm" in rows[1] and "(" in rows[1].split("|")[4]  # drop from its clean run
+    assert "target iid bit-flip 0.4 within 3 points of clean:" in out
+    assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 4  # 2 compositions x (clean, attacked)
