@@ -383,7 +383,7 @@ class CMDRule(Rule):
 @dataclass(frozen=True)
 class TrimmedMeanRule(Rule):
     """The coordinate-wise trimmed mean: per coordinate, ``floor(beta · n)`` values dropped on each
-    side (Yin et al., 2018).
+    side (Yin et al., 2018); ByzFL's ``TrMean(f)`` is ``beta = f / n``.
 
     Parameters
     ----------
@@ -409,7 +409,10 @@ class TrimmedMeanRule(Rule):
 class KrumRule(Rule):
     """Krum / multi-Krum (Blanchard, El Mhamdi, Guerraoui and Stainer, 2017, "Machine Learning with
     Adversaries: Byzantine Tolerant Gradient Descent"): the row (``m = 1``) or the mean of the
-    ``m`` rows with the best Krum scores.
+    ``m`` rows with the best Krum scores. A row's score sums its squared distances to its ``n − f − 2``
+    nearest others, as in the paper; ByzFL's ``Krum(f)`` takes ``n − f − 1``, so its ``f`` is
+    fedrobust's ``f + 1`` (and its ``MultiKrum(f)`` is ``krum_m = n − f`` with fedrobust's ``f − 1``;
+    tests/test_rules_byzfl.py).
 
     Parameters
     ----------
