@@ -36,7 +36,7 @@ Examples
 >>> CMDRule()(rows, None, server_round=1).update
 tensor([2., 0.])
 >>> sorted(RULES)
-['bgmd', 'cmd', 'gmd', 'krum', 'norm-threshold', 'trimmed-mean']
+['bgmd', 'bulyan', 'caf', 'cmd', 'gmd', 'krum', 'mda', 'meamed', 'monna', 'norm-threshold', 'smea', 'trimmed-mean']
 """
 
 from __future__ import annotations
