@@ -22,8 +22,8 @@ def mean_around_median(x: torch.Tensor, k: int) -> torch.Tensor:
     """Per coordinate, the mean of the ``k`` values closest to the coordinate-wise median.
 
     The median follows numpy's convention (mean of the two middle values for an even number of
-    rows). Ties in the distance to the median are broken by ``torch.topk`` (both candidates are then
-    equally far from the median). Column blocks bound the scratch memory; a block whose mean
+    rows). Of values equally far from the median (``median ± r``), those of the lower row indices are
+    kept, on every device (ByzFL's and Flower's ``argpartition`` leave that order unspecified). Column blocks bound the scratch memory; a block whose mean
     overflows the input's dtype (possible only when far rows are among the ``k`` kept) is redone in
     float64.
 
@@ -52,7 +52,7 @@ def mean_around_median(x: torch.Tensor, k: int) -> torch.Tensor:
     for start, block in column_blocks(x, _BLOCK_ELEMENTS):
         median = coordinate_median(block)
         # |x - median| may overflow to +inf in float32 for far rows: they still rank last.
-        nearest = (block - median).abs_().topk(k, dim=0, largest=False).indices
+        nearest = torch.sort((block - median).abs_(), dim=0, stable=True).indices[:k]
         values = block.gather(0, nearest)
         mean = values.mean(dim=0)
         if not bool(torch.isfinite(mean).all()):
