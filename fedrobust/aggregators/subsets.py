@@ -27,8 +27,9 @@ MDA_MAX_SUBSETS = 1_000_000
 SMEA_MAX_SUBSETS = 50_000
 """Most subsets SMEA enumerates (one small symmetric eigenproblem each: about 3 s on two cores)."""
 
-# Subsets handled per vectorised chunk.
+# Subsets handled per vectorised chunk, and SMEA's bound on the Gram entries gathered per chunk.
 _CHUNK = 1 << 15
+_GATHER_ELEMENTS = 1 << 22
 # Pairs tested per step when looking for a subset's largest remaining distance.
 _PAIR_BLOCK = 32
 
@@ -65,17 +66,17 @@ def check_subsets(n: int, f: int, limit: int, rule: str) -> None:
         )
 
 
-def _left_out(n: int, f: int) -> Iterator[torch.Tensor]:
-    """The ``f``-subsets of ``range(n)`` in lexicographic order, as (c, f) int64 chunks."""
+def _left_out(n: int, f: int, chunk: int = _CHUNK) -> Iterator[torch.Tensor]:
+    """The ``f``-subsets of ``range(n)`` in lexicographic order, as (c, f) int64 chunks (c <= chunk)."""
     it = itertools.combinations(range(n), f)
     while True:
-        flat = np.fromiter(itertools.chain.from_iterable(itertools.islice(it, _CHUNK)), dtype=np.int64)
+        flat = np.fromiter(itertools.chain.from_iterable(itertools.islice(it, chunk)), dtype=np.int64)
         if flat.size == 0:
             return
         yield torch.from_numpy(flat).view(-1, f)
 
 
-def _best_subset(n: int, f: int, criterion, device: torch.device) -> tuple[torch.Tensor, float]:
+def _best_subset(n: int, f: int, criterion, device: torch.device, chunk: int = _CHUNK) -> tuple[torch.Tensor, float]:
     """The kept rows (sorted) of the subset with the smallest ``criterion(out_mask)``, and its value.
 
     ``criterion`` maps a (c, n) bool mask of left-out rows to (c,) float64 values. Leaving out the
@@ -83,7 +84,7 @@ def _best_subset(n: int, f: int, criterion, device: torch.device) -> tuple[torch
     ``(n - f)``-set (the complement reverses the order), which is ByzFL's choice.
     """
     best_value, best_out = math.inf, None
-    for out in _left_out(n, f):
+    for out in _left_out(n, f, chunk):
         out = out.to(device)
         mask = torch.zeros(out.shape[0], n, dtype=torch.bool, device=device)
         mask.scatter_(1, out, True)
@@ -216,7 +217,7 @@ def smea_subset(x: torch.Tensor, f: int) -> tuple[torch.Tensor, float]:
 
     if f == 0:
         return columns, float(top_eigenvalues(torch.zeros(1, n, dtype=torch.bool, device=x.device))[0])
-    return _best_subset(n, f, top_eigenvalues, x.device)
+    return _best_subset(n, f, top_eigenvalues, x.device, chunk=max(1, min(_CHUNK, _GATHER_ELEMENTS // (k * k))))
 
 
 def smea(x: torch.Tensor, f: int) -> torch.Tensor:
