@@ -42,6 +42,12 @@ PINNED = {
     "plugin:krum": "b37d62b96e94ff43",
     "plugin:norm-threshold": "4db330dd832b8e34",
     "plugin:trimmed-mean": "a8ff38048c6b5d94",
+    "plugin:bulyan": "7d2b6b09ec49d3dc",
+    "plugin:caf": "9b2973fad620316d",
+    "plugin:mda": "1e89864c4ecc1bbe",
+    "plugin:meamed": "30c01654d1a33eb1",
+    "plugin:monna": "1e89864c4ecc1bbe",
+    "plugin:smea": "1e89864c4ecc1bbe",
 }
 
 

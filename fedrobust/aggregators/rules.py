@@ -36,8 +36,9 @@ Examples
 >>> rows = torch.tensor([[1.0, 0.0], [2.0, 1.0], [3.0, -1.0], [2.0, 0.0], [-100.0, 100.0]])
 >>> CMDRule()(rows, None, server_round=1).update
 tensor([2., 0.])
->>> sorted(RULES)
-['bgmd', 'centered-clipping', 'cmd', 'gmd', 'krum', 'norm-threshold', 'trimmed-mean']
+>>> sorted(RULES)  # doctest: +NORMALIZE_WHITESPACE
+['bgmd', 'bulyan', 'caf', 'centered-clipping', 'cmd', 'gmd', 'krum', 'mda', 'meamed', 'monna', 'norm-threshold', 'smea',
+  'trimmed-mean']
 """
 
 from __future__ import annotations
