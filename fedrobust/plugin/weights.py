@@ -164,7 +164,8 @@ class WeightsAggregator:
             log(WARNING, "round %s: no reply accepted; the global model is unchanged", server_round)
             return WeightsResult(None, accepted, rejections, metrics)
         x = torch.from_numpy(flat_global).to(self.device)
-        step = self.rule(torch.from_numpy(stack.rows).to(self.device), self.state, server_round)
+        inputs = self.rule.plugin_inputs(like, server_round)  # e.g. FLTrust's server update
+        step = self.rule(torch.from_numpy(stack.rows).to(self.device), self.state, server_round, **inputs)
         update = step.update if step.scale == 1.0 else step.update * step.scale
         new = x + update.to(x.dtype)
         if all_finite(new) and (step.state is None or all_finite(step.state)):

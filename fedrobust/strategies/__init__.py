@@ -10,8 +10,8 @@ strategy (:func:`~fedrobust.strategies.rule.gradient_strategy`), so a rule regis
 :func:`register_strategy` adds a strategy class of any protocol.
 
 >>> sorted(STRATEGIES)  # doctest: +NORMALIZE_WHITESPACE
-['bgmd', 'c-rsa', 'cmd', 'fed-cure', 'fedavg', 'fl-bgmd', 'gmd', 'krum', 'mean-sgd', 'norm-threshold',
- 'norm-threshold-ef', 'qbgmd', 'rsa', 'signsgd-mv', 'trimmed-mean']
+['bgmd', 'c-rsa', 'cmd', 'fed-cure', 'fedavg', 'fl-bgmd', 'fltrust', 'gmd', 'krum', 'mean-sgd',
+ 'norm-threshold', 'norm-threshold-ef', 'qbgmd', 'rsa', 'signsgd-mv', 'trimmed-mean']
 >>> STRATEGIES["mean-sgd"].protocol, STRATEGIES["fedavg"].protocol
 ('gradient', 'local-steps')
 """
@@ -26,6 +26,7 @@ from .cmd import CMD
 from .fed_cure import FedCure
 from .fedavg import FedAvg
 from .fl_bgmd import FLBGMD
+from .fltrust import FLTrust
 from .gmd import GMD
 from .gradient import GradientStrategy
 from .krum import Krum
@@ -40,7 +41,7 @@ _BUILT_IN: dict[str, type[VectorStrategy]] = {
     cls.name: cls
     for cls in (
         MeanSGD, FedAvg, BGMD, GMD, CMD, TrimmedMean, Krum, QBGMD, FLBGMD,
-        NormThreshold, NormThresholdEF, CRSA, RSA, FedCure, SignSGDMV,
+        NormThreshold, NormThresholdEF, CRSA, RSA, FedCure, SignSGDMV, FLTrust,
     )
 }
 
@@ -113,6 +114,7 @@ __all__ = [
     "Krum",
     "QBGMD",
     "FLBGMD",
+    "FLTrust",
     "NormThreshold",
     "NormThresholdEF",
     "CRSA",

@@ -128,6 +128,9 @@ class VectorStrategy(Strategy):
     trims: ClassVar[str] = ""
     """What the strategy drops a ``beta`` fraction of (``"values"`` of each coordinate, or
     ``"clients"``); empty when it does not read ``beta``."""
+    uses_root_data: ClassVar[bool] = False
+    """Whether the server trains on a root set of ``root-size`` training examples that the run holds
+    out of every client's partition (fltrust; :func:`fedrobust.run.build.root_indices`)."""
 
     def __init__(
         self,
