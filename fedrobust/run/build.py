@@ -75,7 +75,7 @@ def root_size(cfg: RunConfig) -> int:
     strategy trains on the server (its class's ``uses_root_data``: fltrust), else 0."""
     from ..strategies import STRATEGIES  # the strategies import no run module; imported when needed
 
-    return int(cfg.root_size) if getattr(STRATEGIES[cfg.strategy], "uses_root_data", False) else 0
+    return int(cfg.root_size) if STRATEGIES[cfg.strategy].uses_root_data else 0
 
 
 def root_indices(cfg: RunConfig) -> np.ndarray:

@@ -143,6 +143,11 @@ class FLTrust(RuleStrategy):
         self._reference: tuple[int, torch.Tensor, torch.Tensor, bool] | None = None  # (round, x, g0, finite)
 
     @classmethod
+    def state_bytes_for(cls, cfg: RunConfig, d: int) -> int:
+        """``x``, the round's cached (x, g0) and the server's own model with its gradients: 5 d-vectors."""
+        return 20 * d
+
+    @classmethod
     def server_update_from_root(
         cls, cfg: RunConfig, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
     ) -> RootGradient:
