@@ -208,6 +208,10 @@ class RunConfig:
         "(centered-clipping) or 'f=2' (the Byzantine count of bulyan, mda, ...; -1 = byzantine-fraction x "
         "clients-per-round); docs/strategies.md lists each rule's",
     )
+    root_size: int = _key(
+        100, "fltrust: training examples the server holds out as its clean root set (drawn, seeded, before the "
+        "partitioning, so no client has them; at most half the training split; 100 as in the FLTrust paper)",
+    )
     pre_aggregation: str = _key(
         "", "what transforms the accepted client vectors before the strategy's rule, applied in order, e.g. 'nnm' or "
         "'bucketing:s=2,nnm' (nnm, bucketing, arc, clipping; each name:key=value with its parameters, a further "
@@ -386,6 +390,7 @@ def _value_problems(cfg: RunConfig) -> list[str]:
     need(0.0 <= cfg.beta < 1.0, f"beta must lie in [0, 1), got {cfg.beta}")
     need(cfg.krum_f >= -1, f"krum-f must be >= 0, or -1 to derive it from byzantine-fraction, got {cfg.krum_f}")
     need(cfg.krum_m >= 1, f"krum-m must be >= 1, got {cfg.krum_m}")
+    need(cfg.root_size >= 1, f"root-size must be >= 1 (root examples the fltrust server holds out), got {cfg.root_size}")
     need(cfg.norm_option in NORM_OPTIONS, f"norm-option must be 1 or 2, got {cfg.norm_option}")
     need(cfg.radius >= 0, f"radius must be >= 0 (0 = no projection), got {cfg.radius}")
     need(cfg.lam >= 0, f"lam must be >= 0, got {cfg.lam}")

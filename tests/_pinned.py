@@ -32,7 +32,17 @@ RUNS: dict[str, dict] = {
     "rsa": {},
     "fed-cure": {},
     "signsgd-mv": {},
+    "fltrust": {},
 }
+
+
+def _server_update(global_arrays, server_round):
+    """The plugin FLTrust's server update on the fixed deltas: the honest mean delta, 0.1 everywhere."""
+    return [np.full_like(a, 0.1) for a in global_arrays]
+
+
+# Plugin rule -> constructor arguments (the rest take none).
+PLUGIN_PARAMS: dict[str, dict] = {"bgmd": {"rho": 0.3}, "fltrust": {"server_update_fn": _server_update}}
 
 
 def digest(x: torch.Tensor | np.ndarray) -> str:
@@ -59,8 +69,7 @@ def plugin_models() -> dict[str, str]:
 
     out = {}
     for name in sorted(RULES):
-        params = {"rho": 0.3} if name == "bgmd" else {}
-        aggregator = WeightsAggregator(RULES[name](**params))
+        aggregator = WeightsAggregator(RULES[name](**PLUGIN_PARAMS.get(name, {})))
         x = [np.linspace(-1, 1, 60, dtype=np.float32).reshape(6, 10), np.zeros(10, np.float32)]
         rng = np.random.default_rng(0)
         for rnd in range(1, 6):

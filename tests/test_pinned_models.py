@@ -32,6 +32,7 @@ PINNED = {
     "rsa": "5f6813c8d73083f4",
     "fed-cure": "0005e99d581c0c08",
     "signsgd-mv": "f208c7887da237f4",
+    "fltrust": "636e2f25fffdcdca",
     "message:bgmd": "5ccce841e1187418",
     "message:krum": "a837fe5d5a087e3b",
     "message:c-rsa": "a0bed719876f2824",
@@ -48,6 +49,7 @@ PINNED = {
     "plugin:meamed": "30c01654d1a33eb1",
     "plugin:monna": "1e89864c4ecc1bbe",
     "plugin:smea": "1e89864c4ecc1bbe",
+    "plugin:fltrust": "cd8e4ee2e76e1e9b",
 }
 
 

@@ -23,10 +23,22 @@ from fedrobust.strategies import STRATEGIES
 SHAPES = [(3, 4), (4,)]
 NAMES = sorted(RULES)
 HONEST, ATTACKERS = 8, 2
-# Rule parameters for the resistance test: BGMD on every coordinate (its block behaviour has its own test).
-# Centered clipping with tau of the honest deltas' order (its guarantee assumes it; from v0 = 0 its
-# default tau = 10 lets each of the two attackers pull 10 / n): 3 iterations, bias f·tau/(n - f).
-PARAMS = {"bgmd": {"rho": 1.0}, "centered-clipping": {"tau": 0.2, "iterations": 3}}
+
+
+def server_update(global_arrays, server_round):
+    """FLTrust's server update for these tests: the honest clients' mean delta (+0.1 everywhere)."""
+    return [np.full_like(a, 0.1) for a in global_arrays]
+
+
+# Rule parameters for the resistance test: BGMD on every coordinate (its block behaviour has its own
+# test). Centered clipping with tau of the honest deltas' order (its guarantee assumes it; from v0 = 0
+# its default tau = 10 lets each of the two attackers pull 10 / n): 3 iterations, bias f·tau/(n - f).
+# FLTrust's plugin needs the server's own update.
+PARAMS = {
+    "bgmd": {"rho": 1.0},
+    "centered-clipping": {"tau": 0.2, "iterations": 3},
+    "fltrust": {"server_update_fn": server_update},
+}
 
 
 def global_model():
@@ -86,7 +98,8 @@ def test_plugins_use_fedrobusts_strategy_names():
     assert set(legacy.PLUGINS) == set(message.PLUGINS) == set(RULES)
     assert set(RULES) <= set(STRATEGIES)
     for name in NAMES:
-        assert legacy.PLUGINS[name]().name == message.PLUGINS[name]().name == name
+        params = PARAMS.get(name, {})
+        assert legacy.PLUGINS[name](**params).name == message.PLUGINS[name](**params).name == name
         assert legacy.PLUGINS[name].__name__ == message.PLUGINS[name].__name__
 
 
@@ -94,7 +107,7 @@ def test_plugins_use_fedrobusts_strategy_names():
 def test_legacy_keeps_fedavg_constructor_arguments(name):
     calls = []
     strategy = legacy.PLUGINS[name](
-        fraction_fit=0.3, fraction_evaluate=0.0, min_fit_clients=3, min_available_clients=4,
+        **PARAMS.get(name, {}), fraction_fit=0.3, fraction_evaluate=0.0, min_fit_clients=3, min_available_clients=4,
         on_fit_config_fn=lambda r: {"lr": 0.1}, initial_parameters=ndarrays_to_parameters(global_model()),
         fit_metrics_aggregation_fn=lambda m: calls.append(m) or {"n": len(m)}, accept_failures=True,
     )
@@ -318,7 +331,7 @@ def as_dict(arrays):
 def test_message_keeps_fedavg_constructor_arguments(name, task_identity):
     strategy = message.PLUGINS[name](
         0.5, 0.0, min_train_nodes=HONEST + ATTACKERS, weighted_by_key="n", arrayrecord_key="model",
-        train_metrics_aggr_fn=lambda records, key: MetricRecord({"replies": len(records)}),
+        train_metrics_aggr_fn=lambda records, key: MetricRecord({"replies": len(records)}), **PARAMS.get(name, {}),
     )
     assert isinstance(strategy, MessageFedAvg)
     assert (strategy.fraction_train, strategy.fraction_evaluate, strategy.weighted_by_key) == (0.5, 0.0, "n")

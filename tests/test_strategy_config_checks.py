@@ -29,6 +29,9 @@ EDGES = {
     "byzantine_fraction": [0.0, 0.4, 0.9],
     "clients_per_round": [1, 2, 3, 10],
 }
+# What a strategy needs beyond (cfg, x0, shapes): fltrust's server trains, and a D-sized x0 is no
+# run's model, so it gets a server gradient of its own here (make_strategy builds the run's).
+EXTRA_ARGS = {"fltrust": {"server_update_fn": lambda x, server_round: torch.ones_like(x)}}
 
 
 def _cases():
@@ -50,7 +53,7 @@ def test_a_config_the_check_accepts_builds_its_strategy_and_aggregates(name, key
     except ConfigError as err:
         assert "Traceback" not in str(err) and all(line.strip() for line in str(err).splitlines())
         return
-    strategy = STRATEGIES[name](cfg, torch.zeros(D), [(D,)])
+    strategy = STRATEGIES[name](cfg, torch.zeros(D), [(D,)], **EXTRA_ARGS.get(name, {}))
     rows = torch.randn(cfg.clients_per_round, strategy.reply_length(1)).sign()  # valid for every protocol
     strategy.server_round = 1
     strategy.round_metrics = [{"grad_norm": 1.0}] * cfg.clients_per_round

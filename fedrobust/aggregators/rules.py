@@ -23,6 +23,8 @@ when the step is finite.
 ``krum``                  Krum / multi-Krum
 ``norm-threshold``        mean of the rows left after dropping the ``beta`` largest norms
 ``centered-clipping``     iterative clipping around the previous aggregate (Karimireddy et al., 2021)
+``fltrust``               FLTrust: trust scores from the server's own update (:mod:`.rules_fltrust`)
+selection rules           ``bulyan``, ``meamed``, ``mda``, ``monna``, ``caf``, ``smea`` (:mod:`.rules_selection`)
 ========================= ==================================================================
 
 :func:`register_rule` adds a rule class to :data:`RULES`; a registered rule becomes a plugin
@@ -37,15 +39,17 @@ Examples
 >>> CMDRule()(rows, None, server_round=1).update
 tensor([2., 0.])
 >>> sorted(RULES)  # doctest: +NORMALIZE_WHITESPACE
-['bgmd', 'bulyan', 'caf', 'centered-clipping', 'cmd', 'gmd', 'krum', 'mda', 'meamed', 'monna', 'norm-threshold', 'smea',
-  'trimmed-mean']
+['bgmd', 'bulyan', 'caf', 'centered-clipping', 'cmd', 'fltrust', 'gmd', 'krum', 'mda', 'meamed', 'monna',
+ 'norm-threshold', 'smea', 'trimmed-mean']
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, NamedTuple
 
+import numpy as np
 import torch
 
 from ..core.checks import check_fraction, check_int, check_positive, check_seed, count_of
@@ -110,6 +114,11 @@ class Rule:
 
     def check_plugin(self) -> None:
         """Raise ``ValueError`` for parameters the plugin strategies cannot honour (default: none)."""
+
+    def plugin_inputs(self, global_arrays: Sequence[np.ndarray], server_round: int) -> dict[str, Any]:
+        """Keyword arguments a plugin strategy adds to the round's call, given the global model the
+        round sent (default: none; FLTrust's server update ``reference``)."""
+        return {}
 
     def parameters(self) -> dict[str, Any]:
         """The rule's parameters by keyword name (for logs and ``repr``)."""

@@ -101,15 +101,19 @@ class HonestClient(NumPyClient):
     def minibatches(self, config: dict[str, Scalar], steps: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """``steps`` minibatches of ``batch-size`` examples, drawn without replacement within a batch.
 
-        The draw is seeded by (``seed``, partition id, ``server-round``), so runs are reproducible.
+        The draw comes from :meth:`minibatch_generator`, so runs are reproducible.
         """
-        g = batch_generator(int(config["seed"]), self.partition_id, int(config["server-round"]))
+        g = self.minibatch_generator(config)
         b = min(int(config["batch-size"]), len(self.x))
         out = []
         for _ in range(steps):
             idx = torch.randperm(len(self.x), generator=g)[:b].to(self.device)
             out.append((self.x[idx], self.y[idx]))
         return out
+
+    def minibatch_generator(self, config: dict[str, Scalar]) -> torch.Generator:
+        """The round's minibatch generator: seeded by (``seed``, partition id, ``server-round``)."""
+        return batch_generator(int(config["seed"]), self.partition_id, int(config["server-round"]))
 
     def batch_loss(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         """The model's mean loss on one minibatch (train mode, graph kept for backward)."""

@@ -70,6 +70,12 @@ STREAMS: dict[str, _Stream] = {
     "adversary": _Stream((0x4F_4D_4E,), ("server_round",)),
     # "OMN", 1: a crafted reply's compressor draws (strategies.adversary)
     "adversary-compression": _Stream((0x4F_4D_4E, 1), ("partition_id", "server_round")),
+    # "ROOT", 0: which training examples the server holds out as FLTrust's root set (run.build.root_indices)
+    "root-set": _Stream((0x52_4F_4F_54, 0), ()),
+    # "ROOT", 1: the server's minibatch of its root set in a round (strategies.fltrust)
+    "root-minibatch": _Stream((0x52_4F_4F_54, 1), ("server_round",)),
+    # "ROOT", 2: torch's global RNG during the server's root-set gradient (strategies.fltrust)
+    "root-fit": _Stream((0x52_4F_4F_54, 2), ("server_round",)),
 }
 
 #: Held while a block runs on a seeded global RNG (re-entrant: a fit may build a model).

@@ -17,7 +17,9 @@ Both modules hold the same classes (``PLUGINS`` maps the names to them):
 - ``FedCMD`` (``cmd``): coordinate-wise median;
 - ``FedTrimmedMean`` (``trimmed-mean``): coordinate-wise trimmed mean;
 - ``FedKrum`` (``krum``): Krum / multi-Krum;
-- ``FedNormThreshold`` (``norm-threshold``): mean after dropping the largest-norm deltas.
+- ``FedNormThreshold`` (``norm-threshold``): mean after dropping the largest-norm deltas;
+- ``FedFLTrust`` (``fltrust``): deltas weighted by their cosine with the server's own update on its
+  root data, each rescaled to its norm (needs ``server_update_fn``).
 
 The classes are made from the rule table :data:`fedrobust.aggregators.rules.RULES` (the same rule
 objects fedrobust's own strategies use); a rule registered with

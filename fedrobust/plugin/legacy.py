@@ -50,7 +50,7 @@ from .table import PluginTable
 from ..core.validation import num_examples_reason
 from .weights import pop_aggregator
 
-__all__ = ["PLUGINS", "RobustFedAvg", "FedGMD", "FedBGMD", "FedCMD", "FedTrimmedMean", "FedKrum", "FedNormThreshold"]  # noqa: F822 - made below
+__all__ = ["PLUGINS", "RobustFedAvg", "FedGMD", "FedBGMD", "FedCMD", "FedTrimmedMean", "FedKrum", "FedNormThreshold", "FedFLTrust"]  # noqa: F822 - made below
 
 
 class RobustFedAvg(FedAvg):

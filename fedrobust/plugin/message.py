@@ -43,7 +43,7 @@ from ..aggregators.rules import Rule
 from .table import PluginTable
 from .weights import pop_aggregator
 
-__all__ = ["PLUGINS", "RobustFedAvg", "FedGMD", "FedBGMD", "FedCMD", "FedTrimmedMean", "FedKrum", "FedNormThreshold"]  # noqa: F822 - made below
+__all__ = ["PLUGINS", "RobustFedAvg", "FedGMD", "FedBGMD", "FedCMD", "FedTrimmedMean", "FedKrum", "FedNormThreshold", "FedFLTrust"]  # noqa: F822 - made below
 
 
 class RobustFedAvg(FedAvg):

@@ -178,7 +178,8 @@ class WeightsAggregator:
         if self.pre_aggregation is not None:
             rows = self.pre_aggregation(rows, server_round)
             metrics["pre_aggregated_rows"] = int(rows.shape[0])
-        step = self.rule(rows, self.state, server_round)
+        inputs = self.rule.plugin_inputs(like, server_round)  # e.g. FLTrust's server update
+        step = self.rule(rows, self.state, server_round, **inputs)
         update = step.update if step.scale == 1.0 else step.update * step.scale
         new = x + update.to(x.dtype)
         if all_finite(new) and (step.state is None or all_finite(step.state)):

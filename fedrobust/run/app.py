@@ -43,7 +43,9 @@ from .evaluation import make_attack_success_fn, make_evaluate_fn
 from ..models import flat_params
 from ..core.results import RoundRecord, write_results
 from ..strategies import STRATEGIES, VectorStrategy
-from .build import build_attack, build_model, byzantine_clients, client_data, load_splits, poisoned_client_data
+from .build import (
+    build_attack, build_model, byzantine_clients, client_data, load_splits, poisoned_client_data, root_data,
+)
 
 __all__ = [
     "make_strategy",
@@ -63,7 +65,9 @@ def make_strategy(
     """The run's strategy, with x0 from the seeded model and evaluation on the test split.
 
     Under the ``backdoor`` attack each round record also gets ``attack_success_rate`` (on the test
-    split, with the run's Backdoor parameters). When ``cfg.output`` is set, the results JSON is
+    split, with the run's Backdoor parameters). A strategy that trains on the server
+    (``uses_root_data``: fltrust) also gets ``server_update_fn`` on its own model and the run's
+    root set (:func:`~fedrobust.run.build.root_data`, held out of every client's partition). When ``cfg.output`` is set, the results JSON is
     written once the last round is recorded. With ``warn``, the run's
     :func:`~fedrobust.config.config_warnings` are logged (False: the caller reported them).
     """
@@ -88,7 +92,11 @@ def make_strategy(
         if cfg.output and record.round == cfg.rounds:
             write_results(cfg.output, strategy.results())
 
-    strategy = STRATEGIES[cfg.strategy](cfg, flat_params(model), shapes, evaluate_fn=evaluate_fn, on_round=finish_round)
+    cls = STRATEGIES[cfg.strategy]
+    extra = {}
+    if cls.uses_root_data:  # the server trains on its root set (fltrust), with a model of its own
+        extra["server_update_fn"] = cls.server_update_from_root(cfg, build_model(cfg, splits), *root_data(cfg))
+    strategy = cls(cfg, flat_params(model), shapes, evaluate_fn=evaluate_fn, on_round=finish_round, **extra)
     check_model_size(cfg, strategy.x.numel())
     strategy.warnings = config_warnings(cfg)
     for line in strategy.warnings if warn else ():

@@ -10,9 +10,9 @@ strategy (:func:`~fedrobust.strategies.rule.gradient_strategy`), so a rule regis
 :func:`register_strategy` adds a strategy class of any protocol.
 
 >>> sorted(STRATEGIES)  # doctest: +NORMALIZE_WHITESPACE
-['bgmd', 'bulyan', 'c-rsa', 'caf', 'centered-clipping', 'cmd', 'fed-cure', 'fedavg', 'fl-bgmd', 'gmd', 'krum', 'mda',
- 'meamed', 'mean-sgd', 'monna', 'norm-threshold', 'norm-threshold-ef', 'qbgmd', 'rsa', 'signsgd-mv', 'smea',
- 'trimmed-mean']
+['bgmd', 'bulyan', 'c-rsa', 'caf', 'centered-clipping', 'cmd', 'fed-cure', 'fedavg', 'fl-bgmd', 'fltrust', 'gmd',
+ 'krum', 'mda', 'meamed', 'mean-sgd', 'monna', 'norm-threshold', 'norm-threshold-ef', 'qbgmd', 'rsa', 'signsgd-mv',
+ 'smea', 'trimmed-mean']
 >>> STRATEGIES["mean-sgd"].protocol, STRATEGIES["fedavg"].protocol
 ('gradient', 'local-steps')
 """
@@ -27,6 +27,7 @@ from .cmd import CMD
 from .fed_cure import FedCure
 from .fedavg import FedAvg
 from .fl_bgmd import FLBGMD
+from .fltrust import FLTrust
 from .gmd import GMD
 from .gradient import GradientStrategy
 from .krum import Krum
@@ -41,7 +42,7 @@ _BUILT_IN: dict[str, type[VectorStrategy]] = {
     cls.name: cls
     for cls in (
         MeanSGD, FedAvg, BGMD, GMD, CMD, TrimmedMean, Krum, QBGMD, FLBGMD,
-        NormThreshold, NormThresholdEF, CRSA, RSA, FedCure, SignSGDMV,
+        NormThreshold, NormThresholdEF, CRSA, RSA, FedCure, SignSGDMV, FLTrust,
     )
 }
 
@@ -114,6 +115,7 @@ __all__ = [
     "Krum",
     "QBGMD",
     "FLBGMD",
+    "FLTrust",
     "NormThreshold",
     "NormThresholdEF",
     "CRSA",

@@ -133,6 +133,9 @@ class VectorStrategy(Strategy):
     """Why the strategy refuses a ``pre-aggregation`` (empty: it takes one). A step that reads
     which client sent which row (per-client memory, reported norms, sign votes) cannot take rows
     that pre-aggregation mixed or regrouped."""
+    uses_root_data: ClassVar[bool] = False
+    """Whether the server trains on a root set of ``root-size`` training examples that the run holds
+    out of every client's partition (fltrust; :func:`fedrobust.run.build.root_indices`)."""
 
     def __init__(
         self,
