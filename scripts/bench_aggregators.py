@@ -8,13 +8,25 @@ with k = 0.1 d and 0.01 d, then the GM of the n x k block) next to the full GM, 
 inputs through the ``geom_median`` package (by Pillutla, Kakade and Harchaoui, the authors of "Robust
 Aggregation for Federated Learning", 2022) and Flower's numpy aggregators.
 
+A second table per size (n <= 100) times the defenses (every rule of the selection, clipping and
+trust families, and the pre-aggregations) next to ByzFL 0.0.11's implementation of the same rule on
+the same float32 tensor, conventions matched as in tests/test_rules_byzfl.py and
+tests/test_rules_selection.py (e.g. ByzFL's ``Krum(f + 1)`` is fedrobust's ``krum(x, f)``), and
+checks the targets: every rule at least as fast as its ByzFL counterpart, and nearest neighbour
+mixing within 1.5x of one Gram matrix plus one combine pass. ByzFL is loaded as the cross-checks
+load it (``pip install --no-deps byzfl==0.0.11``); without it only fedrobust's times are printed.
+MDA and SMEA enumerate C(n, f) subsets (and ByzFL's SMEA copies an (n - f, d) matrix per subset),
+so they are timed with a small f, said in the row.
+
 Run: ``.venv/bin/python scripts/bench_aggregators.py`` (``--quick`` for small sizes).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,6 +41,14 @@ from fedrobust.aggregators import (
     sign_majority,
     trimmed_mean,
 )
+from fedrobust.aggregators._gram import centred_gram
+from fedrobust.aggregators.bulyan import bulyan, meamed
+from fedrobust.aggregators.centered_clipping import centered_clipping
+from fedrobust.aggregators.filtering import caf
+from fedrobust.aggregators.fltrust import fltrust
+from fedrobust.aggregators.neighbours import monna
+from fedrobust.aggregators.preaggregation import adaptive_clipping, bucketing, clip_rows, nearest_neighbour_mixing
+from fedrobust.aggregators.subsets import minimum_diameter_average, smea
 
 FULL_SIZES = [(10, 1_160_000), (32, 1_160_000), (100, 1_160_000), (1000, 116_000)]
 QUICK_SIZES = [(10, 50_000), (32, 50_000)]
@@ -78,8 +98,106 @@ def peers(x: torch.Tensor, f: int, beta: float) -> dict[str, callable]:
     return out
 
 
+def load_byzfl():
+    """ByzFL's aggregator modules (the tests' loader), or None when ByzFL 0.0.11 is not installed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    try:
+        from _byzfl import load_byzfl_modules
+
+        return load_byzfl_modules()
+    except (ImportError, LookupError) as error:
+        print(f"ByzFL not timed: {error}")
+        return None
+
+
+def defenses(x: torch.Tensor, f: int, byzfl) -> list[tuple[str, callable, callable | None]]:
+    """(name, fedrobust call, ByzFL call of the same rule or None) on the same tensor."""
+    n = x.shape[0]
+    small_f = 2 if n > 10 else 1
+    gen = torch.Generator().manual_seed(0)
+    agg = byzfl.agg if byzfl else None
+    pre = byzfl.pre if byzfl else None
+
+    def peer(make):
+        return make() if byzfl else None
+
+    return [
+        ("geometric median (ByzFL: T = 3 iterations)", lambda: geometric_median(x),
+         peer(lambda: (lambda y, p=agg.GeometricMedian(): p(y)))),
+        ("coordinate median", lambda: coordinate_median(x), peer(lambda: (lambda y, p=agg.Median(): p(y)))),
+        (f"trimmed mean (f = {f})", lambda: trimmed_mean(x, f / n), peer(lambda: (lambda y, p=agg.TrMean(f): p(y)))),
+        (f"krum (f = {f}; ByzFL Krum(f + 1))", lambda: krum(x, f), peer(lambda: (lambda y, p=agg.Krum(f + 1): p(y)))),
+        (f"multi-krum (ByzFL MultiKrum({f}))", lambda: krum(x, f - 1, m=n - f),
+         peer(lambda: (lambda y, p=agg.MultiKrum(f): p(y)))),
+        ("centered clipping (tau = 100, L = 1, from 0)", lambda: centered_clipping(x, None, 100.0, 1),
+         peer(lambda: (lambda y, p=agg.CenteredClipping(): p(y)))),
+        (f"bulyan (f = {(n - 3) // 4}; no ByzFL peer)", lambda: bulyan(x, (n - 3) // 4), None),
+        (f"meamed (f = {f})", lambda: meamed(x, f), peer(lambda: (lambda y, p=agg.Meamed(f): p(y)))),
+        (f"mda (f = {small_f})", lambda: minimum_diameter_average(x, small_f),
+         peer(lambda: (lambda y, p=agg.MDA(small_f): p(y)))),
+        (f"monna (f = {f}, pivot row 0)", lambda: monna(x, f, pivot=0),
+         peer(lambda: (lambda y, p=agg.MoNNA(f, idx=0): p(y)))),
+        (f"caf (f = {f})", lambda: caf(x, f), peer(lambda: (lambda y, p=agg.CAF(f): p(y)))),
+        ("smea (f = 1)", lambda: smea(x, 1), peer(lambda: (lambda y, p=agg.SMEA(1): p(y)))),
+        ("fltrust (reference = last row; no ByzFL peer)", lambda: fltrust(x, x[-1]), None),
+        (f"pre: nnm (f = {f})", lambda: nearest_neighbour_mixing(x, f), peer(lambda: (lambda y, p=pre.NNM(f): p(y)))),
+        ("pre: bucketing (s = 2)", lambda: bucketing(x, 2, generator=gen),
+         peer(lambda: (lambda y, p=pre.Bucketing(2): p(y)))),
+        ("pre: clipping (c = 2)", lambda: clip_rows(x, 2.0), peer(lambda: (lambda y, p=pre.Clipping(2.0): p(y)))),
+        (f"pre: arc (f = {f})", lambda: adaptive_clipping(x, f), peer(lambda: (lambda y, p=pre.ARC(f): p(y)))),
+    ]
+
+
+# ByzFL's pre-aggregators that overwrite the rows they are given (fedrobust's return a new matrix).
+IN_PLACE = ("pre: clipping", "pre: arc")
+
+
+def run_defenses(x: torch.Tensor, floor: float, repeats: int, byzfl) -> tuple[list[str], list[str]]:
+    """The defenses' table for one input and the target verdicts."""
+    n = x.shape[0]
+    f = int(OUTLIER_FRACTION * n)
+    block = [
+        f"\n#### defenses at n = {n}, d = {x.shape[1]:,}, next to ByzFL 0.0.11 (same float32 tensor)\n",
+        "| rule | fedrobust ms | × F | ByzFL ms | × F | ByzFL / fedrobust |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    slower = []
+    for name, ours, theirs in defenses(x, f, byzfl):
+        t = best_time(ours, repeats)
+        if theirs is None:
+            block.append(f"| {name} | {t * 1e3:.1f} | {t / floor:.1f} | – | – | – |")
+            continue
+        # ByzFL's Clipping and ARC overwrite their input: each peer call gets a fresh copy, made untimed.
+        y = x.clone()
+        p = best_time(lambda: theirs(y), 1)
+        del y
+        note = ""
+        if name.startswith(IN_PLACE):
+            copied = best_time(lambda: theirs(x.clone()), 1)
+            note = f" (in place; {copied * 1e3:.1f} ms with the copy a caller keeping its matrix makes)"
+        block.append(
+            f"| {name} | {t * 1e3:.1f} | {t / floor:.1f} | {p * 1e3:.1f}{note} | {p / floor:.1f} | {p / t:.1f} |"
+        )
+        if p < t:
+            slower.append(f"{name} ({t / p:.2f}x ByzFL's time)")
+    # NNM against its floor: one centred Gram matrix plus one (n, n) @ (n, d) combine pass.
+    weights = torch.full((n, n), 1.0 / n)
+    gram = best_time(lambda: centred_gram(x), repeats)
+    mix = best_time(lambda: weights @ x, repeats)
+    nnm = best_time(lambda: nearest_neighbour_mixing(x, f), repeats)
+    ratio = nnm / (gram + mix)
+    block.append(f"\nnnm: {nnm * 1e3:.1f} ms = {ratio:.2f} x (Gram {gram * 1e3:.1f} ms + combine {mix * 1e3:.1f} ms)")
+    verdicts = [
+        f"target n = {n}: nnm within 1.5x of one Gram + one combine: {'holds' if ratio <= 1.5 else 'fails'} ({ratio:.2f}x)",
+        f"target n = {n}: every rule at least as fast as ByzFL's: "
+        + ("holds" if byzfl and not slower else "not measured (no ByzFL)" if not byzfl else "fails: " + "; ".join(slower)),
+    ]
+    return block, verdicts
+
+
 def run(sizes, repeats: int, with_peers: bool) -> list[str]:
-    lines = []
+    lines, verdicts = [], []
+    byzfl = load_byzfl() if with_peers else None
     for n, d in sizes:
         x = make_inputs(n, d)
         f = int(OUTLIER_FRACTION * n)
@@ -116,9 +234,14 @@ def run(sizes, repeats: int, with_peers: bool) -> list[str]:
         if n > 100:
             per_iter = best_time(lambda: geometric_median(x), 1) / max(1, gm.iterations) / floor
             block.append(f"\nGM at n = {n}: {per_iter:.1f} F per iteration")
+        if n <= 100:
+            extra, checks = run_defenses(x, floor, repeats, byzfl)
+            block.extend(extra)
+            verdicts.extend(checks)
         print("\n".join(block), flush=True)
         lines.extend(block)
-    return lines
+    print("\n" + "\n".join(verdicts))
+    return lines + verdicts
 
 
 def main(argv=None) -> None:

@@ -23,13 +23,21 @@ MODULES = ("utils.torch_tools", "utils.misc", "aggregators.aggregators", "aggreg
 
 
 def load_byzfl() -> types.SimpleNamespace:
+    """ByzFL's modules for a test module; skips the calling module when ByzFL 0.0.11 is absent."""
+    try:
+        return load_byzfl_modules()
+    except LookupError as error:
+        pytest.skip(f"{error} (the cross-check needs it: {INSTALL})", allow_module_level=True)
+
+
+def load_byzfl_modules() -> types.SimpleNamespace:
+    """ByzFL's modules (``.agg``, ``.pre``, ``.attacks``); LookupError when ByzFL 0.0.11 is absent."""
     try:
         dist = importlib.metadata.distribution("byzfl")
     except importlib.metadata.PackageNotFoundError:
-        pytest.skip(f"byzfl is not installed (the cross-check needs it: {INSTALL})", allow_module_level=True)
+        raise LookupError("byzfl is not installed") from None
     if dist.version != VERSION:
-        pytest.skip(f"byzfl {dist.version} is installed; the cross-check is pinned to {VERSION} ({INSTALL})",
-                    allow_module_level=True)
+        raise LookupError(f"byzfl {dist.version} is installed, not {VERSION}")
     root = Path(str(dist.locate_file("byzfl")))
     loaded = {}
     with pytest.MonkeyPatch.context() as mp:

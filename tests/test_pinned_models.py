@@ -32,12 +32,12 @@ PINNED = {
     "rsa": "5f6813c8d73083f4",
     "fed-cure": "0005e99d581c0c08",
     "signsgd-mv": "f208c7887da237f4",
-    "fltrust": "636e2f25fffdcdca",
+    "fltrust": "1d5f7e351493b726",
     "message:bgmd": "5ccce841e1187418",
     "message:krum": "a837fe5d5a087e3b",
     "message:c-rsa": "a0bed719876f2824",
     "plugin:bgmd": "5450716f949c000c",
-    "plugin:centered-clipping": "215ad6cda971f48c",
+    "plugin:centered-clipping": "5b68c65ca4af5cc7",
     "plugin:cmd": "57d0748629edfe3e",
     "plugin:gmd": "8f8a1a7fefd60737",
     "plugin:krum": "b37d62b96e94ff43",
@@ -49,7 +49,7 @@ PINNED = {
     "plugin:meamed": "30c01654d1a33eb1",
     "plugin:monna": "1e89864c4ecc1bbe",
     "plugin:smea": "1e89864c4ecc1bbe",
-    "plugin:fltrust": "cd8e4ee2e76e1e9b",
+    "plugin:fltrust": "2d46c1a3379cbab1",
 }
 
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import torch
 
+from ..core.checks import all_finite
+
 from ._chunks import BLOCK_ELEMENTS, column_blocks
 
 # Columns sampled to find a central row before the main computation.
@@ -122,7 +124,7 @@ def centred_gram(
     compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     for _, block in column_blocks(x, block_elements):
         product = _centred_product(block, reference, compute_dtype)
-        if not bool(torch.isfinite(product).all()):
+        if not all_finite(product):
             # An outlier's squares (or its differences near ±3.4e38) overflow float32: redo in float64.
             product = _centred_product(block, reference, torch.float64)
         gram += product
@@ -145,8 +147,8 @@ def squared_distances(gram: torch.Tensor) -> torch.Tensor:
 def row_norms(x: torch.Tensor, block_elements: int = BLOCK_ELEMENTS) -> torch.Tensor:
     """The l2 norm of every row of ``x``, float64, finite for any finite ``x``.
 
-    Squares are summed per column block in ``x``'s dtype; a block whose sums overflow is redone in
-    float64, so a row of entries near 3.4e38 gets its true norm, not +Inf, and norms are compared
+    One fused reduction in ``x``'s dtype answers when no norm overflows it; otherwise squares are
+    summed per column block, and a block whose sums overflow is redone in float64, so a row of entries near 3.4e38 gets its true norm, not +Inf, and norms are compared
     without squaring in float32.
 
     Examples
@@ -154,10 +156,14 @@ def row_norms(x: torch.Tensor, block_elements: int = BLOCK_ELEMENTS) -> torch.Te
     >>> [f"{v:.4e}" for v in row_norms(torch.tensor([[3.0, 4.0], [3e38, 3e38]])).tolist()]
     ['5.0000e+00', '4.2426e+38']
     """
+    if x.dtype != torch.float64:  # one fused reduction unless a square overflows x's dtype
+        fast = torch.linalg.vector_norm(x, dim=1)
+        if all_finite(fast):
+            return fast.to(torch.float64)
     total = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
     for _, block in column_blocks(x, block_elements):
         sums = block.pow(2).sum(dim=1)
-        if not bool(torch.isfinite(sums).all()):
+        if not all_finite(sums):
             sums = block.to(torch.float64).pow(2).sum(dim=1)
         total += sums.to(torch.float64)
     return total.sqrt_()
@@ -197,7 +203,7 @@ def combine(x: torch.Tensor, coefficients: torch.Tensor, block_elements: int = B
         return c.to(torch.float64) @ x
     if not has_tiny_coefficients(c):
         out = c.to(x.dtype) @ x
-        if bool(torch.isfinite(out).all()):
+        if all_finite(out):
             return out
     out = torch.empty(x.shape[1], dtype=x.dtype, device=x.device)
     c64 = c.to(torch.float64)

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ..core.checks import check_int, check_matrix
+from ..core.checks import all_finite, check_int, check_matrix
 from ._chunks import column_blocks
 
 SELECTIONS = ("sample", "top-k")
@@ -49,7 +49,7 @@ def column_scores(x: torch.Tensor) -> torch.Tensor:
     out = torch.empty(x.shape[1], dtype=x.dtype, device=x.device)
     for start, block in column_blocks(x):
         torch.sum(block * block, dim=0, out=out[start : start + block.shape[1]])
-    if x.dtype != torch.float64 and not bool(torch.isfinite(out).all()):
+    if x.dtype != torch.float64 and not all_finite(out):
         return _rescaled_scores(x)
     return out
 

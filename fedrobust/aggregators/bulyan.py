@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ..core.checks import check_int, check_matrix
+from ..core.checks import all_finite, check_int, check_matrix
 from ._chunks import column_blocks
 from ._gram import centred_gram, squared_distances
 from .coordinate import coordinate_median
@@ -55,7 +55,7 @@ def mean_around_median(x: torch.Tensor, k: int) -> torch.Tensor:
         nearest = torch.sort((block - median).abs_(), dim=0, stable=True).indices[:k]
         values = block.gather(0, nearest)
         mean = values.mean(dim=0)
-        if not bool(torch.isfinite(mean).all()):
+        if not all_finite(mean):
             mean = values.to(torch.float64).mean(dim=0).to(x.dtype)
         out[start : start + block.shape[1]] = mean
     return out

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from ..core.checks import check_int, check_matrix, check_positive, check_vector
-from ._gram import row_norms
+from ..core.checks import all_finite, check_int, check_matrix, check_positive, check_vector
+from ._gram import combine, row_norms
 from .preaggregation import _clip_to
 
 __all__ = ["centered_clipping"]
@@ -61,9 +61,13 @@ def centered_clipping(
     limit = torch.full((n,), float(tau), dtype=torch.float64, device=x.device)
     for _ in range(iterations):
         diff = x - v
-        if not bool(torch.isfinite(diff).all()):  # x_i − v beyond float32 (both near ±3.4e38)
-            diff = _clip_to(x.to(torch.float64) - v.to(torch.float64), row_norms(x.to(torch.float64) - v.to(torch.float64)), limit)
-        else:
-            diff = _clip_to(diff, row_norms(diff), limit)
-        v = v + diff.to(x.dtype).mean(dim=0)
+        if all_finite(diff):
+            # (1/n) Σ min(1, τ/‖x_i − v‖)(x_i − v) as one combination: no clipped copy of the rows.
+            norms = row_norms(diff)
+            factor = torch.where(norms > limit, limit / torch.where(norms > limit, norms, 1.0), 1.0)
+            step = combine(diff, factor / n)
+        else:  # x_i − v beyond float32 (both near ±3.4e38)
+            wide = x.to(torch.float64) - v.to(torch.float64)
+            step = _clip_to(wide, row_norms(wide), limit).mean(dim=0).to(x.dtype)
+        v = v + step
     return v

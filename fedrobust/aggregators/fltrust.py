@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import torch
 
-from ..core.checks import check_matrix, check_vector
+from ..core.checks import all_finite, check_matrix, check_vector
 from ._chunks import BLOCK_ELEMENTS, column_blocks
 from ._gram import combine, row_norms
 
@@ -118,7 +118,7 @@ def fltrust(x: torch.Tensor, reference: torch.Tensor, block_elements: int = BLOC
     """
     check_matrix(x)
     check_vector(reference, "reference", d=x.shape[1])
-    if not bool(torch.isfinite(reference).all()):
+    if not all_finite(reference):
         raise ValueError("reference (the server's update) must be finite")
     norms = row_norms(x, block_elements)
     trust = trust_scores(x, reference, norms=norms, block_elements=block_elements)

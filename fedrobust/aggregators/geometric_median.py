@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import torch
 
-from ..core.checks import check_int, check_matrix
+from ..core.checks import all_finite, check_int, check_matrix
 from ._chunks import column_blocks
 from ._gram import central_row, centred_gram, combine, has_tiny_coefficients, sketch, typical_distance
 from .mean import _check_weights
@@ -212,7 +212,7 @@ def _sweep(x: torch.Tensor, c: torch.Tensor, extra: list[torch.Tensor]) -> tuple
     norms2 = torch.zeros(len(extra), dtype=torch.float64, device=x.device)
     for _, block in column_blocks(x):
         d2, n2 = _sweep_block(block, stacked if tiny else coeffs)
-        if not (bool(torch.isfinite(d2).all()) and bool(torch.isfinite(n2).all())):
+        if not (all_finite(d2) and all_finite(n2)):
             d2, n2 = _sweep_block(block.to(torch.float64), stacked)
         # Block sums in the input's dtype (cache-sized, so accurate), accumulated in float64.
         dist2 += d2

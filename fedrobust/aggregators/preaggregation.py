@@ -49,7 +49,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from ..core.checks import check_fraction, check_int, check_matrix, check_positive, check_seed
+from ..core.checks import all_finite, check_fraction, check_int, check_matrix, check_positive, check_seed
 from ..core.params import _scalar
 from ..core.rng import stream_generator
 from ._gram import centred_gram, row_norms, squared_distances
@@ -116,7 +116,7 @@ def _mix(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     if x.dtype == torch.float64:
         return weights @ x
     out = weights.to(x.dtype) @ x
-    if not bool(torch.isfinite(out).all()):
+    if not all_finite(out):
         out = (weights @ x.to(torch.float64)).to(x.dtype)
     return out
 
@@ -182,14 +182,24 @@ def clip_rows(x: torch.Tensor, c: float) -> torch.Tensor:
     return _clip_to(x, row_norms(x), torch.full((x.shape[0],), float(c), dtype=torch.float64, device=x.device))
 
 
+# The smallest clipping factor applied in float32: far above float32's smallest normal (1.2e-38),
+# so the factor keeps its 24 bits; a 3e38 row clipped to 1 needs about 3e-39 and goes through float64.
+_FLOAT32_FACTOR = 1e-30
+
+
 def _clip_to(x: torch.Tensor, norms: torch.Tensor, limit: torch.Tensor) -> torch.Tensor:
-    """Rows with ``norms > limit`` scaled to norm ``limit`` (factor formed and applied in float64:
-    a 3e38 row clipped to 1 needs a factor near float32's smallest normal)."""
+    """Rows with ``norms > limit`` scaled to norm ``limit``: one multiply pass when every factor
+    is an ordinary float32, else those rows in float64 (a 3e38 row clipped to 1 needs a factor
+    near float32's smallest normal)."""
+    mask = norms > limit
+    if not bool(mask.any()):
+        return x.clone()
+    factor = torch.where(mask, limit / torch.where(mask, norms, 1.0), 1.0)
+    if x.dtype == torch.float64 or float(factor.min()) >= _FLOAT32_FACTOR:
+        return x * factor.to(x.dtype)[:, None]  # one pass; unclipped rows are multiplied by exactly 1
     out = x.clone()
-    over = torch.nonzero(norms > limit).flatten()
-    if over.numel():
-        factor = (limit[over] / norms[over])[:, None]
-        out[over] = (x[over].to(torch.float64) * factor).to(x.dtype)
+    over = torch.nonzero(mask).flatten()
+    out[over] = (x[over].to(torch.float64) * factor[over, None]).to(x.dtype)
     return out
 
 
