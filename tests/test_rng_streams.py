@@ -111,6 +111,24 @@ def test_poisoning_rng_is_pinned(seed, partition_id, labels):
     assert y[:4].tolist() == labels
 
 
+#: The streams added with the defenses: stream_words(name, seed[, round]) for ROUND_KEYS.
+DEFENSE_STREAM_WORDS = {
+    "bucketing": [[2151266711, 817893861], [3714086575, 1746269491], [222536640, 1001328899]],
+    "root-set": [[3698439324, 742363199], [3540417355, 639884276], [2822875924, 2389021714]],
+    "root-minibatch": [[2172606720, 3619380620], [3827831491, 743865404], [3810725914, 810142539]],
+    "root-fit": [[2975441607, 656230722], [3661738730, 3884264273], [2820115450, 1733234166]],
+}
+
+
+@pytest.mark.parametrize("name", list(DEFENSE_STREAM_WORDS))
+def test_defense_streams_are_pinned(name):
+    from fedrobust.core.rng import STREAMS, stream_words
+
+    with_round = bool(STREAMS[name].keys)
+    got = [stream_words(name, s, *([r] if with_round else [])).tolist() for s, r in ROUND_KEYS]
+    assert got == DEFENSE_STREAM_WORDS[name]
+
+
 # ---------------------------------------------------------------------------- the table itself
 def test_streams_have_distinct_entropy_layouts():
     from fedrobust.core.rng import STREAMS
