@@ -50,6 +50,9 @@ PINNED = {
     "plugin:monna": "1e89864c4ecc1bbe",
     "plugin:smea": "1e89864c4ecc1bbe",
     "plugin:fltrust": "cd8e4ee2e76e1e9b",
+    "plugin:clipped-clustering": "9687819459f77e76",
+    "plugin:dnc": "1e89864c4ecc1bbe",
+    "plugin:signguard": "6e377005b9ea7b52",
 }
 
 
