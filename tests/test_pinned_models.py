@@ -50,6 +50,9 @@ PINNED = {
     "plugin:monna": "1e89864c4ecc1bbe",
     "plugin:smea": "1e89864c4ecc1bbe",
     "plugin:fltrust": "2d46c1a3379cbab1",
+    "plugin:clipped-clustering": "43669c7860509496",
+    "plugin:dnc": "1e89864c4ecc1bbe",
+    "plugin:signguard": "772cc30bbb1d46d7",
 }
 
 

@@ -94,6 +94,35 @@ def test_plugin_bgmd_rule_block_draw_is_pinned(monkeypatch):
     assert seen == BLOCK_SEEDS
 
 
+#: The coordinate draws' generator seeds of the clustering rules for ROUND_KEYS.
+DNC_SEEDS = [16461385906078602551, 11778261710433110711, 9900677240020084864]
+SIGNGUARD_SEEDS = [18252385822868156015, 10070598134250543915, 7528755550540608182]
+
+
+def test_clustering_rule_draws_are_pinned(monkeypatch):
+    """DnC's and SignGuard's coordinate draws: their streams, and the generators the rules hand on."""
+    from fedrobust.aggregators import rules_clustering
+
+    assert [rules_clustering.DnCRule(seed=s).generator(r, "cpu").initial_seed() for s, r in ROUND_KEYS] == DNC_SEEDS
+    assert [rules_clustering.SignGuardRule(seed=s).generator(r, "cpu").initial_seed() for s, r in ROUND_KEYS] == SIGNGUARD_SEEDS
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def capture(rows, *args, generator=None, **kwargs):
+        seen.append(generator.initial_seed())
+        raise Stop
+
+    for name in ("dnc", "signguard"):
+        monkeypatch.setattr(rules_clustering, name, capture)
+    for s, r in ROUND_KEYS:
+        for rule in (rules_clustering.DnCRule(seed=s), rules_clustering.SignGuardRule(seed=s)):
+            with pytest.raises(Stop):
+                rule(torch.ones(3, 4), None, r)
+    assert seen[0::2] == DNC_SEEDS and seen[1::2] == SIGNGUARD_SEEDS
+
+
 class _DrawLabels:
     """A data attack that replaces the labels with draws of the rng it is given (hashable: a cache key)."""
 

@@ -25,6 +25,7 @@ when the step is finite.
 ``centered-clipping``     iterative clipping around the previous aggregate (Karimireddy et al., 2021)
 ``fltrust``               FLTrust: trust scores from the server's own update (:mod:`.rules_fltrust`)
 selection rules           ``bulyan``, ``meamed``, ``mda``, ``monna``, ``caf``, ``smea`` (:mod:`.rules_selection`)
+clustering rules          ``dnc``, ``signguard``, ``clipped-clustering`` (:mod:`.rules_clustering`)
 ========================= ==================================================================
 
 :func:`register_rule` adds a rule class to :data:`RULES`; a registered rule becomes a plugin
@@ -39,8 +40,8 @@ Examples
 >>> CMDRule()(rows, None, server_round=1).update
 tensor([2., 0.])
 >>> sorted(RULES)  # doctest: +NORMALIZE_WHITESPACE
-['bgmd', 'bulyan', 'caf', 'centered-clipping', 'cmd', 'fltrust', 'gmd', 'krum', 'mda', 'meamed', 'monna',
- 'norm-threshold', 'smea', 'trimmed-mean']
+['bgmd', 'bulyan', 'caf', 'centered-clipping', 'clipped-clustering', 'cmd', 'dnc', 'fltrust', 'gmd', 'krum',
+ 'mda', 'meamed', 'monna', 'norm-threshold', 'signguard', 'smea', 'trimmed-mean']
 """
 
 from __future__ import annotations

@@ -76,6 +76,10 @@ STREAMS: dict[str, _Stream] = {
     "root-minibatch": _Stream((0x52_4F_4F_54, 1), ("server_round",)),
     # "ROOT", 2: torch's global RNG during the server's root-set gradient (strategies.fltrust)
     "root-fit": _Stream((0x52_4F_4F_54, 2), ("server_round",)),
+    # "DNC": a round's coordinate draws of the DnC rule, server side (aggregators.rules_clustering)
+    "dnc-coordinates": _Stream((0x44_4E_43,), ("server_round",)),
+    # "SGD": a round's coordinates for SignGuard's sign statistics, server side (aggregators.rules_clustering)
+    "signguard-coordinates": _Stream((0x53_47_44,), ("server_round",)),
 }
 
 #: Held while a block runs on a seeded global RNG (re-entrant: a fit may build a model).

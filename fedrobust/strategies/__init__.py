@@ -10,9 +10,9 @@ strategy (:func:`~fedrobust.strategies.rule.gradient_strategy`), so a rule regis
 :func:`register_strategy` adds a strategy class of any protocol.
 
 >>> sorted(STRATEGIES)  # doctest: +NORMALIZE_WHITESPACE
-['bgmd', 'bulyan', 'c-rsa', 'caf', 'centered-clipping', 'cmd', 'fed-cure', 'fedavg', 'fl-bgmd', 'fltrust', 'gmd',
- 'krum', 'mda', 'meamed', 'mean-sgd', 'monna', 'norm-threshold', 'norm-threshold-ef', 'qbgmd', 'rsa', 'signsgd-mv',
- 'smea', 'trimmed-mean']
+['bgmd', 'bulyan', 'c-rsa', 'caf', 'centered-clipping', 'clipped-clustering', 'cmd', 'dnc', 'fed-cure', 'fedavg',
+ 'fl-bgmd', 'fltrust', 'gmd', 'krum', 'mda', 'meamed', 'mean-sgd', 'monna', 'norm-threshold', 'norm-threshold-ef',
+ 'qbgmd', 'rsa', 'signguard', 'signsgd-mv', 'smea', 'trimmed-mean']
 >>> STRATEGIES["mean-sgd"].protocol, STRATEGIES["fedavg"].protocol
 ('gradient', 'local-steps')
 """
