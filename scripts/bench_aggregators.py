@@ -140,7 +140,9 @@ def defenses(x: torch.Tensor, f: int, byzfl) -> list[tuple[str, callable, callab
         (f"caf (f = {f})", lambda: caf(x, f), peer(lambda: (lambda y, p=agg.CAF(f): p(y)))),
         ("smea (f = 1)", lambda: smea(x, 1), peer(lambda: (lambda y, p=agg.SMEA(1): p(y)))),
         ("fltrust (reference = last row; no ByzFL peer)", lambda: fltrust(x, x[-1]), None),
-        (f"pre: nnm (f = {f})", lambda: nearest_neighbour_mixing(x, f), peer(lambda: (lambda y, p=pre.NNM(f): p(y)))),
+        # ByzFL's NNM gathers an (n, n - f, d) tensor: skipped where that exceeds 8 GB (37 GB at n = 100).
+        (f"pre: nnm (f = {f})", lambda: nearest_neighbour_mixing(x, f),
+         peer(lambda: (lambda y, p=pre.NNM(f): p(y))) if n * (n - f) * x.shape[1] * 4 <= 8e9 else None),
         ("pre: bucketing (s = 2)", lambda: bucketing(x, 2, generator=gen),
          peer(lambda: (lambda y, p=pre.Bucketing(2): p(y)))),
         ("pre: clipping (c = 2)", lambda: clip_rows(x, 2.0), peer(lambda: (lambda y, p=pre.Clipping(2.0): p(y)))),
