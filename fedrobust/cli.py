@@ -120,7 +120,7 @@ def _warnings(lines: Sequence[str]) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from .experiments.sweep import ENGINES, expand_grid, grid_warnings, load_grid, run_sweep
+    from .experiments.sweep import ENGINES, expand_grid, grid_warnings, load_grid, run_sweep, tuned_axes
 
     try:
         grid = load_grid(args.grid)
@@ -131,7 +131,8 @@ def _sweep(args: argparse.Namespace) -> int:
     try:
         cells = expand_grid(grid)
         _warnings(grid_warnings(grid, cells, args.grid))
-        summary = run_sweep(cells, args.output, run_cell=None if args.engine == "ray" else ENGINES[args.engine], progress=not args.quiet)
+        runner = None if args.engine == "ray" else ENGINES[args.engine]
+        summary = run_sweep(cells, args.output, run_cell=runner, progress=not args.quiet, tuned=tuned_axes(grid))
     except OSError as err:  # the sweep folder's checks passed, so something went wrong while writing
         return _errors(ConfigError(f"{err.filename or args.output}: {err.strerror or err}"))
     except (ConfigError, ValueError, TypeError) as err:

@@ -60,7 +60,7 @@ def test_cells_are_mean_and_sample_std_in_percent():
 
 def test_the_table_has_attack_by_psi_rows_and_strategy_columns():
     table = markdown_tables(small_sweep()).strip().splitlines()
-    assert table[0] == "### Final test accuracy (%): all runs"
+    assert table[0] == "### Final test accuracy (%): all runs, mean ± std over 2 seed(s)"
     assert table[2] == "| attack | ψ | mean-sgd | bgmd |"
     assert table[3] == "|---|---:|---:|---:|"
     assert table[4:] == [
@@ -84,7 +84,10 @@ def test_write_report_writes_markdown_and_one_png_per_plot(tmp_path):
     written = write_report(sweep, tmp_path / "report")
     report, pngs = written[0], written[1:]
     assert report.name == "report.md" and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
-    names = sorted(p.name for p in pngs)
+    heatmaps = sorted(p.name for p in pngs if p.name.startswith("heatmap_"))
+    assert heatmaps == ["heatmap_bgmd.png", "heatmap_mean-sgd.png"]  # psi 0 / 0.2 (/ 0.4): one figure each
+    assert "## Worst case over attacks" in report.read_text() and "## Heatmaps" in report.read_text()
+    names = sorted(p.name for p in pngs if not p.name.startswith("heatmap_"))
     assert names == sorted([
         "none_psi=0_accuracy-vs-round.png", "none_psi=0_accuracy-vs-seconds.png", "none_psi=0_accuracy-vs-mb-up.png",
         "none_psi=0_residual-vs-round.png",

@@ -11,7 +11,15 @@ most chance + 0.02 (chance = 1 / number of classes, recorded by the sweep; a rec
 judged by the non-finite rule alone). A cell whose seeds all diverged shows "–"; a cell where
 only some did shows the mean ± std of the others followed by ``(k/n diverged)``.
 
-The plots (one set per table and attack × ψ setting, one line per strategy, the mean over seeds):
+Then the benchmark protocol (:mod:`fedrobust.experiments.selection`): a table per context of
+each strategy's **worst case over attacks** per heterogeneity and ψ (the worst attack named), with
+tuned axes (a grid's ``tuned`` key, recorded in ``tuning.json``) at the values chosen on the
+validation split (listed in a second table, with the per-attack test accuracy at those values in a
+third), and one heatmap figure per strategy of final accuracy over ψ × heterogeneity, one panel per
+attack and one for the worst case (:mod:`fedrobust.experiments.heatmap`).
+
+The plots (one set per table and attack × ψ setting, one line per strategy, the mean over seeds
+with the standard deviation shaded, each strategy in the same colour in every plot):
 test accuracy vs round, vs training seconds (cumulative ``round_seconds``, which leave out the
 start-up before round 1, recorded as ``startup_seconds``), vs megabytes
 uploaded (cumulative ``bytes_up`` / 10^6), and BGMD's relative residual 1 − ξ vs round where the
@@ -42,9 +50,20 @@ import numpy as np
 
 from ..config import placement_keys
 from ..core.paths import check_output_dir
-from .sweep import read_sweep
+from .heatmap import heatmap_panels, plot_heatmaps
+from .selection import Choice, choose_tuned, heterogeneity_order, worst_case
+from .sweep import read_sweep, read_tuning
 
-__all__ = ["CHANCE_MARGIN", "DASH", "diverged", "format_cell", "group_records", "markdown_tables", "write_report"]
+__all__ = [
+    "CHANCE_MARGIN",
+    "DASH",
+    "diverged",
+    "format_cell",
+    "group_records",
+    "markdown_tables",
+    "worst_case_tables",
+    "write_report",
+]
 
 #: A final accuracy at most chance + this margin counts as diverged.
 CHANCE_MARGIN = 0.02
@@ -120,7 +139,9 @@ def markdown_tables(records: Iterable[Mapping[str, Any]]) -> str:
         for r in members:
             cells[(*_setting(r), r["config"]["strategy"])].append(r)
         title = ", ".join(f"{k}={v}" for k, v in group) or "all runs"
-        lines = [f"### Final test accuracy (%): {title}", "",
+        counts = {len(runs) for runs in cells.values()}
+        seeds = f", mean ± std over {counts.pop()} seed(s)" if len(counts) == 1 else ""
+        lines = [f"### Final test accuracy (%): {title}{seeds}", "",
                  "| attack | ψ | " + " | ".join(strategies) + " |",
                  "|---|---:|" + "---:|" * len(strategies)]
         for attack, params, psi in _settings(members):
@@ -131,7 +152,7 @@ def markdown_tables(records: Iterable[Mapping[str, Any]]) -> str:
                     row.append("")
                     continue
                 ok = [_final(r, "accuracy") for r in runs if not diverged(r)]
-                row.append(format_cell(ok, len(runs) - len(ok)))
+                row.append(format_cell(ok, len(runs) - len(ok)) + ("" if seeds else f" [n={len(runs)}]"))
             lines.append(f"| {_setting_label(attack, params)} | {psi:g} | " + " | ".join(row) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
@@ -139,17 +160,33 @@ def markdown_tables(records: Iterable[Mapping[str, Any]]) -> str:
 
 def _curve(runs: Sequence[Mapping[str, Any]], field: str, cumulative: bool = False, scale: float = 1.0) -> np.ndarray:
     """The mean over runs of a per-round field (NaN where absent), truncated to the shortest run."""
+    return _mean(_curves(runs, field, cumulative, scale))
+
+
+def _mean(stacked: np.ndarray) -> np.ndarray:
+    out = np.full(stacked.shape[1], math.nan)
+    seen = ~np.isnan(stacked).all(axis=0)
+    out[seen] = np.nanmean(stacked[:, seen], axis=0)
+    return out
+
+
+def _spread(stacked: np.ndarray) -> np.ndarray:
+    """Sample std over runs per round (NaN with fewer than two values)."""
+    out = np.full(stacked.shape[1], math.nan)
+    enough = (~np.isnan(stacked)).sum(axis=0) > 1
+    out[enough] = np.nanstd(stacked[:, enough], axis=0, ddof=1)
+    return out
+
+
+def _curves(runs: Sequence[Mapping[str, Any]], field: str, cumulative: bool = False, scale: float = 1.0) -> np.ndarray:
+    """(runs, rounds) values of a per-round field (NaN where absent), truncated to the shortest run."""
     length = min(len(r["results"]["rounds"]) for r in runs)
     rows = []
     for r in runs:
         vals = [rec.get(field) for rec in r["results"]["rounds"][:length]]
         row = np.array([math.nan if v is None else float(v) for v in vals]) * scale
         rows.append(np.nancumsum(row) if cumulative else row)
-    stacked = np.vstack(rows)
-    out = np.full(length, math.nan)
-    seen = ~np.isnan(stacked).all(axis=0)
-    out[seen] = np.nanmean(stacked[:, seen], axis=0)
-    return out
+    return np.vstack(rows)
 
 
 _PLOTS = (
@@ -166,24 +203,39 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.=-]+", "_", text).strip("_") or "runs"
 
 
-def _plot_setting(by_strategy: Mapping[str, list[Mapping[str, Any]]], title: str, stem: Path) -> list[Path]:
+def _colours(strategies: Sequence[str]) -> dict[str, Any]:
+    """One fixed colour per strategy (in report order), the same in every plot of a report."""
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10" if len(strategies) <= 10 else "tab20"]
+    return {s: palette(i % palette.N) for i, s in enumerate(strategies)}
+
+
+def _plot_setting(
+    by_strategy: Mapping[str, list[Mapping[str, Any]]], title: str, stem: Path, colours: Mapping[str, Any] | None = None
+) -> list[Path]:
     from matplotlib.figure import Figure  # renders with Agg, no pyplot or global backend involved
 
+    colours = colours or _colours(list(by_strategy))
     written = []
     for suffix, y_field, x_field, cumulative, scale, x_label, y_label in _PLOTS:
         lines = {}
         for strategy, runs in by_strategy.items():
-            y = _curve(runs, y_field)
+            stacked = _curves(runs, y_field)
+            y = _mean(stacked)
             if np.isnan(y).all():
                 continue  # e.g. no relative_residual outside BGMD
             x = np.arange(1, len(y) + 1) if x_field is None else _curve(runs, x_field, cumulative, scale)
-            lines[strategy] = (x, y)
+            lines[strategy] = (x, y, _spread(stacked))
         if not lines:
             continue
         fig = Figure(figsize=(6, 4))
         ax = fig.subplots()
-        for strategy, (x, y) in lines.items():
-            ax.plot(x, y, label=strategy)
+        for strategy, (x, y, spread) in lines.items():
+            colour = colours.get(strategy)
+            ax.plot(x, y, label=strategy, color=colour)
+            if not np.isnan(spread).all():  # mean ± sample std over seeds
+                ax.fill_between(x, y - spread, y + spread, color=colour, alpha=0.2, linewidth=0)
         ax.set(xlabel=x_label, ylabel=y_label, title=title)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -194,7 +246,95 @@ def _plot_setting(by_strategy: Mapping[str, list[Mapping[str, Any]]], title: str
     return written
 
 
-def write_report(sweep_dir: str | Path, report_dir: str | Path) -> list[Path]:
+def _cell(mean: float, std: float, seeds: int) -> str:
+    return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if seeds > 1 else "")
+
+
+def _context_title(context: tuple[tuple[str, Any], ...]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in context) or "all runs"
+
+
+def _tuned_text(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items())
+
+
+def worst_case_tables(records: Sequence[Mapping[str, Any]], tuned: Mapping[str, Sequence[Any]] | None = None) -> str:
+    """The protocol's tables (markdown): per context, each strategy's worst case over attacks per
+    heterogeneity × ψ; with ``tuned`` axes, at the values chosen on the validation split, then the
+    chosen values and the per-attack test accuracy at them.
+
+    Examples
+    --------
+    >>> def rec(attack, acc, seed):
+    ...     return {"config": {"strategy": "gmd", "attack": attack, "byzantine-fraction": 0.2, "seed": seed},
+    ...             "results": {"rounds": [{"round": 1, "accuracy": acc}]}}
+    >>> print(worst_case_tables([rec("alie", 0.5, 0), rec("alie", 0.6, 1), rec("ipm", 0.9, 0), rec("ipm", 0.9, 1)]))
+    ### Worst case over attacks, final test accuracy (%): all runs
+    <BLANKLINE>
+    | heterogeneity | ψ | gmd |
+    |---|---:|---:|
+    | iid | 0.2 | 55.00 ± 7.07 (alie, 2 seeds) |
+    <BLANKLINE>
+    """
+    tuned = dict(tuned or {})
+    choices = choose_tuned(records, tuned)
+    contexts = list(dict.fromkeys(s[0] for s in choices))
+    strategies = list(dict.fromkeys(r["config"]["strategy"] for r in records))
+    parts = []
+    for ctx in contexts:
+        mine = {s: c for s, c in choices.items() if s[0] == ctx}
+        rows = sorted({(s[2], s[3]) for s in mine}, key=lambda hp: (heterogeneity_order(hp[0]), hp[1]))
+        header = ["| heterogeneity | ψ | " + " | ".join(strategies) + " |", "|---|---:|" + "---:|" * len(strategies)]
+        at = " at the tuned values" if tuned else ""
+        worst_lines = [f"### Worst case over attacks, final test accuracy (%){at}: {_context_title(ctx)}", "", *header]
+        pick_lines = [f"### Tuned values chosen on the validation split ({', '.join(tuned)}): {_context_title(ctx)}",
+                      "", *header]
+        for het, psi in rows:
+            worst_row, pick_row = [], []
+            for strategy in strategies:
+                choice: Choice | None = mine.get((ctx, strategy, het, psi))
+                if choice is None:
+                    worst_row.append("")
+                    pick_row.append("")
+                    continue
+                w = worst_case(choice.records)
+                seeds = f"{w.seeds} seed{'s' if w.seeds != 1 else ''}"
+                worst_row.append(f"{_cell(w.mean, w.std, w.seeds)} ({w.attack}, {seeds})")
+                pick_row.append(f"{_tuned_text(choice.values)} (validation worst {100 * choice.score:.1f}, "
+                                f"{choice.worst_attack}; {choice.candidates} candidates)")
+            worst_lines.append(f"| {het} | {psi:g} | " + " | ".join(worst_row) + " |")
+            pick_lines.append(f"| {het} | {psi:g} | " + " | ".join(pick_row) + " |")
+        parts.append("\n".join(worst_lines))
+        if tuned:
+            parts.append("\n".join(pick_lines))
+            chosen = [r for c in mine.values() for r in c.records]
+            table = markdown_tables(chosen).replace("### Final test accuracy (%): ", "### Final test accuracy (%) "
+                                                    "at the tuned values, per attack: ")
+            parts.append(table.strip())
+    return "\n\n".join(parts) + "\n"
+
+
+def _heatmaps(records: Sequence[Mapping[str, Any]], tuned: Mapping[str, Sequence[Any]], out: Path) -> list[Path]:
+    choices = choose_tuned(records, tuned)
+    written = []
+    for ctx in dict.fromkeys(s[0] for s in choices):
+        for strategy in dict.fromkeys(s[1] for s in choices if s[0] == ctx):
+            hets, psis, values, notes = heatmap_panels(choices, ctx, strategy)
+            if len(hets) * len(psis) < 2:
+                continue  # one cell: the tables say it all
+            cfg = next(r["config"] for s, c in choices.items() if s[0] == ctx and s[1] == strategy for r in c.records)
+            title = (f"{strategy}: final test accuracy (%), {cfg.get('dataset')}/{cfg.get('model')}, "
+                     f"{cfg.get('num-clients')} clients, {cfg.get('rounds')} rounds"
+                     + (f", tuned: {', '.join(tuned)}" if tuned else "")
+                     + (f"; {_context_title(ctx)}" if ctx else ""))
+            stem = _slug("_".join(["heatmap", strategy, *(f"{k}-{v}" for k, v in ctx)]))
+            written.append(plot_heatmaps(hets, psis, values, notes, title, out / f"{stem}.png"))
+    return written
+
+
+def write_report(
+    sweep_dir: str | Path, report_dir: str | Path, tuned: Mapping[str, Sequence[Any]] | None = None
+) -> list[Path]:
     """Write ``report.md`` (tables, then the plots) and the PNG plots of a sweep into ``report_dir``.
 
     Parameters
@@ -203,6 +343,9 @@ def write_report(sweep_dir: str | Path, report_dir: str | Path) -> list[Path]:
         A sweep's folder, or its ``results.jsonl``.
     report_dir : str or Path
         Where to write (created when missing).
+    tuned : mapping, optional
+        Tuned run key → candidate values in grid order; default: what the sweep recorded in its
+        ``tuning.json`` (:func:`~fedrobust.experiments.sweep.read_tuning`), none when absent.
 
     Returns
     -------
@@ -220,9 +363,23 @@ def write_report(sweep_dir: str | Path, report_dir: str | Path) -> list[Path]:
     records = read_sweep(sweep_dir)
     if not records:
         raise ValueError(f"sweep_dir {str(sweep_dir)!r} holds no finished cells (no results.jsonl records)")
-    pngs: list[Path] = []
+    tuned = read_tuning(sweep_dir) if tuned is None else {k: list(v) for k, v in tuned.items()}
     body = ["# Sweep report", "", f"{len(records)} runs. {DASH}: every seed diverged (non-finite final loss or "
-            f"accuracy, or final accuracy ≤ chance + {CHANCE_MARGIN}).", "", markdown_tables(records), "## Plots", ""]
+            f"accuracy, or final accuracy ≤ chance + {CHANCE_MARGIN}).", "", markdown_tables(records)]
+    body += ["## Worst case over attacks", "",
+             "Per strategy, heterogeneity and ψ, the attack with the lowest mean final test accuracy over seeds "
+             "(a non-finite result counts as 0); at ψ = 0 the clean run."
+             + (f" The tuned axes ({', '.join(tuned)}) take, per strategy and setting, the values whose worst case "
+                "over attacks of the final validation accuracy is highest (ties: the earliest in grid order); the "
+                "test split plays no part in the choice." if tuned else ""), "",
+             worst_case_tables(records, tuned)]
+    pngs = _heatmaps(records, tuned, out)
+    if pngs:
+        body += ["## Heatmaps", "", "Final test accuracy (%) over ψ × heterogeneity, one panel per attack and one "
+                 "for the worst case (its attack under the value), one colour scale from 0 to 100.", ""]
+        body += [f"![{p.stem}]({p.name})" for p in pngs] + [""]
+    body += ["## Plots", ""]
+    colours = _colours(list(dict.fromkeys(r["config"]["strategy"] for r in records)))
     for group, members in group_records(records).items():
         settings: dict[tuple[str, str, float], dict[str, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
         for r in members:
@@ -232,7 +389,7 @@ def write_report(sweep_dir: str | Path, report_dir: str | Path) -> list[Path]:
             title = ", ".join([f"{_setting_label(attack, params)} ψ={psi:g}", *(f"{k}={v}" for k, v in group)])
             stem = out / _slug("_".join([_setting_label(attack, params), f"psi={psi:g}",
                                          *(f"{k}={v}" for k, v in group)]))
-            written = _plot_setting(by_strategy, title, stem)
+            written = _plot_setting(by_strategy, title, stem, colours)
             pngs += written
             body += [f"### {title}", ""] + [f"![{p.stem}]({p.name})" for p in written] + [""]
     report = out / "report.md"

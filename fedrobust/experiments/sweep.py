@@ -12,6 +12,12 @@ file, so an interrupted sweep resumes where it stopped; a partly written last li
 was killed while writing it) is dropped, and a cell whose record is malformed (no ``results``, a
 non-numeric accuracy, ...: :func:`~fedrobust.experiments.cellrecord.record_problem`) is run again.
 
+Two keys of a grid are not run keys. ``[[grid]]`` tables are sub-grids: each is the top-level
+keys updated by the table's own, expanded on its own, and the cells of all of them run as one sweep
+(so a clean ψ = 0 cell need not be repeated once per attack). ``tuned`` lists axes whose values the
+report chooses on the validation split (:data:`TUNED_KEY`, :func:`tuned_axes`); the sweep records
+them in ``DIR/tuning.json`` and runs every cell as usual.
+
 Examples
 --------
 >>> cells = expand_grid({"strategy": ["bgmd", "gmd"], "seed": [0, 1], "rounds": 3})
@@ -42,7 +48,12 @@ from ..core.results import RoundRecord
 
 __all__ = [
     "RESULTS_FILE",
+    "TUNED_KEY",
+    "TUNING_FILE",
+    "SUBGRID_KEY",
     "SweepSummary",
+    "tuned_axes",
+    "read_tuning",
     "load_grid",
     "expand_grid",
     "cell_id",
@@ -56,6 +67,13 @@ __all__ = [
 
 #: Name of the file a sweep appends its finished cells to, inside the sweep's folder.
 RESULTS_FILE = "results.jsonl"
+
+#: Grid key listing the axes the report tunes on the validation split (not a run key).
+TUNED_KEY = "tuned"
+#: Grid key of the sub-grids, an array of tables (``[[grid]]`` in TOML).
+SUBGRID_KEY = "grid"
+#: The file, inside the sweep's folder, recording the tuned axes and their values in grid order.
+TUNING_FILE = "tuning.json"
 
 #: ``run_cell(config, on_round) -> results document``: how a sweep runs one cell.
 CellRunner = Callable[[RunConfig, Callable[[RoundRecord], None]], Mapping[str, Any]]
@@ -136,10 +154,16 @@ def expand_grid(grid: Mapping[str, Any]) -> list[RunConfig]:
     ...
     fedrobust.core.errors.ConfigError: cell lr=-1: lr must be > 0, got -1.0
     """
+    subgrids = grid.get(SUBGRID_KEY)
+    if subgrids is not None:
+        return _expand_subgrids(grid, subgrids)
+    tuned_axes(grid)  # a bad ``tuned`` list is an error before anything else
     problems: list[str] = []
     axes: dict[str, list[Any]] = {}
     fixed: dict[str, Any] = {}
     for key, value in grid.items():
+        if key == TUNED_KEY:
+            continue
         if key_of(str(key)) == "output":
             problems.append("output: not a grid key; a sweep writes every cell's results to DIR/results.jsonl")
         elif isinstance(value, list):
@@ -184,6 +208,94 @@ def expand_grid(grid: Mapping[str, Any]) -> list[RunConfig]:
     return cells
 
 
+def _expand_subgrids(grid: Mapping[str, Any], subgrids: Any) -> list[RunConfig]:
+    if not isinstance(subgrids, list) or not subgrids or not all(isinstance(g, dict) for g in subgrids):
+        raise ConfigError(f"{SUBGRID_KEY}: sub-grids are a non-empty array of tables ([[{SUBGRID_KEY}]] in TOML)")
+    tuned_axes(grid)
+    top = {k: v for k, v in grid.items() if k not in (SUBGRID_KEY, TUNED_KEY)}
+    cells: dict[str, RunConfig] = {}
+    problems: list[str] = []
+    for number, sub in enumerate(subgrids, start=1):
+        if SUBGRID_KEY in sub or TUNED_KEY in sub:
+            problems.append(f"{SUBGRID_KEY} {number}: a sub-grid cannot hold '{SUBGRID_KEY}' or '{TUNED_KEY}' (top level only)")
+            continue
+        try:
+            for cfg in expand_grid({**top, **sub}):
+                cells.setdefault(cell_id(cfg), cfg)  # a cell two sub-grids share runs once
+        except ConfigError as err:
+            problems += [f"{SUBGRID_KEY} {number}: {line}" for line in str(err).splitlines()]
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return list(cells.values())
+
+
+def _all_axes(grid: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Run key (dashed) → its values in grid order, over the top level and every sub-grid."""
+    out: dict[str, list[Any]] = {}
+    layers = [grid, *(g for g in grid.get(SUBGRID_KEY) or () if isinstance(g, dict))]
+    for layer in layers:
+        for key, value in layer.items():
+            if key in (TUNED_KEY, SUBGRID_KEY):
+                continue
+            values = out.setdefault(key_of(str(key)), [])
+            for v in value if isinstance(value, list) else [value]:
+                if v not in values:
+                    values.append(v)
+    return out
+
+
+def tuned_axes(grid: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The grid's tuned axes: run key → its values in grid order (empty without ``tuned``).
+
+    A tuned axis is one the report chooses per strategy and setting, maximising the worst case
+    over the grid's attacks of the final **validation** accuracy (so the cells need
+    ``validation-size`` > 0; :func:`run_sweep` checks it), never the test accuracy.
+
+    Raises
+    ------
+    ConfigError
+        ``tuned`` is not a list of names, names a key that is not a run key, or a key the grid does not set.
+
+    Examples
+    --------
+    >>> tuned_axes({"tuned": ["lr"], "lr": [0.1, 0.3], "validation-size": 500})
+    {'lr': [0.1, 0.3]}
+    >>> tuned_axes({"tuned": ["strategy"], "strategy": ["gmd", "cmd"]})
+    Traceback (most recent call last):
+    ...
+    fedrobust.core.errors.ConfigError: tuned: 'strategy' is what the report compares; it cannot be tuned
+    """
+    names = grid.get(TUNED_KEY, [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{TUNED_KEY}: a list of run keys, e.g. tuned = [\"lr\"], got {names!r}")
+    axes = _all_axes(grid)
+    known = set(RunConfig().to_dict())
+    out: dict[str, list[Any]] = {}
+    for name in names:
+        key = key_of(name)
+        if key in ("strategy", "attack", "attack-params", "byzantine-fraction", "seed", "partitioner",
+                   "dirichlet-alpha"):
+            raise ConfigError(f"{TUNED_KEY}: {name!r} is what the report compares; it cannot be tuned")
+        if key not in known:
+            raise ConfigError(f"{TUNED_KEY}: {name!r} is not a run key")
+        if key not in axes:
+            raise ConfigError(f"{TUNED_KEY}: the grid does not set {name!r}; give it a list of candidate values")
+        out[key] = axes[key]
+    return out
+
+
+def read_tuning(path: str | Path) -> dict[str, list[Any]]:
+    """The tuned axes a sweep recorded (``DIR/tuning.json``; ``path`` is the folder or its
+    ``results.jsonl``); empty when the sweep tuned nothing."""
+    path = Path(path)
+    folder = path if path.is_dir() or not path.suffix else path.parent
+    file = folder / TUNING_FILE
+    if not file.exists():
+        return {}
+    data = json.loads(file.read_text(encoding="utf-8"))
+    return {str(k): list(v) for k, v in dict(data.get("tuned", {})).items()}
+
+
 def grid_warnings(grid: Mapping[str, Any], cells: Sequence[RunConfig], name: str = "the grid") -> list[str]:
     """Doubtful settings of a sweep, one line each: ``name`` sets no key at all (the sweep runs
     one cell of defaults), then every distinct :func:`~fedrobust.config.config_warnings` line of
@@ -200,11 +312,11 @@ def grid_warnings(grid: Mapping[str, Any], cells: Sequence[RunConfig], name: str
     from ..config import config_warnings
 
     out = [f"{name} sets no run key: the sweep runs one cell with every default"] if not grid else []
-    axes = [k for k, v in grid.items() if isinstance(v, list)]
+    axes = [k for k, v in _all_axes(grid).items() if len(v) > 1]
     first: dict[str, tuple[str, int]] = {}
     for cfg in cells:
         values = cfg.to_dict()
-        label = _label({k: values.get(key_of(str(k))) for k in axes})
+        label = _label({k: values.get(k) for k in axes})
         for line in config_warnings(cfg):
             where, count = first.get(line, (label, 0))
             first[line] = (where, count + 1)
@@ -344,6 +456,7 @@ def run_sweep(
     run_cell: CellRunner | None = None,
     preflight: bool = True,
     progress: bool = True,
+    tuned: Mapping[str, Sequence[Any]] | None = None,
 ) -> SweepSummary:
     """Run every cell not yet in ``output_dir/results.jsonl`` and append each as it finishes.
 
@@ -360,6 +473,10 @@ def run_sweep(
         :func:`fedrobust.run.simulation.check_runnable` (dataset files, device, partitioner).
     progress : bool
         Show a rich progress bar over the cells, with a second bar over the current cell's rounds.
+    tuned : mapping, optional
+        The tuned axes (:func:`tuned_axes`; taken from ``cells`` when it is a grid mapping), written
+        to ``output_dir/tuning.json`` for the report. Every cell must then hold out a validation
+        split (``validation-size`` > 0).
 
     Returns
     -------
@@ -376,13 +493,25 @@ def run_sweep(
         Passed on at once; every cell finished before it is already in the file.
     """
     if isinstance(cells, Mapping):
+        tuned = tuned_axes(cells) if tuned is None else tuned
         cells = expand_grid(cells)
+    tuned = {key_of(str(k)): list(v) for k, v in (tuned or {}).items()}
+    if tuned and any(int(getattr(c, "validation_size", 0)) <= 0 for c in cells):
+        raise ConfigError(
+            f"tuned = {list(tuned)}: the report chooses tuned values on the validation split, never the test "
+            "split; set validation-size > 0 (e.g. validation-size = 500) for every cell"
+        )
     if not all(isinstance(c, RunConfig) for c in cells):
         raise TypeError("cells must be RunConfig objects or one grid mapping")
     runner = simulate_cell if run_cell is None else run_cell
     out_dir = Path(output_dir)
     check_output_dir(out_dir, "sweep folder")
     path = out_dir / RESULTS_FILE
+    tuning = out_dir / TUNING_FILE
+    if tuned:
+        tuning.write_text(json.dumps({"tuned": tuned}, indent=1) + "\n", encoding="utf-8")
+    elif tuning.exists():
+        tuning.unlink()  # this sweep's grid tunes nothing; a stale file would mislead the report
     done, malformed = _repair(path)
     unique = dict(zip((cell_id(c) for c in cells), cells))
     pending = [(ident, cfg) for ident, cfg in unique.items() if ident not in done]
