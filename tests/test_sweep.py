@@ -273,3 +273,34 @@ def test_a_malformed_record_does_not_count_as_done_and_its_cell_runs_again(tmp_p
     assert f"cell {body[1]['cell']}: its record on {path}:2 is malformed" in capsys.readouterr().err
     assert sorted(r["cell"] for r in read_sweep(tmp_path)) == sorted(cell_id(c) for c in expand_grid(GRID))
     assert run_sweep(GRID, tmp_path, run_cell=Runner(), progress=False).skipped == 4
+
+
+def test_sub_grids_share_the_top_level_and_run_a_shared_cell_once():
+    grid = {"strategy": "gmd", "rounds": 2, "grid": [
+        {"attack": "none", "byzantine-fraction": 0.0},
+        {"attack": ["alie", "ipm"], "byzantine-fraction": [0.0, 0.2]},
+        {"attack": "none", "byzantine-fraction": 0.0},  # the same cell as the first sub-grid's
+    ]}
+    cells = expand_grid(grid)
+    assert [(c.attack, c.byzantine_fraction) for c in cells] == [
+        ("none", 0.0), ("alie", 0.0), ("alie", 0.2), ("ipm", 0.0), ("ipm", 0.2)]
+    assert {c.rounds for c in cells} == {2}
+    with pytest.raises(ConfigError, match="grid 2: .*lr must be > 0"):
+        expand_grid({"grid": [{"lr": 0.1}, {"lr": -1.0}]})
+    with pytest.raises(ConfigError, match="array of tables"):
+        expand_grid({"grid": [1, 2]})
+
+
+def test_a_tuned_grid_needs_tuned_axes_and_a_validation_split(tmp_path):
+    from fedrobust.experiments.sweep import tuned_axes
+
+    assert tuned_axes({"tuned": ["lr"], "lr": [0.3, 0.1]}) == {"lr": [0.3, 0.1]}
+    with pytest.raises(ConfigError, match="does not set 'client-momentum'"):
+        tuned_axes({"tuned": ["client-momentum"], "lr": [0.1]})
+    with pytest.raises(ConfigError, match="not a run key"):
+        tuned_axes({"tuned": ["learning-rate"], "lr": [0.1]})
+    with pytest.raises(ConfigError, match="cannot be tuned"):
+        tuned_axes({"tuned": ["seed"], "seed": [0, 1]})
+    with pytest.raises(ConfigError, match="validation-size > 0"):
+        run_sweep({**GRID, "tuned": ["lr"], "lr": [0.1, 0.3]}, tmp_path, run_cell=Runner(), progress=False)
+    assert not (tmp_path / "results.jsonl").exists()
