@@ -212,6 +212,12 @@ class RunConfig:
         100, "fltrust: training examples the server holds out as its clean root set (drawn, seeded, before the "
         "partitioning, so no client has them; at most half the training split; 100 as in the FLTrust paper)",
     )
+    validation_size: int = _key(
+        0, "training examples held out as a validation split (drawn, seeded, from the training split before the "
+        "root set and the partitioning, so no client and no root set has them; never from the test split; "
+        "validation-size + root-size at most half the training split); each round record, and initial, then "
+        "get val_accuracy and val_loss of the global model on it; 0 = no validation split",
+    )
     pre_aggregation: str = _key(
         "", "what transforms the accepted client vectors before the strategy's rule, applied in order, e.g. 'nnm' or "
         "'bucketing:s=2,nnm' (nnm, bucketing, arc, clipping; each name:key=value with its parameters, a further "
@@ -391,6 +397,8 @@ def _value_problems(cfg: RunConfig) -> list[str]:
     need(cfg.krum_f >= -1, f"krum-f must be >= 0, or -1 to derive it from byzantine-fraction, got {cfg.krum_f}")
     need(cfg.krum_m >= 1, f"krum-m must be >= 1, got {cfg.krum_m}")
     need(cfg.root_size >= 1, f"root-size must be >= 1 (root examples the fltrust server holds out), got {cfg.root_size}")
+    need(cfg.validation_size >= 0,
+         f"validation-size must be >= 0 (0 = no validation split), got {cfg.validation_size}")
     need(cfg.norm_option in NORM_OPTIONS, f"norm-option must be 1 or 2, got {cfg.norm_option}")
     need(cfg.radius >= 0, f"radius must be >= 0 (0 = no projection), got {cfg.radius}")
     need(cfg.lam >= 0, f"lam must be >= 0, got {cfg.lam}")

@@ -158,6 +158,20 @@ def test_defense_streams_are_pinned(name):
     assert got == DEFENSE_STREAM_WORDS[name]
 
 
+#: The validation split's stream: stream_words("validation", seed) for the seeds of ROUND_KEYS, and
+#: the holdout it draws, holdout_split(100, 5, seed, "validation").held_out.
+VALIDATION_WORDS = [[2776503247, 2219816083], [1674682682, 1948316670], [992897413, 2431674795]]
+VALIDATION_HELD_OUT = [[39, 43, 62, 63, 78], [13, 29, 50, 71, 76], [7, 21, 24, 62, 66]]
+
+
+def test_validation_stream_is_pinned():
+    from fedrobust.core.rng import stream_words
+    from fedrobust.data.holdout import holdout_split
+
+    assert [stream_words("validation", s).tolist() for s, _ in ROUND_KEYS] == VALIDATION_WORDS
+    assert [holdout_split(100, 5, s, "validation").held_out.tolist() for s, _ in ROUND_KEYS] == VALIDATION_HELD_OUT
+
+
 # ---------------------------------------------------------------------------- the table itself
 def test_streams_have_distinct_entropy_layouts():
     from fedrobust.core.rng import STREAMS

@@ -11,7 +11,10 @@ The schema (the same for ``fedrobust.simulate(...)``, ``fedrobust run --output``
      "rounds": [{"round": 1, "accuracy": ..., "loss": ..., "bytes_up": ...,
                  "byzantine_clients": [7], ...}, ...]}  # Byzantine among the round's sampled clients
 
-Under the ``backdoor`` attack every round also has ``attack_success_rate``. A run stopped by
+Under the ``backdoor`` attack every round also has ``attack_success_rate``. With
+``validation-size > 0`` every round, and ``initial``, also has ``val_accuracy`` and ``val_loss``:
+the same model evaluated on the run's validation split, held out of the training split before it
+is partitioned (:func:`fedrobust.run.build.validation_indices`; never the test split). A run stopped by
 Ctrl-C writes the rounds it finished with ``"interrupted": true`` and ``"rounds_done": N`` at the
 top level (:func:`fedrobust.run.interrupt.partial_results`).
 
@@ -65,7 +68,8 @@ class RoundRecord:
     extra : dict
         Further metrics, flattened into the record by :meth:`to_dict`: ``byzantine_clients`` (the
         Byzantine partition ids among the sampled clients), ``attack_success_rate`` (under the
-        ``backdoor`` attack) and the strategy's own.
+        ``backdoor`` attack), ``val_accuracy`` and ``val_loss`` (with ``validation-size > 0``: the
+        global model on the validation split, after the round) and the strategy's own.
     """
 
     round: int

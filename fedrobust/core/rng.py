@@ -76,6 +76,8 @@ STREAMS: dict[str, _Stream] = {
     "root-minibatch": _Stream((0x52_4F_4F_54, 1), ("server_round",)),
     # "ROOT", 2: torch's global RNG during the server's root-set gradient (strategies.fltrust)
     "root-fit": _Stream((0x52_4F_4F_54, 2), ("server_round",)),
+    # "VAL": which training examples the run holds out as its validation split (run.build.validation_indices)
+    "validation": _Stream((0x56_41_4C,), ()),
     # "DNC": a round's coordinate draws of the DnC rule, server side (aggregators.rules_clustering)
     "dnc-coordinates": _Stream((0x44_4E_43,), ("server_round",)),
     # "SGD": a round's coordinates for SignGuard's sign statistics, server side (aggregators.rules_clustering)

@@ -7,7 +7,8 @@ from ``context.run_config`` (``[tool.flwr.app.config]`` plus ``--run-config`` ov
 
 - Server: the strategy named by ``strategy`` (:data:`fedrobust.strategies.STRATEGIES`), the
   model built from the run seed, centralised evaluation on the test split (plus the attack success
-  rate under ``attack = backdoor``), and, when ``output`` is set, the results JSON written after
+  rate under ``attack = backdoor``, and the validation split's ``val_accuracy`` and ``val_loss``
+  under ``validation-size > 0``), and, when ``output`` is set, the results JSON written after
   the last round. With ``checkpoint-dir`` it saves a checkpoint after every round and, with
   ``resume``, starts from the last one (:mod:`fedrobust.run.checkpoint`); ``round-timeout`` bounds
   how long a round waits for its replies.
@@ -45,6 +46,7 @@ from ..core.results import RoundRecord, write_results
 from ..strategies import STRATEGIES, VectorStrategy
 from .build import (
     build_attack, build_model, byzantine_clients, client_data, load_splits, poisoned_client_data, root_data,
+    validation_data,
 )
 
 __all__ = [
@@ -67,7 +69,11 @@ def make_strategy(
     Under the ``backdoor`` attack each round record also gets ``attack_success_rate`` (on the test
     split, with the run's Backdoor parameters). A strategy that trains on the server
     (``uses_root_data``: fltrust) also gets ``server_update_fn`` on its own model and the run's
-    root set (:func:`~fedrobust.run.build.root_data`, held out of every client's partition). When ``cfg.output`` is set, the results JSON is
+    root set (:func:`~fedrobust.run.build.root_data`, held out of every client's partition). With
+    ``validation-size > 0`` every round record, and the results' ``initial``, also get
+    ``val_accuracy`` and ``val_loss``: the evaluation of the same model on the run's validation
+    split (:func:`~fedrobust.run.build.validation_data`, held out of every partition and of the
+    root set). When ``cfg.output`` is set, the results JSON is
     written once the last round is recorded. With ``warn``, the run's
     :func:`~fedrobust.config.config_warnings` are logged (False: the caller reported them).
     """
@@ -79,12 +85,15 @@ def make_strategy(
     success_rate = (
         make_attack_success_fn(model, splits.x_test, splits.y_test, attack) if isinstance(attack, Backdoor) else None
     )
+    validate = _validation_metrics_fn(cfg, model)
     shapes = [tuple(p.shape) for p in model.parameters()]
     strategy: VectorStrategy
 
     def finish_round(record: RoundRecord) -> None:
         if success_rate is not None:  # the strategy's x is the model this record evaluated
             record.extra["attack_success_rate"] = success_rate(strategy.x)
+        if validate is not None:
+            record.extra.update(validate(strategy.x))
         if cfg.checkpoint_dir:
             save_server(cfg.checkpoint_dir, strategy)
         if on_round is not None:
@@ -97,6 +106,7 @@ def make_strategy(
     if cls.uses_root_data:  # the server trains on its root set (fltrust), with a model of its own
         extra["server_update_fn"] = cls.server_update_from_root(cfg, build_model(cfg, splits), *root_data(cfg))
     strategy = cls(cfg, flat_params(model), shapes, evaluate_fn=evaluate_fn, on_round=finish_round, **extra)
+    strategy.initial_metrics_fn = validate  # the initial model's validation metrics, in the results' initial
     check_model_size(cfg, strategy.x.numel())
     strategy.warnings = config_warnings(cfg)
     for line in strategy.warnings if warn else ():
@@ -113,6 +123,28 @@ def make_strategy(
                 log(WARNING, "resume: %s holds no checkpoint yet; starting at round 1", cfg.checkpoint_dir)
             clear_client_states(cfg.checkpoint_dir)
     return strategy
+
+
+def _validation_metrics_fn(
+    cfg: RunConfig, model: torch.nn.Module
+) -> Callable[[torch.Tensor], dict[str, float]] | None:
+    """``fn(vec) -> {"val_accuracy", "val_loss"}`` of the flat model ``vec`` on the run's validation
+    split (evaluated on ``model``), or None when ``validation-size = 0``.
+
+    Raises
+    ------
+    ConfigError
+        If the validation split (with the root set) would take more than half the training split.
+    """
+    if not cfg.validation_size:
+        return None
+    evaluate = make_evaluate_fn(model, *validation_data(cfg))
+
+    def validate(vec: torch.Tensor) -> dict[str, float]:
+        loss, accuracy = evaluate(vec)
+        return {"val_accuracy": float(accuracy), "val_loss": float(loss)}
+
+    return validate
 
 
 def check_model_size(cfg: RunConfig, d: int) -> None:

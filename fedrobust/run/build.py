@@ -5,14 +5,19 @@ partitioning the dataset again each time would dominate small runs, so both are 
 (keyed by the config values they depend on), and so is a Byzantine client's poisoned data.
 
 Who is Byzantine (:func:`byzantine_clients`) is worked out from the config alone, so the server
-(which records it) and every client (which acts on it) agree without talking; so is the root set
-of a strategy that trains on the server (:func:`root_indices`: FLTrust), which the partitions
-leave out.
+(which records it) and every client (which acts on it) agree without talking; so are the examples
+held out of the training split before it is partitioned: first the validation split
+(:func:`validation_indices`, ``validation-size``, stream ``validation``) from the whole training
+split, then the root set of a strategy that trains on the server (:func:`root_indices`: FLTrust,
+``root-size``, stream ``root-set``) from what is left; the clients split the rest. The three sets
+are pairwise disjoint, and the test split is never touched. With ``validation-size = 0`` the root
+set and the partitions are those of a run without a validation split.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -22,7 +27,7 @@ from ..attacks import Attack
 from ..attacks.run import build_attack, byzantine_clients  # noqa: F401 - re-exported: part of a run's build
 from ..config import ConfigError, RunConfig, parse_params
 from ..data import DatasetSplits, load_dataset, partition
-from ..data.holdout import Holdout, holdout_split
+from ..data.holdout import MAX_HOLDOUT_FRACTION, Holdout, holdout_split
 from ..models import get_model
 
 __all__ = [
@@ -32,6 +37,8 @@ __all__ = [
     "root_size",
     "root_indices",
     "root_data",
+    "validation_indices",
+    "validation_data",
     "build_model",
     "build_attack",
     "byzantine_clients",
@@ -44,24 +51,55 @@ def _splits(dataset: str, data_dir: str, seed: int) -> DatasetSplits:
     return load_dataset(dataset, data_dir=data_dir or None, seed=seed)
 
 
+class _HeldOut(NamedTuple):
+    """The training split's indices: validation, root set, and the clients' rest (each sorted ``int64``)."""
+
+    validation: np.ndarray
+    root: np.ndarray
+    rest: np.ndarray
+
+
 @functools.lru_cache(maxsize=8)
-def _root_set(dataset: str, data_dir: str, seed: int, size: int) -> Holdout:
+def _held_out(dataset: str, data_dir: str, seed: int, validation: int, root: int) -> _HeldOut:
+    """``validation`` examples drawn from the whole training split, then ``root`` from what is left."""
     num_train = _splits(dataset, data_dir, seed).num_train
+    if validation and root and validation + root > MAX_HOLDOUT_FRACTION * num_train:
+        raise ConfigError(
+            f"validation-size={validation} + root-size={root} = {validation + root} is more than "
+            f"{MAX_HOLDOUT_FRACTION:g} of the {num_train} training examples; the clients need the rest "
+            f"(dataset {dataset}); lower validation-size or root-size"
+        )
+    everything = np.arange(num_train, dtype=np.int64)
+    none = np.empty(0, dtype=np.int64)
     try:
-        return holdout_split(num_train, size, seed, "root-set", name="root-size")
+        val = holdout_split(num_train, validation, seed, "validation", name="validation-size") if validation else None
+        left = everything if val is None else val.rest
+        # The root set is drawn from what the validation split leaves (all of it when there is none:
+        # then left[i] == i, and the root set is that of a run without a validation split).
+        drawn = holdout_split(len(left), root, seed, "root-set", name="root-size") if root else None
     except ValueError as err:
         raise ConfigError(f"{err} (dataset {dataset})") from None
+    if drawn is None:
+        return _HeldOut(none if val is None else val.held_out, none, left)
+    return _HeldOut(none if val is None else val.held_out, left[drawn.held_out], left[drawn.rest])
+
+
+@functools.lru_cache(maxsize=8)
+def _root_set(dataset: str, data_dir: str, seed: int, size: int, validation: int = 0) -> Holdout:
+    held = _held_out(dataset, data_dir, seed, validation, size)
+    return Holdout(held.root, held.rest)  # rest: what the clients get (neither root nor validation)
 
 
 @functools.lru_cache(maxsize=8)
 def _partitions(
-    dataset: str, data_dir: str, seed: int, num_clients: int, partitioner: str, alpha: float, held_out: int = 0
+    dataset: str, data_dir: str, seed: int, num_clients: int, partitioner: str, alpha: float, held_out: int = 0,
+    validation: int = 0,
 ) -> tuple[np.ndarray, ...]:
     labels = _splits(dataset, data_dir, seed).y_train
     kwargs = {"alpha": alpha} if partitioner == "dirichlet" else {}
-    if not held_out:  # every training example goes to the clients
+    if not held_out and not validation:  # every training example goes to the clients
         return tuple(partition(labels, num_clients, partitioner=partitioner, seed=seed, **kwargs))
-    rest = _root_set(dataset, data_dir, seed, held_out).rest  # the clients split what the server leaves them
+    rest = _held_out(dataset, data_dir, seed, validation, held_out).rest  # the clients split what is left
     return tuple(rest[p] for p in partition(labels[rest], num_clients, partitioner=partitioner, seed=seed, **kwargs))
 
 
@@ -82,19 +120,21 @@ def root_indices(cfg: RunConfig) -> np.ndarray:
     """Training-set indices of the server's root set (sorted; empty when the strategy has none).
 
     ``root-size`` examples drawn uniformly, seeded by the run seed (stream ``root-set``), from the
-    training split before it is partitioned: :func:`client_indices` partitions the rest, so no
-    client holds a root example, and the test split is never touched. The server and every
-    client call this with the same config and so agree.
+    training split before it is partitioned, after the validation split
+    (:func:`validation_indices`) is taken out of it: :func:`client_indices` partitions the rest,
+    so no client holds a root example, no root example is a validation one, and the test split is
+    never touched. The server and every client call this with the same config and so agree.
 
     Raises
     ------
     ConfigError
-        If ``root-size`` is more than half the training split.
+        If ``root-size`` is more than half the training split, or ``validation-size`` +
+        ``root-size`` is.
     """
     size = root_size(cfg)
     if not size:
         return np.empty(0, dtype=np.int64)
-    return _root_set(cfg.dataset, cfg.data_dir, cfg.seed, size).held_out
+    return _root_set(cfg.dataset, cfg.data_dir, cfg.seed, size, cfg.validation_size).held_out
 
 
 def root_data(cfg: RunConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,15 +144,53 @@ def root_data(cfg: RunConfig) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(splits.x_train[idx]), torch.from_numpy(splits.y_train[idx])
 
 
+def validation_indices(cfg: RunConfig) -> np.ndarray:
+    """Training-set indices of the run's validation split (sorted; empty when ``validation-size = 0``).
+
+    ``validation-size`` examples drawn uniformly, seeded by the run seed (stream ``validation``),
+    from the whole training split, before the root set (:func:`root_indices`) is drawn from what
+    is left and the rest is partitioned (:func:`client_indices`): no client and no root set holds
+    a validation example, and the test split is never touched. The server evaluates the global
+    model on it every round (``val_accuracy``, ``val_loss``).
+
+    Raises
+    ------
+    ConfigError
+        If ``validation-size`` is more than half the training split, or ``validation-size`` +
+        ``root-size`` is (for a strategy with a root set).
+
+    Examples
+    --------
+    >>> cfg = RunConfig(dataset="breast-cancer", num_clients=5, clients_per_round=5, validation_size=40)
+    >>> val = validation_indices(cfg)
+    >>> len(val), any(set(val.tolist()) & set(client_indices(cfg, p).tolist()) for p in range(5))
+    (40, False)
+    >>> validation_indices(cfg.replace(validation_size=0)).size
+    0
+    """
+    if not cfg.validation_size:
+        return np.empty(0, dtype=np.int64)
+    return _held_out(cfg.dataset, cfg.data_dir, cfg.seed, int(cfg.validation_size), root_size(cfg)).validation
+
+
+def validation_data(cfg: RunConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The validation examples and labels (:func:`validation_indices`) as CPU tensors (none when
+    ``validation-size = 0``)."""
+    splits = load_splits(cfg)
+    idx = validation_indices(cfg)
+    return torch.from_numpy(splits.x_train[idx]), torch.from_numpy(splits.y_train[idx])
+
+
 def _run_partitions(cfg: RunConfig) -> tuple[np.ndarray, ...]:
     return _partitions(
-        cfg.dataset, cfg.data_dir, cfg.seed, cfg.num_clients, cfg.partitioner, cfg.dirichlet_alpha, root_size(cfg)
+        cfg.dataset, cfg.data_dir, cfg.seed, cfg.num_clients, cfg.partitioner, cfg.dirichlet_alpha, root_size(cfg),
+        int(cfg.validation_size),
     )
 
 
 def client_indices(cfg: RunConfig, partition_id: int) -> np.ndarray:
     """Training-set indices of one client's partition (seeded by the run seed); never one of the
-    server's :func:`root_indices`."""
+    server's :func:`root_indices` nor of the :func:`validation_indices`."""
     if not 0 <= partition_id < cfg.num_clients:
         raise ValueError(f"partition_id must lie in [0, num-clients={cfg.num_clients}), got {partition_id}")
     return _run_partitions(cfg)[partition_id]
@@ -134,10 +212,10 @@ def build_model(cfg: RunConfig, splits: DatasetSplits | None = None) -> torch.nn
 @functools.lru_cache(maxsize=1024)
 def _poisoned(
     dataset: str, data_dir: str, seed: int, num_clients: int, partitioner: str, alpha: float,
-    attack: Attack, partition_id: int, held_out: int = 0,
+    attack: Attack, partition_id: int, held_out: int = 0, validation: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     splits = _splits(dataset, data_dir, seed)
-    idx = _partitions(dataset, data_dir, seed, num_clients, partitioner, alpha, held_out)[partition_id]
+    idx = _partitions(dataset, data_dir, seed, num_clients, partitioner, alpha, held_out, validation)[partition_id]
     rng = stream_rng("poison", seed, partition_id)
     return attack.poison(splits.x_train[idx], splits.y_train[idx], splits.num_classes, rng)
 
@@ -155,6 +233,6 @@ def poisoned_client_data(
     attack = build_attack(cfg) if attack is None else attack
     x, y = _poisoned(
         cfg.dataset, cfg.data_dir, cfg.seed, cfg.num_clients, cfg.partitioner, cfg.dirichlet_alpha, attack,
-        int(partition_id), root_size(cfg),
+        int(partition_id), root_size(cfg), int(cfg.validation_size),
     )
     return torch.from_numpy(x), torch.from_numpy(y)

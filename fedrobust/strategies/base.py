@@ -171,6 +171,9 @@ class VectorStrategy(Strategy):
         self.warnings: list[str] = []  # the run's config warnings, for the results (set by the App)
         self.records: list[RoundRecord] = []
         self.initial: dict[str, float] = {}
+        # Further metrics of the initial model, merged into initial (set by the App: the validation
+        # split's val_accuracy and val_loss); None: none.
+        self.initial_metrics_fn: Callable[[torch.Tensor], Mapping[str, float]] | None = None
         self._partition_of: dict[str, int] = {}  # Flower cid -> partition id
         self._open: dict[int, tuple[float, RoundRecord]] = {}  # round -> (start time, record)
         self.server_round = 0  # the round being aggregated (set before step)
@@ -484,6 +487,8 @@ class VectorStrategy(Strategy):
             loss, accuracy = (float(v) for v in self.evaluate_fn(self.x))
         if server_round == 0:
             self.initial = {"accuracy": accuracy, "loss": loss}
+            if self.initial_metrics_fn is not None:
+                self.initial.update(self.initial_metrics_fn(self.x))
         elif server_round in self._open:
             started, record = self._open.pop(server_round)
             record.accuracy, record.loss = accuracy, loss
