@@ -258,10 +258,15 @@ def _tuned_text(values: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in values.items())
 
 
-def worst_case_tables(records: Sequence[Mapping[str, Any]], tuned: Mapping[str, Sequence[Any]] | None = None) -> str:
+def worst_case_tables(
+    records: Sequence[Mapping[str, Any]],
+    tuned: Mapping[str, Sequence[Any]] | None = None,
+    choices: Mapping[tuple[Any, ...], Choice] | None = None,
+) -> str:
     """The protocol's tables (markdown): per context, each strategy's worst case over attacks per
     heterogeneity × ψ; with ``tuned`` axes, at the values chosen on the validation split, then the
-    chosen values and the per-attack test accuracy at them.
+    chosen values and the per-attack test accuracy at them. ``choices``: ``choose_tuned(records,
+    tuned)`` when the caller has it already.
 
     Examples
     --------
@@ -277,7 +282,7 @@ def worst_case_tables(records: Sequence[Mapping[str, Any]], tuned: Mapping[str, 
     <BLANKLINE>
     """
     tuned = dict(tuned or {})
-    choices = choose_tuned(records, tuned)
+    choices = choose_tuned(records, tuned) if choices is None else choices
     contexts = list(dict.fromkeys(s[0] for s in choices))
     strategies = list(dict.fromkeys(r["config"]["strategy"] for r in records))
     parts = []
@@ -314,8 +319,7 @@ def worst_case_tables(records: Sequence[Mapping[str, Any]], tuned: Mapping[str, 
     return "\n\n".join(parts) + "\n"
 
 
-def _heatmaps(records: Sequence[Mapping[str, Any]], tuned: Mapping[str, Sequence[Any]], out: Path) -> list[Path]:
-    choices = choose_tuned(records, tuned)
+def _heatmaps(choices: Mapping[tuple[Any, ...], Choice], tuned: Mapping[str, Sequence[Any]], out: Path) -> list[Path]:
     written = []
     for ctx in dict.fromkeys(s[0] for s in choices):
         for strategy in dict.fromkeys(s[1] for s in choices if s[0] == ctx):
@@ -364,6 +368,7 @@ def write_report(
     if not records:
         raise ValueError(f"sweep_dir {str(sweep_dir)!r} holds no finished cells (no results.jsonl records)")
     tuned = read_tuning(sweep_dir) if tuned is None else {k: list(v) for k, v in tuned.items()}
+    choices = choose_tuned(records, tuned)  # once, for the tables and the heatmaps
     body = ["# Sweep report", "", f"{len(records)} runs. {DASH}: every seed diverged (non-finite final loss or "
             f"accuracy, or final accuracy ≤ chance + {CHANCE_MARGIN}).", "", markdown_tables(records)]
     body += ["## Worst case over attacks", "",
@@ -372,8 +377,8 @@ def write_report(
              + (f" The tuned axes ({', '.join(tuned)}) take, per strategy and setting, the values whose worst case "
                 "over attacks of the final validation accuracy is highest (ties: the earliest in grid order); the "
                 "test split plays no part in the choice." if tuned else ""), "",
-             worst_case_tables(records, tuned)]
-    pngs = _heatmaps(records, tuned, out)
+             worst_case_tables(records, tuned, choices)]
+    pngs = _heatmaps(choices, tuned, out)
     if pngs:
         body += ["## Heatmaps", "", "Final test accuracy (%) over ψ × heterogeneity, one panel per attack and one "
                  "for the worst case (its attack under the value), one colour scale from 0 to 100.", ""]

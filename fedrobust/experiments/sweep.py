@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from .cellrecord import record_problem
+from .selection import COMPARED_KEYS
 from ..config import ConfigError, RunConfig, key_of, placement_keys
 from ..core.paths import check_output_dir
 from ..core.results import RoundRecord
@@ -273,8 +274,7 @@ def tuned_axes(grid: Mapping[str, Any]) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     for name in names:
         key = key_of(name)
-        if key in ("strategy", "attack", "attack-params", "byzantine-fraction", "seed", "partitioner",
-                   "dirichlet-alpha"):
+        if key in COMPARED_KEYS:
             raise ConfigError(f"{TUNED_KEY}: {name!r} is what the report compares; it cannot be tuned")
         if key not in known:
             raise ConfigError(f"{TUNED_KEY}: {name!r} is not a run key")
