@@ -3,11 +3,22 @@
 ``python tests/_pinned.py`` prints the digests of the current code; ``tests/test_pinned_models.py``
 compares against the values recorded there. A refactoring that claims to change no arithmetic
 must leave every digest as it is.
+
+Last bits depend on the CPU: torch picks its vectorised kernels (ATen's AVX2 or AVX-512 builds)
+and MKL its GEMM code path by what the processor offers, and the kernels sum in different orders.
+Digests recorded on one x86-64 machine therefore differ on another. The digests are computed, and
+were recorded, in a child process started with ``PORTABLE_ENV``: ATen's scalar kernels, MKL's
+conditional-numerical-reproducibility mode ``COMPATIBLE``, oneDNN capped at SSE4.1, numba
+compiling for a generic CPU, and one thread. ``python tests/_pinned.py`` starts that child itself.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import torch
@@ -81,10 +92,44 @@ def plugin_models() -> dict[str, str]:
     return out
 
 
+MESSAGE_RUNS = ("bgmd", "krum", "c-rsa")
+
+# The same kernels, in the same summation order, on every x86-64 processor (see the module docstring).
+PORTABLE_ENV = {
+    "ATEN_CPU_CAPABILITY": "default",
+    "MKL_CBWR": "COMPATIBLE",
+    "ONEDNN_MAX_CPU_ISA": "SSE41",
+    "NUMBA_CPU_NAME": "generic",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+
+
+def all_digests() -> dict:
+    """Every digest of the current code, in this process (see ``portable_digests``)."""
+    from fedrobust.aggregators import _sortnet
+
+    out = {name: final_model(run_config(name)) for name in RUNS}
+    out.update({f"message:{name}": final_model(run_config(name, api="message")) for name in MESSAGE_RUNS})
+    out.update({f"plugin:{name}": value for name, value in plugin_models().items()})
+    return {"digests": out, "have_numba": _sortnet.HAVE_NUMBA}
+
+
+def portable_digests() -> dict:
+    """``all_digests`` computed in a child process started with ``PORTABLE_ENV``."""
+    env = {**os.environ, **PORTABLE_ENV}
+    here = os.path.dirname(os.path.abspath(__file__))
+    done = subprocess.run(
+        [sys.executable, os.path.join(here, "_pinned.py"), "--child"], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the pinned runs failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 if __name__ == "__main__":
-    for name in RUNS:
-        print(f'    "{name}": "{final_model(run_config(name))}",')
-    for name in ("bgmd", "krum", "c-rsa"):
-        print(f'    "message:{name}": "{final_model(run_config(name, api="message"))}",')
-    for name, value in plugin_models().items():
-        print(f'    "plugin:{name}": "{value}",')
+    if sys.argv[1:] == ["--child"]:
+        print(json.dumps(all_digests()))
+    else:
+        for key, value in portable_digests()["digests"].items():
+            print(f'    "{key}": "{value}",')
