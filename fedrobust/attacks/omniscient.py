@@ -149,7 +149,13 @@ def honest_mean_std(honest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """
     work = honest.to(torch.float64)
     mu = work.mean(dim=0)
-    sigma = work.std(dim=0) if honest.shape[0] > 1 else torch.zeros_like(mu)
+    n = honest.shape[0]
+    if n > 1:
+        # Two passes over the rows: several times faster than torch.std(dim=0) on CPU, which
+        # reduces across the strided dimension; the same value to float64 rounding.
+        sigma = (work - mu).square_().sum(dim=0).div_(n - 1).sqrt_()
+    else:
+        sigma = torch.zeros_like(mu)
     return mu.to(honest.dtype), sigma.to(honest.dtype)
 
 
