@@ -127,6 +127,25 @@ def test_resume_checks_the_config(tmp_path):
         resume_round(cfg.replace(resume=True, checkpoint_dir=str(tmp_path / "bad")))
 
 
+def test_resume_refuses_a_key_set_off_its_default_that_the_checkpoint_predates(tmp_path, monkeypatch):
+    import fedrobust.run.checkpoint as checkpoint
+
+    cfg = small("bgmd", rounds=2, checkpoint_dir=str(tmp_path))
+    run_inprocess(cfg)
+    load = checkpoint.load_server
+
+    def made_before_validation_size(directory):
+        state = load(directory)
+        del state["config"]["validation-size"]
+        return state
+
+    monkeypatch.setattr(checkpoint, "load_server", made_before_validation_size)
+    assert resume_round(cfg.replace(resume=True)) == 2  # that run had the default, 0: the same run
+    with pytest.raises(ConfigError, match=r"changed: validation-size=50 \(checkpoint: made before validation-size "
+                                          r"existed, so the default 0\)"):
+        resume_round(cfg.replace(resume=True, validation_size=50))
+
+
 def test_resume_of_a_finished_run_runs_no_round(tmp_path):
     cfg = small("bgmd", rounds=2, checkpoint_dir=str(tmp_path))
     first = run_inprocess(cfg)

@@ -304,3 +304,28 @@ def test_a_tuned_grid_needs_tuned_axes_and_a_validation_split(tmp_path):
     with pytest.raises(ConfigError, match="validation-size > 0"):
         run_sweep({**GRID, "tuned": ["lr"], "lr": [0.1, 0.3]}, tmp_path, run_cell=Runner(), progress=False)
     assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_an_interrupted_tuned_sweep_resumes_without_recomputing_and_keeps_its_tuning(tmp_path):
+    from fedrobust.experiments.sweep import TUNING_FILE, read_tuning
+
+    grid = {**GRID, "tuned": ["lr"], "lr": [0.1, 0.3], "validation-size": 20}
+    first = Runner(interrupt_at=3)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(grid, tmp_path, run_cell=first, progress=False)
+    assert read_tuning(tmp_path) == {"lr": [0.1, 0.3]} and len(first.ran) == 2
+    second = Runner()
+    summary = run_sweep(grid, tmp_path, run_cell=second, progress=False)
+    assert (summary.cells, summary.skipped, summary.ran) == (8, 2, 6)
+    assert not set(first.ran) & set(second.ran)
+    # A grown tuned axis keeps the earlier candidates first (the report's tie-break order).
+    grown = Runner()
+    assert run_sweep({**grid, "lr": [0.3, 1.0, 0.1]}, tmp_path, run_cell=grown, progress=False).ran == 4
+    assert read_tuning(tmp_path) == {"lr": [0.1, 0.3, 1.0]}
+    # A grid that tunes other axes, or none, is refused before it runs, and the file stays.
+    for other in ({**GRID, "validation-size": 20}, {**grid, "tuned": ["rho"], "rho": [0.1, 0.2]}):
+        refused = Runner()
+        with pytest.raises(ConfigError, match=r"holds a sweep with tuned = \['lr'\]"):
+            run_sweep(other, tmp_path, run_cell=refused, progress=False)
+        assert refused.ran == [] and (tmp_path / TUNING_FILE).exists()
+    assert len(lines(tmp_path)) == 12

@@ -508,10 +508,19 @@ def run_sweep(
     check_output_dir(out_dir, "sweep folder")
     path = out_dir / RESULTS_FILE
     tuning = out_dir / TUNING_FILE
+    before = read_tuning(out_dir)
+    if tuning.exists() and set(before) != set(tuned):
+        # The folder's finished cells were chosen among on other axes; mixing the two would
+        # mislead the report, and deleting the file would lose how the earlier sweep was meant.
+        raise ConfigError(
+            f"{out_dir} holds a sweep with tuned = {sorted(before)}, and this grid has tuned = {sorted(tuned)}; "
+            f"sweep into another folder (or delete {tuning} to drop the earlier choice)"
+        )
     if tuned:
-        tuning.write_text(json.dumps({"tuned": tuned}, indent=1) + "\n", encoding="utf-8")
-    elif tuning.exists():
-        tuning.unlink()  # this sweep's grid tunes nothing; a stale file would mislead the report
+        # A resumed grid may have gained candidate values: keep the earlier ones first, in order.
+        merged = {k: list(before.get(k, [])) + [v for v in values if v not in before.get(k, [])]
+                  for k, values in tuned.items()}
+        tuning.write_text(json.dumps({"tuned": merged}, indent=1) + "\n", encoding="utf-8")
     done, malformed = _repair(path)
     unique = dict(zip((cell_id(c) for c in cells), cells))
     pending = [(ident, cfg) for ident, cfg in unique.items() if ident not in done]

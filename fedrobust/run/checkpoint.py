@@ -141,10 +141,13 @@ def resume_round(cfg: RunConfig) -> int:
     ignored = set(execution_keys())
     current = cfg.to_dict()
     current["compressor"] = run_compressor_name(cfg) or cfg.compressor  # strategies save 'auto' resolved
+    # A key the checkpoint lacks came after it was made: that run had the key's default.
+    saved, defaults = state["config"], RunConfig().to_dict()
     changed = [
-        f"{key}={current[key]!r} (checkpoint: {value!r})"
-        for key, value in state["config"].items()
-        if key not in ignored and key in current and current[key] != value
+        f"{key}={value!r} (checkpoint: {saved[key]!r})" if key in saved
+        else f"{key}={value!r} (checkpoint: made before {key} existed, so the default {defaults[key]!r})"
+        for key, value in current.items()
+        if key not in ignored and value != saved.get(key, defaults.get(key))
     ]
     if changed:
         raise ConfigError(
