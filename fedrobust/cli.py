@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("sweep_dir", metavar="DIR", help="a sweep's folder (or its results.jsonl)")
     report.add_argument("--output", required=True, metavar="REPORT_DIR", help="where to write the report")
+    report.add_argument("--no-plots", action="store_true",
+                        help="tables and heatmaps only, without the per-setting curves")
     # Everything after `deploy` (--help included) goes to fedrobust.deploy's own parser.
     deploy = commands.add_parser(
         "deploy", add_help=False, prefix_chars="\0",
@@ -154,10 +156,10 @@ def _report(args: argparse.Namespace) -> int:
     from .experiments.report import write_report
 
     try:
-        written = write_report(args.sweep_dir, args.output)
+        written = write_report(args.sweep_dir, args.output, plots=not args.no_plots)
     except (OSError, ValueError) as err:
         return _errors(err)
-    print(f"{written[0]} and {len(written) - 1} plots")
+    print(f"{written[0]} and {len(written) - 1} figures")
     return 0
 
 

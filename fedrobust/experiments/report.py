@@ -51,7 +51,7 @@ import numpy as np
 from ..config import placement_keys
 from ..core.paths import check_output_dir
 from .heatmap import heatmap_panels, plot_heatmaps
-from .selection import Choice, choose_tuned, heterogeneity_order, worst_case
+from .selection import Choice, choose_tuned, heterogeneity, heterogeneity_order, worst_case
 from .sweep import read_sweep, read_tuning
 
 __all__ = [
@@ -109,9 +109,15 @@ def group_records(records: Iterable[Mapping[str, Any]]) -> dict[tuple[tuple[str,
     records = list(records)
     keys = sorted({k for r in records for k in r["config"]} - set(_TABLE_KEYS) - set(placement_keys()))
     varying = [k for k in keys if len({repr(r["config"].get(k)) for r in records}) > 1]
+    # The partitioner and its Dirichlet α are one thing, the heterogeneity ('iid', 'dirichlet α=0.3'):
+    # an IID run's unused α must not split or title a table.
+    split = {"partitioner", "dirichlet-alpha"}
+    by_heterogeneity = bool(split & set(varying)) and len({heterogeneity(r["config"]) for r in records}) > 1
+    varying = [k for k in varying if k not in split]
     groups: dict[tuple[tuple[str, Any], ...], list[Mapping[str, Any]]] = defaultdict(list)
     for r in records:
-        groups[tuple((k, r["config"].get(k)) for k in varying)].append(r)
+        het = (("heterogeneity", heterogeneity(r["config"])),) if by_heterogeneity else ()
+        groups[het + tuple((k, r["config"].get(k)) for k in varying)].append(r)
     return dict(groups)
 
 
@@ -312,11 +318,45 @@ def worst_case_tables(
         parts.append("\n".join(worst_lines))
         if tuned:
             parts.append("\n".join(pick_lines))
-            chosen = [r for c in mine.values() for r in c.records]
-            table = markdown_tables(chosen).replace("### Final test accuracy (%): ", "### Final test accuracy (%) "
-                                                    "at the tuned values, per attack: ")
-            parts.append(table.strip())
+            parts += _per_attack_at_choices(ctx, mine, strategies, [het for het, _ in rows])
     return "\n\n".join(parts) + "\n"
+
+
+def _per_attack_at_choices(
+    ctx: tuple[tuple[str, Any], ...], mine: Mapping[tuple[Any, ...], Choice], strategies: Sequence[str],
+    heterogeneities: Sequence[str],
+) -> list[str]:
+    """One table per heterogeneity: every attack × ψ by strategy, each cell at the values chosen
+    for its strategy and ψ (the choice is per setting, so one column may mix values)."""
+    parts = []
+    for het in dict.fromkeys(heterogeneities):
+        chosen = {(s[1], s[3]): c for s, c in mine.items() if s[2] == het}
+        runs = [r for c in chosen.values() for r in c.records]
+        counts = {len(v) for c in chosen.values() for v in _runs_by_setting(c.records).values()}
+        seeds = f", mean ± std over {counts.pop()} seed(s)" if len(counts) == 1 else ""
+        title = ", ".join([f"heterogeneity={het}", *(f"{k}={v}" for k, v in ctx)])
+        lines = [f"### Final test accuracy (%) at the tuned values, per attack: {title}{seeds}", "",
+                 "| attack | ψ | " + " | ".join(strategies) + " |", "|---|---:|" + "---:|" * len(strategies)]
+        for attack, params, psi in _settings(runs):
+            row = []
+            for strategy in strategies:
+                choice = chosen.get((strategy, psi))
+                cell = _runs_by_setting(choice.records).get((attack, params, psi), []) if choice else []
+                if not cell:
+                    row.append("")
+                    continue
+                ok = [_final(r, "accuracy") for r in cell if not diverged(r)]
+                row.append(format_cell(ok, len(cell) - len(ok)) + ("" if seeds else f" [n={len(cell)}]"))
+            lines.append(f"| {_setting_label(attack, params)} | {psi:g} | " + " | ".join(row) + " |")
+        parts.append("\n".join(lines))
+    return parts
+
+
+def _runs_by_setting(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str, float], list[Mapping[str, Any]]]:
+    out: dict[tuple[str, str, float], list[Mapping[str, Any]]] = defaultdict(list)
+    for r in records:
+        out[_setting(r)].append(r)
+    return out
 
 
 def _heatmaps(choices: Mapping[tuple[Any, ...], Choice], tuned: Mapping[str, Sequence[Any]], out: Path) -> list[Path]:
@@ -337,7 +377,8 @@ def _heatmaps(choices: Mapping[tuple[Any, ...], Choice], tuned: Mapping[str, Seq
 
 
 def write_report(
-    sweep_dir: str | Path, report_dir: str | Path, tuned: Mapping[str, Sequence[Any]] | None = None
+    sweep_dir: str | Path, report_dir: str | Path, tuned: Mapping[str, Sequence[Any]] | None = None,
+    *, plots: bool = True,
 ) -> list[Path]:
     """Write ``report.md`` (tables, then the plots) and the PNG plots of a sweep into ``report_dir``.
 
@@ -350,6 +391,9 @@ def write_report(
     tuned : mapping, optional
         Tuned run key → candidate values in grid order; default: what the sweep recorded in its
         ``tuning.json`` (:func:`~fedrobust.experiments.sweep.read_tuning`), none when absent.
+    plots : bool
+        Draw the per-setting curves (the ``## Plots`` section); without them the report holds the
+        tables and the heatmaps only.
 
     Returns
     -------
@@ -383,9 +427,10 @@ def write_report(
         body += ["## Heatmaps", "", "Final test accuracy (%) over ψ × heterogeneity, one panel per attack and one "
                  "for the worst case (its attack under the value), one colour scale from 0 to 100.", ""]
         body += [f"![{p.stem}]({p.name})" for p in pngs] + [""]
-    body += ["## Plots", ""]
+    if plots:
+        body += ["## Plots", ""]
     colours = _colours(list(dict.fromkeys(r["config"]["strategy"] for r in records)))
-    for group, members in group_records(records).items():
+    for group, members in group_records(records).items() if plots else ():
         settings: dict[tuple[str, str, float], dict[str, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
         for r in members:
             settings[_setting(r)][r["config"]["strategy"]].append(r)
