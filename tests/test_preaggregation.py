@@ -154,6 +154,32 @@ def test_clipping_and_arc_bound_hostile_rows_in_their_direction(magnitude):
     assert torch.equal(adaptive_clipping(x, 2)[kept], honest[kept])
 
 
+@pytest.mark.parametrize("magnitude", [1.0, 3e38])  # 3e38: the float64 path of the tiny factors
+@pytest.mark.parametrize("clip", [lambda x, **kw: clip_rows(x, 2.0, **kw), lambda x, **kw: adaptive_clipping(x, 2, **kw)],
+                         ids=["clipping", "arc"])
+def test_in_place_clipping_overwrites_its_input_with_the_same_values(clip, magnitude):
+    x = torch.cat([torch.from_numpy(rows(8, 5)).float() * 3, torch.full((2, 5), magnitude)])
+    before = x.clone()
+    copied = clip(x)
+    assert torch.equal(x, before)  # the default leaves the caller's matrix alone
+    same = clip(x, inplace=True)
+    assert same is x and torch.equal(x, copied) and not torch.equal(x, before)
+    small = torch.from_numpy(rows(4, 3)).float() * 0.1  # nothing to clip
+    assert clip_rows(small, 2.0, inplace=True) is small
+
+
+def test_a_pipeline_overwrites_only_rows_it_owns():
+    pre = PreAggregation([Clipping(c=1.0), NNM(f=1), Clipping(c=0.5)])
+    x = torch.from_numpy(rows(6, 4)).float() * 3
+    before = x.clone()
+    out = pre(x, 1)
+    assert torch.equal(x, before)  # not owned: the first clipping copies, the second works on NNM's output
+    owned = x.clone()
+    assert torch.equal(pre(owned, 1, owned=True), out) and not torch.equal(owned, before)
+    alone = PreAggregation([Clipping(c=1.0)])
+    assert alone(x, 1) is not x and alone(x, 1, owned=True) is x
+
+
 # --------------------------------------------------------------------------------- the run key
 def test_parse_steps_parameters_and_spec():
     pre = PreAggregation.parse("bucketing:s=3,seed=4, nnm , clipping:c=1.5,arc:f=1", byzantine_fraction=0.2,

@@ -161,7 +161,7 @@ def bucketing(x: torch.Tensor, s: int, generator: torch.Generator | None = None)
     return _mix(x, weights)
 
 
-def clip_rows(x: torch.Tensor, c: float) -> torch.Tensor:
+def clip_rows(x: torch.Tensor, c: float, *, inplace: bool = False) -> torch.Tensor:
     """Static clipping: ``x_i ← min(1, c / ‖x_i‖) · x_i`` (rows with a norm at most ``c`` unchanged).
 
     Parameters
@@ -170,6 +170,9 @@ def clip_rows(x: torch.Tensor, c: float) -> torch.Tensor:
         Client vectors, shape (n, d).
     c : float
         The largest norm a row keeps, ``> 0``.
+    inplace : bool
+        Scale the rows of ``x`` itself and return it (as ByzFL's ``Clipping`` does), rather than a
+        new matrix: no (n, d) allocation. The same values either way.
 
     Examples
     --------
@@ -179,7 +182,8 @@ def clip_rows(x: torch.Tensor, c: float) -> torch.Tensor:
     """
     check_matrix(x)
     check_positive(c, "c")
-    return _clip_to(x, row_norms(x), torch.full((x.shape[0],), float(c), dtype=torch.float64, device=x.device))
+    limit = torch.full((x.shape[0],), float(c), dtype=torch.float64, device=x.device)
+    return _clip_to(x, row_norms(x), limit, inplace)
 
 
 # The smallest clipping factor applied in float32: far above float32's smallest normal (1.2e-38),
@@ -187,17 +191,18 @@ def clip_rows(x: torch.Tensor, c: float) -> torch.Tensor:
 _FLOAT32_FACTOR = 1e-30
 
 
-def _clip_to(x: torch.Tensor, norms: torch.Tensor, limit: torch.Tensor) -> torch.Tensor:
+def _clip_to(x: torch.Tensor, norms: torch.Tensor, limit: torch.Tensor, inplace: bool = False) -> torch.Tensor:
     """Rows with ``norms > limit`` scaled to norm ``limit``: one multiply pass when every factor
     is an ordinary float32, else those rows in float64 (a 3e38 row clipped to 1 needs a factor
-    near float32's smallest normal)."""
+    near float32's smallest normal). ``inplace``: into ``x`` itself."""
     mask = norms > limit
     if not bool(mask.any()):
-        return x.clone()
+        return x if inplace else x.clone()
     factor = torch.where(mask, limit / torch.where(mask, norms, 1.0), 1.0)
     if x.dtype == torch.float64 or float(factor.min()) >= _FLOAT32_FACTOR:
-        return x * factor.to(x.dtype)[:, None]  # one pass; unclipped rows are multiplied by exactly 1
-    out = x.clone()
+        # One pass; unclipped rows are multiplied by exactly 1.
+        return x.mul_(factor.to(x.dtype)[:, None]) if inplace else x * factor.to(x.dtype)[:, None]
+    out = x if inplace else x.clone()
     over = torch.nonzero(mask).flatten()
     out[over] = (x[over].to(torch.float64) * factor[over, None]).to(x.dtype)
     return out
@@ -214,7 +219,7 @@ def arc_count(n: int, f: int) -> int:
     return int(math.floor(2.0 * f * (n - f) / n + 1e-9))
 
 
-def adaptive_clipping(x: torch.Tensor, f: int) -> torch.Tensor:
+def adaptive_clipping(x: torch.Tensor, f: int, *, inplace: bool = False) -> torch.Tensor:
     """Adaptive robust clipping (ARC): the ``k = floor(2 (f / n) (n − f))`` rows of largest norm
     are clipped to the norm of the largest of the others.
 
@@ -228,6 +233,9 @@ def adaptive_clipping(x: torch.Tensor, f: int) -> torch.Tensor:
         Client vectors, shape (n, d).
     f : int
         Assumed number of Byzantine rows, ``0 <= f < n`` (``k`` is at most ``n − 1``).
+    inplace : bool
+        Clip the rows of ``x`` itself and return it (as ByzFL's ``ARC`` does), rather than a new
+        matrix. The same values either way.
 
     Examples
     --------
@@ -244,13 +252,13 @@ def adaptive_clipping(x: torch.Tensor, f: int) -> torch.Tensor:
     check_int(f, "f", low=0, high=n - 1)
     k = min(arc_count(n, f), n - 1)
     if k == 0:
-        return x.clone()
+        return x if inplace else x.clone()
     norms = row_norms(x)
     order = torch.sort(norms, stable=True).indices  # ascending; equal norms: lower index first
     limit = torch.full_like(norms, float(norms[order[n - k - 1]]))
     clipped = torch.zeros(n, dtype=torch.bool, device=x.device)
     clipped[order[n - k:]] = True
-    return _clip_to(x, torch.where(clipped, norms, torch.zeros_like(norms)), limit)
+    return _clip_to(x, torch.where(clipped, norms, torch.zeros_like(norms)), limit, inplace)
 
 
 # ------------------------------------------------------------------------------- step objects
@@ -263,6 +271,9 @@ class PreAggregator:
     """
 
     name: ClassVar[str] = ""
+    #: Whether ``__call__`` takes ``inplace=True``, to overwrite rows nobody else holds
+    #: (:class:`PreAggregation` passes it for the rows it owns).
+    works_in_place: ClassVar[bool] = False
 
     def __call__(self, rows: torch.Tensor, server_round: int) -> torch.Tensor:
         raise NotImplementedError
@@ -322,8 +333,10 @@ class ARC(_CountStep):
 
     name: ClassVar[str] = "arc"
 
-    def __call__(self, rows: torch.Tensor, server_round: int) -> torch.Tensor:
-        return adaptive_clipping(rows, self.f_for(rows.shape[0]))
+    works_in_place: ClassVar[bool] = True
+
+    def __call__(self, rows: torch.Tensor, server_round: int, *, inplace: bool = False) -> torch.Tensor:
+        return adaptive_clipping(rows, self.f_for(rows.shape[0]), inplace=inplace)
 
 
 @dataclass(frozen=True)
@@ -355,8 +368,10 @@ class Clipping(PreAggregator):
         if not (isinstance(self.c, (int, float)) and not isinstance(self.c, bool) and math.isfinite(self.c) and self.c > 0):
             raise ValueError(f"c must be a finite number > 0, got {self.c!r}")
 
-    def __call__(self, rows: torch.Tensor, server_round: int) -> torch.Tensor:
-        return clip_rows(rows, float(self.c))
+    works_in_place: ClassVar[bool] = True
+
+    def __call__(self, rows: torch.Tensor, server_round: int, *, inplace: bool = False) -> torch.Tensor:
+        return clip_rows(rows, float(self.c), inplace=inplace)
 
 
 PRE_AGGREGATORS: dict[str, type[PreAggregator]] = {cls.name: cls for cls in (NNM, Bucketing, ARC, Clipping)}
@@ -446,9 +461,14 @@ class PreAggregation(Sequence):
         return cls.parse(text, byzantine_fraction=cfg.byzantine_fraction, clients_per_round=cfg.clients_per_round,
                          seed=cfg.seed)
 
-    def __call__(self, rows: torch.Tensor, server_round: int) -> torch.Tensor:
+    def __call__(self, rows: torch.Tensor, server_round: int, *, owned: bool = False) -> torch.Tensor:
+        """The rows after every step. ``owned``: the caller holds ``rows`` for this call only, so
+        the clipping steps may overwrite them; a step's output that shares no memory with ``rows``
+        is overwritten in any case. The caller's ``rows`` are otherwise left as they are."""
+        given = rows.untyped_storage().data_ptr()
         for step in self.steps:
-            rows = step(rows, server_round)
+            mine = owned or rows.untyped_storage().data_ptr() != given
+            rows = step(rows, server_round, inplace=True) if step.works_in_place and mine else step(rows, server_round)
         return rows
 
     def __getitem__(self, index):  # type: ignore[override]

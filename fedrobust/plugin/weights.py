@@ -176,7 +176,7 @@ class WeightsAggregator:
         x = torch.from_numpy(flat_global).to(self.device)
         rows = torch.from_numpy(stack.rows).to(self.device)
         if self.pre_aggregation is not None:
-            rows = self.pre_aggregation(rows, server_round)
+            rows = self.pre_aggregation(rows, server_round, owned=True)  # this call's own stack
             metrics["pre_aggregated_rows"] = int(rows.shape[0])
         inputs = self.rule.plugin_inputs(like, server_round)  # e.g. FLTrust's server update
         step = self.rule(rows, self.state, server_round, **inputs)

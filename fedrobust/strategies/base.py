@@ -330,10 +330,11 @@ class VectorStrategy(Strategy):
         """
         return to_ndarrays(row, self.shapes), metrics
 
-    def pre_aggregate(self, rows: torch.Tensor) -> torch.Tensor:
+    def pre_aggregate(self, rows: torch.Tensor, *, owned: bool = False) -> torch.Tensor:
         """The run's ``pre-aggregation`` of a round's rows (the rows themselves when it has none):
-        what :meth:`step` and an adaptive attack's preview of the aggregate receive."""
-        return rows if self.pre_aggregation is None else self.pre_aggregation(rows, self.server_round)
+        what :meth:`step` and an adaptive attack's preview of the aggregate receive. ``owned``:
+        ``rows`` serve this call only and may be overwritten (no (n, d) copy for clipping)."""
+        return rows if self.pre_aggregation is None else self.pre_aggregation(rows, self.server_round, owned=owned)
 
     @classmethod
     def previews_aggregate(cls) -> bool:
@@ -440,7 +441,7 @@ class VectorStrategy(Strategy):
         if updates.shape[0] > 0:
             t0 = time.perf_counter()
             if self.pre_aggregation is not None:  # mixed or regrouped rows: no longer one per client
-                updates = self.pre_aggregate(updates.to(self.device))
+                updates = self.pre_aggregate(updates.to(self.device), owned=True)  # the stack is this round's
                 weights = torch.ones(updates.shape[0], dtype=weights.dtype)
                 record.extra["pre_aggregated_rows"] = int(updates.shape[0])
             extra, skipped = self._guarded_step(updates.to(self.device), weights.to(self.device))
