@@ -101,8 +101,16 @@ def seeded_global_rng(seed: int, devices: Sequence[int] = ()) -> Iterator[None]:
     >>> torch.equal(a, b)
     True
     """
-    with GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=list(devices)):
-        torch.manual_seed(int(seed))
+    devices = list(devices)
+    with GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=devices):
+        if devices:
+            torch.manual_seed(int(seed))
+        else:
+            # A CPU block: seed the CPU generator alone. torch.manual_seed would also queue a lazy
+            # CUDA seeding, with a recorded stack trace, on every call while CUDA is uninitialised
+            # (a growing queue, and a third of a 100-client in-process round); the CPU stream
+            # drawn here is the same either way.
+            torch.default_generator.manual_seed(int(seed))
         yield
 
 

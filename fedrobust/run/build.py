@@ -16,6 +16,7 @@ set and the partitions are those of a run without a validation split.
 
 from __future__ import annotations
 
+import copy
 import functools
 from typing import NamedTuple
 
@@ -28,7 +29,7 @@ from ..attacks.run import build_attack, byzantine_clients  # noqa: F401 - re-exp
 from ..config import ConfigError, RunConfig, parse_params
 from ..data import DatasetSplits, load_dataset, partition
 from ..data.holdout import MAX_HOLDOUT_FRACTION, Holdout, holdout_split
-from ..models import get_model
+from ..models import MODELS, get_model
 
 __all__ = [
     "load_splits",
@@ -204,9 +205,23 @@ def client_data(cfg: RunConfig, partition_id: int) -> tuple[torch.Tensor, torch.
 
 
 def build_model(cfg: RunConfig, splits: DatasetSplits | None = None) -> torch.nn.Module:
-    """The run's model, initialised from the run seed (so every process builds the same x0)."""
+    """The run's model, initialised from the run seed (so every process builds the same x0).
+
+    A copy of one model built per process and setting: a client is built for every message and
+    the server's parameters overwrite its weights at once, so drawing the initial weights again
+    each time (a third of a small in-process round) would buy nothing; the copy has the same weights
+    bit for bit, and the global RNG is left as it is either way.
+    """
     splits = splits if splits is not None else load_splits(cfg)
-    return get_model(cfg.model, input_shape=splits.input_shape, num_classes=splits.num_classes, seed=cfg.seed)
+    # The builder is part of the key: a model registered again under the same name builds anew.
+    builder = MODELS.get(cfg.model)
+    return copy.deepcopy(_model_template(builder, cfg.model, tuple(splits.input_shape), int(splits.num_classes),
+                                         int(cfg.seed)))
+
+
+@functools.lru_cache(maxsize=4)
+def _model_template(builder, name: str, input_shape: tuple[int, ...], num_classes: int, seed: int) -> torch.nn.Module:
+    return get_model(name, input_shape=input_shape, num_classes=num_classes, seed=seed)
 
 
 @functools.lru_cache(maxsize=1024)
