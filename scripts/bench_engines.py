@@ -1,0 +1,181 @@
+"""The same federated workload through a plain torch loop, fedrobust's in-process engine and Flower's Ray engine.
+
+The workload: mean-SGD on the gradient protocol (each of the clients, all sampled every round,
+sends one minibatch gradient at the global model; the server steps x ← x − lr · mean(g)), with
+the test split evaluated centrally after every round. The plain loop, written out below, does
+exactly that work with the same model, initial weights, partitions and minibatch draws
+(``fedrobust.clients.base.batch_generator``), and nothing else: no messages, no validation, no
+stacking. Its final model is compared with the engines' (largest absolute difference).
+
+For each size (mlp and lenet on mnist5k; 10 and 100 clients) it prints, from one run, seconds
+per round (the median over rounds 2 and later), start-up seconds (everything before round 1, the
+dataset already in memory: Ray's start-up for the Ray engine), each engine's ratio to the plain loop, and, for the in-process
+engine, where a round goes by phase (clients' fit, aggregation, evaluation, the rest: client
+construction, serialisation, validation and stacking).
+
+Targets (issue: experiment throughput): in-process ≤ 1.3x the plain loop per round; Ray ≤ 2x per
+round at 10 clients; a whole 20-round Ray run within 10 s of the in-process run.
+
+Run: ``.venv/bin/python scripts/bench_engines.py`` (``--rounds``, ``--sizes mlp:10,lenet:100``,
+``--no-ray``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import statistics
+import time
+
+import torch
+
+from fedrobust.clients.base import batch_generator
+from fedrobust.config import RunConfig
+from fedrobust.models import flat_grad, flat_params, get_model, set_flat_params
+from fedrobust.run.build import client_indices, load_splits
+from fedrobust.run.inprocess import run_inprocess
+
+DEFAULT_SIZES = "mlp:10,mlp:100,lenet:10"
+
+
+def config(model: str, clients: int, rounds: int) -> RunConfig:
+    return RunConfig(strategy="mean-sgd", dataset="mnist5k", model=model, num_clients=clients,
+                     clients_per_round=clients, rounds=rounds, lr=0.1, batch_size=32, seed=0, device="cpu")
+
+
+def plain_loop(cfg: RunConfig) -> tuple[float, list[float], torch.Tensor]:
+    """(start-up s, per-round s, final model) of the workload in plain torch."""
+    t0 = time.perf_counter()
+    splits = load_splits(cfg)
+    model = get_model(cfg.model, input_shape=splits.input_shape, num_classes=splits.num_classes, seed=cfg.seed)
+    parts = []
+    for i in range(cfg.num_clients):
+        idx = torch.from_numpy(client_indices(cfg, i))
+        parts.append((torch.from_numpy(splits.x_train)[idx], torch.from_numpy(splits.y_train)[idx]))
+    x_test, y_test = torch.from_numpy(splits.x_test), torch.from_numpy(splits.y_test)
+    x = flat_params(model).clone()
+    startup = time.perf_counter() - t0
+    rounds = []
+    for r in range(1, cfg.rounds + 1):
+        t = time.perf_counter()
+        grads = []
+        model.train()
+        for i, (xs, ys) in enumerate(parts):
+            set_flat_params(model, x)
+            idx = torch.randperm(len(xs), generator=batch_generator(cfg.seed, i, r))[: min(cfg.batch_size, len(xs))]
+            model.zero_grad(set_to_none=False)
+            model.loss(model(xs[idx]), ys[idx]).backward()
+            grads.append(flat_grad(model).clone())
+        x = x - cfg.lr * torch.stack(grads).mean(dim=0)
+        set_flat_params(model, x)
+        model.eval()
+        with torch.no_grad():
+            out = model(x_test)
+            float(model.loss(out, y_test)), float((model.predict(out) == y_test).float().mean())
+        rounds.append(time.perf_counter() - t)
+    return startup, rounds, x
+
+
+@contextlib.contextmanager
+def timed(spent: dict[str, float], label: str, owner: type, method: str):
+    """Add the seconds spent in ``owner.method`` to ``spent[label]`` while the block runs."""
+    original = getattr(owner, method)
+
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[label] = spent.get(label, 0.0) + time.perf_counter() - t
+
+    setattr(owner, method, wrapper)
+    try:
+        yield
+    finally:
+        setattr(owner, method, original)
+
+
+def engine(cfg: RunConfig, name: str) -> tuple[float, list[float], torch.Tensor | None, dict, float]:
+    """(start-up s, per-round s, final model or None, phase seconds per round, wall s) of one run."""
+    seen: dict[str, torch.Tensor] = {}
+    spent: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if name == "inprocess":
+        from fedrobust.clients.round import RoundClient
+        from fedrobust.run.inprocess import LocalProxy
+        from fedrobust.strategies.base import VectorStrategy
+
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(timed(spent, "messages", LocalProxy, "fit"))
+            stack.enter_context(timed(spent, "client construction", LocalProxy, "_client"))
+            stack.enter_context(timed(spent, "fit", RoundClient, "fit"))
+            stack.enter_context(timed(spent, "evaluation", VectorStrategy, "evaluate"))
+            results = run_inprocess(cfg, after_round=lambda s, r: seen.__setitem__("x", s.x.clone()), warn=False)
+    else:
+        from fedrobust import simulate
+
+        results = simulate(cfg, warn=False)
+    wall = time.perf_counter() - t0
+    rounds = results["rounds"]
+    per_round = [r["round_seconds"] for r in rounds]
+    startup = results.get("startup_seconds") or (wall - sum(per_round))
+    phases = {}
+    if spent:
+        n = len(rounds)
+        messages = spent.get("messages", 0.0)
+        phases = {
+            "client construction": spent.get("client construction", 0.0) / n,
+            "clients' fit": spent.get("fit", 0.0) / n,
+            "message handling": max(0.0, messages - spent.get("client construction", 0.0) - spent.get("fit", 0.0)) / n,
+            "aggregation": sum(r.get("aggregation_seconds") or 0.0 for r in rounds) / n,
+            "evaluation": spent.get("evaluation", 0.0) / (n + 1),  # the initial model's too
+        }
+    return startup, per_round, seen.get("x"), phases, wall
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--sizes", default=DEFAULT_SIZES, help="model:clients pairs, e.g. mlp:10,lenet:100")
+    parser.add_argument("--no-ray", action="store_true", help="skip Flower's Ray engine")
+    args = parser.parse_args(argv)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; mean-sgd on mnist5k, all clients every "
+          f"round, one gradient of 32 each, test evaluation every round; {args.rounds} rounds; medians over rounds 2..")
+    verdicts = []
+    for size in args.sizes.split(","):
+        model, clients = size.split(":")
+        cfg = config(model, int(clients), args.rounds)
+        load_splits(cfg)  # the dataset is read once per process, before any timing
+        p_start, p_rounds, p_x = plain_loop(cfg)
+        p = statistics.median(p_rounds[1:] or p_rounds)
+        print(f"\n### {model}, {clients} clients\n")
+        print("| engine | s/round | × plain | start-up s | whole run s | final model: max |Δ| vs plain |")
+        print("|---|---:|---:|---:|---:|---:|")
+        print(f"| plain torch loop | {p:.3f} | 1.00 | {p_start:.2f} | {p_start + sum(p_rounds):.1f} | – |")
+        walls = {}
+        for name in ("inprocess",) + (() if args.no_ray else ("ray",)):
+            start, rounds, x, phases, wall = engine(cfg, name)
+            s = statistics.median(rounds[1:] or rounds)
+            walls[name] = wall
+            diff = f"{float((x - p_x).abs().max()):.1e}" if x is not None else "–"
+            print(f"| {name} | {s:.3f} | {s / p:.2f} | {start:.2f} | {wall:.1f} | {diff} |")
+            if name == "inprocess":
+                rest = sum(rounds) / len(rounds) - sum(phases.values())  # phases are means over every round
+                print("| in-process, per round (mean s) | " + ", ".join(f"{k} {v:.3f}" for k, v in phases.items())
+                      + f"; the rest {rest:.3f} (server: parameters, validation, stacking) | | | | |")
+                verdicts.append(f"{model}/{clients}: in-process ≤ 1.3x plain per round: "
+                                f"{'holds' if s <= 1.3 * p else 'fails'} ({s / p:.2f}x)")
+            elif int(clients) == 10:
+                verdicts.append(f"{model}/{clients}: Ray ≤ 2x plain per round: {'holds' if s <= 2 * p else 'fails'} "
+                                f"({s / p:.2f}x)")
+        if "ray" in walls and args.rounds == 20:
+            gap = walls["ray"] - walls["inprocess"]
+            verdicts.append(f"{model}/{clients}: a 20-round Ray run within 10 s of the in-process run: "
+                            f"{'holds' if gap <= 10 else 'fails'} ({gap:+.1f} s)")
+    print("\n" + "\n".join(verdicts))
+
+
+if __name__ == "__main__":
+    main()
