@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("grid", metavar="GRID.toml", help="the grid: run-config keys at the top level")
     sweep.add_argument("--output", required=True, metavar="DIR", help="the sweep's folder")
     sweep.add_argument("--quiet", action="store_true", help="no progress bars")
+    sweep.add_argument("--jobs", type=int, default=1, metavar="N",
+                       help="cells run at once, each in a worker process with cores/N threads (--engine inprocess; "
+                       "the same records in the same order as one job) [1]")
     sweep.add_argument(
         "--engine", choices=("ray", "inprocess"), default="ray",
         help="ray: Flower's simulation engine (default); inprocess: the same strategy and clients in this "
@@ -134,7 +137,8 @@ def _sweep(args: argparse.Namespace) -> int:
         cells = expand_grid(grid)
         _warnings(grid_warnings(grid, cells, args.grid))
         runner = None if args.engine == "ray" else ENGINES[args.engine]
-        summary = run_sweep(cells, args.output, run_cell=runner, progress=not args.quiet, tuned=tuned_axes(grid))
+        summary = run_sweep(cells, args.output, run_cell=runner, progress=not args.quiet, tuned=tuned_axes(grid),
+                            jobs=args.jobs)
     except OSError as err:  # the sweep folder's checks passed, so something went wrong while writing
         return _errors(ConfigError(f"{err.filename or args.output}: {err.strerror or err}"))
     except (ConfigError, ValueError, TypeError) as err:

@@ -41,6 +41,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=None, help="server rounds per run (default: the grid's)")
     parser.add_argument("--publish", default=None, metavar="DIR",
                         help="also write the tables and heatmaps, without the curves, into DIR (e.g. docs/benchmark)")
+    parser.add_argument("--jobs", type=int, default=1, help="cells at once, in worker processes (in-process engine)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
@@ -53,7 +54,8 @@ def main(argv=None) -> None:
     print(f"{GRIDS[args.full].relative_to(ROOT)}: {len(cells)} runs, tuned {tuned_axes(grid)}, engine {args.engine}, "
           f"into {out}")
     start = time.perf_counter()
-    summary = run_sweep(cells, out, run_cell=ENGINES[args.engine], progress=not args.quiet, tuned=tuned_axes(grid))
+    summary = run_sweep(cells, out, run_cell=ENGINES[args.engine], progress=not args.quiet, tuned=tuned_axes(grid),
+                        jobs=args.jobs)
     seconds = time.perf_counter() - start
     print(f"{summary.ran} runs in {seconds / 60:.1f} min ({summary.skipped} already done, {len(summary.failed)} failed)")
     if summary.failed:

@@ -329,3 +329,39 @@ def test_an_interrupted_tuned_sweep_resumes_without_recomputing_and_keeps_its_tu
             run_sweep(other, tmp_path, run_cell=refused, progress=False)
         assert refused.ran == [] and (tmp_path / TUNING_FILE).exists()
     assert len(lines(tmp_path)) == 12
+
+
+def failing_on_gmd(cfg, on_round):
+    """A module-level cell runner (worker processes import it by name) that fails gmd's cells."""
+    if cfg.strategy == "gmd":
+        raise RuntimeError("boom")
+    return fake_results(cfg)
+
+
+@pytest.mark.slow
+def test_parallel_jobs_write_the_same_records_in_the_same_order_as_one_job(tmp_path):
+    from fedrobust.experiments.sweep import ENGINES
+
+    grid = {**GRID, "attack": "alie", "byzantine-fraction": 0.34, "num-clients": 3, "clients-per-round": 3}
+
+    def records(folder):
+        return [(r["cell"], r["num_classes"], [{k: v for k, v in x.items() if "seconds" not in k}
+                                              for x in r["results"]["rounds"]]) for r in read_sweep(folder)]
+
+    one = run_sweep(grid, tmp_path / "one", run_cell=ENGINES["inprocess"], progress=False)
+    two = run_sweep(grid, tmp_path / "two", run_cell=ENGINES["inprocess"], progress=False, jobs=2)
+    assert (one.ran, two.ran) == (4, 4)
+    assert records(tmp_path / "one") == records(tmp_path / "two")
+    # A failing cell is reported and left out; the others are written, in order; a rerun retries it.
+    summary = run_sweep(GRID, tmp_path / "fail", run_cell=failing_on_gmd, progress=False, jobs=2)
+    assert summary.ran == 2 and len(summary.failed) == 2
+    assert [r["config"]["strategy"] for r in read_sweep(tmp_path / "fail")] == ["mean-sgd", "mean-sgd"]
+    assert run_sweep(GRID, tmp_path / "fail", run_cell=failing_on_gmd, progress=False, jobs=2).skipped == 2
+
+
+def test_jobs_are_checked_and_need_the_in_process_engine(tmp_path):
+    with pytest.raises(ConfigError, match="jobs must be an integer >= 1"):
+        run_sweep(GRID, tmp_path, run_cell=Runner(), progress=False, jobs=0)
+    with pytest.raises(ConfigError, match="Ray engine runs one cell at a time"):
+        run_sweep(GRID, tmp_path, progress=False, jobs=2)
+    assert not (tmp_path / "results.jsonl").exists()

@@ -457,6 +457,7 @@ def run_sweep(
     preflight: bool = True,
     progress: bool = True,
     tuned: Mapping[str, Sequence[Any]] | None = None,
+    jobs: int = 1,
 ) -> SweepSummary:
     """Run every cell not yet in ``output_dir/results.jsonl`` and append each as it finishes.
 
@@ -477,6 +478,13 @@ def run_sweep(
         The tuned axes (:func:`tuned_axes`; taken from ``cells`` when it is a grid mapping), written
         to ``output_dir/tuning.json`` for the report. Every cell must then hold out a validation
         split (``validation-size`` > 0).
+    jobs : int
+        Cells run at once, each in its own worker process with ``cpu_count // jobs`` torch threads
+        (so the jobs do not oversubscribe the cores). ``run_cell`` must then be a module-level
+        function (:data:`ENGINES`' ``inprocess``; Flower's Ray engine starts a Ray instance of its
+        own per process, so it runs one cell at a time). The file gets the same records in the
+        same order as with one job: a finished cell waits for the cells before it, and an
+        interrupt or error writes every finished cell first.
 
     Returns
     -------
@@ -504,6 +512,11 @@ def run_sweep(
     if not all(isinstance(c, RunConfig) for c in cells):
         raise TypeError("cells must be RunConfig objects or one grid mapping")
     runner = simulate_cell if run_cell is None else run_cell
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ConfigError(f"jobs must be an integer >= 1, got {jobs!r}")
+    if jobs > 1 and runner is simulate_cell:
+        raise ConfigError("jobs > 1 runs cells in worker processes with the in-process engine (--engine inprocess); "
+                          "Flower's Ray engine runs one cell at a time")
     out_dir = Path(output_dir)
     check_output_dir(out_dir, "sweep folder")
     path = out_dir / RESULTS_FILE
@@ -532,6 +545,9 @@ def run_sweep(
         for ident, (number, problem) in malformed.items():
             if ident in unique:
                 bar.log(f"cell {ident}: its record on {path}:{number} is malformed ({problem}); running it again")
+        if jobs > 1 and pending:
+            ran = _run_parallel(pending, runner, jobs, path, bar, failed)
+            return SweepSummary(path, len(unique), len(unique) - len(pending), ran, failed)
         for ident, cfg in pending:
             bar.start_cell(cfg)
             try:
@@ -547,6 +563,76 @@ def run_sweep(
             ran += 1
             bar.end_cell()
     return SweepSummary(path, len(unique), len(unique) - len(pending), ran, failed)
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:  # numba is optional (the 'fast' extra)
+        pass
+
+
+def _run_in_worker(runner: CellRunner, cfg: RunConfig) -> tuple[dict[str, Any], int | None]:
+    return dict(runner(cfg, lambda record: None)), _num_classes(cfg)
+
+
+def _run_parallel(
+    pending: Sequence[tuple[str, RunConfig]], runner: CellRunner, jobs: int, path: Path, bar: _Bar,
+    failed: dict[str, str],
+) -> int:
+    """Run ``pending`` in ``jobs`` worker processes; append the records in ``pending``'s order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    done: dict[int, dict[str, Any] | None] = {}  # finished, not yet written (None: the cell failed)
+    written = 0
+
+    def flush(everything: bool) -> None:
+        nonlocal written
+        while written in done:  # the finished prefix, in order
+            record = done.pop(written)
+            if record is not None:
+                _append(path, record)
+            written += 1
+        if everything:  # an interrupt or an error: every finished cell, even out of order
+            for index in sorted(done):
+                record = done.pop(index)
+                if record is not None:
+                    _append(path, record)
+
+    context = multiprocessing.get_context("spawn")  # no forked torch threads or Ray state
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init, initargs=(threads,))
+    ran = 0
+    try:
+        futures = {pool.submit(_run_in_worker, runner, cfg): i for i, (_, cfg) in enumerate(pending)}
+        for future in as_completed(futures):
+            index = futures[future]
+            ident, cfg = pending[index]
+            try:
+                results, num_classes = future.result()
+            except Exception as err:  # noqa: BLE001 - one failing cell must not stop the sweep
+                failed[ident] = f"{type(err).__name__}: {err}"
+                bar.log(f"cell {ident} ({cfg.strategy}, {cfg.attack}, psi={cfg.byzantine_fraction}, "
+                        f"seed={cfg.seed}) failed: {failed[ident]}")
+                done[index] = None
+            else:
+                done[index] = {"cell": ident, "config": cfg.to_dict(), "num_classes": num_classes, "results": results}
+                ran += 1
+            flush(False)
+            bar.end_cell()
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        flush(True)
+        raise
+    pool.shutdown(wait=True)
+    flush(True)
+    return ran
 
 
 def _preflight(cells: Sequence[RunConfig]) -> None:
