@@ -431,3 +431,19 @@ def test_in_process_run_ends_finite(name):
     assert bool(torch.isfinite(seen["x"]).all())
     assert len(results["rounds"]) == 3
     assert all(r[f"{name}_f"] == 2 for r in results["rounds"])  # floor(0.2 * 11); Bulyan: 11 >= 4 * 2 + 3
+
+
+@pytest.mark.parametrize("scale, spread", [(1.0, 1.0), (1e4, 1e-2), (1.0, 1e20)])
+def test_monna_pivot_distances_in_one_pass_equal_the_exact_ones(scale, spread):
+    """A given pivot's distances skip the Gram matrix; on tight clusters far from 0 and next to
+    1e20-sized rows they match the float64 reference, and so does the selection."""
+    from fedrobust.aggregators.neighbours import pivot_squared_distances
+
+    gen = torch.Generator().manual_seed(3)
+    x = scale + torch.randn(9, 5000, generator=gen) * min(spread, 1.0)
+    x[-2:] *= spread if spread > 1 else 1.0
+    exact = ((x.double() - x[1].double()) ** 2).sum(dim=1)
+    got = pivot_squared_distances(x, 1)
+    assert torch.allclose(got, exact, rtol=1e-12, atol=0.0)
+    others = [i for i in torch.argsort(exact, stable=True).tolist() if i != 1]
+    assert monna_select(x, 2, pivot=1).tolist() == [1, *others[:6]]

@@ -25,6 +25,26 @@ def medoid(distances: torch.Tensor) -> int:
     return int(torch.argmin(distances.sqrt().sum(dim=1)))
 
 
+def pivot_squared_distances(x: torch.Tensor, pivot: int) -> torch.Tensor:
+    """``‖x_i − x_pivot‖²`` for every row, in float64: one pass over ``x``, by column blocks that
+    stay in cache (the differences are formed in float64, so ±3e38 rows neither overflow nor lose
+    a tight cluster's digits to cancellation).
+
+    Examples
+    --------
+    >>> d = pivot_squared_distances(torch.tensor([[0.0, 0.0], [3.0, 4.0], [3e38, -3e38]]), 0)
+    >>> d[:2].tolist(), f"{float(d[2]):.3e}"  # 2 x (3e38 in float32)^2
+    ([0.0, 25.0], '1.800e+77')
+    """
+    n, d = x.shape
+    block = max(1024, (1 << 18) // max(n, 1))
+    out = torch.zeros(n, dtype=torch.float64, device=x.device)
+    for j in range(0, d, block):
+        part = x[:, j : j + block].to(torch.float64)
+        out += (part - part[pivot]).square_().sum(dim=1)
+    return out
+
+
 def monna_select(x: torch.Tensor, f: int, pivot: int = -1) -> torch.Tensor:
     """Indices of the ``n - f`` rows nearest to the pivot row (the pivot included), nearest first
     (equally near rows by index).
@@ -54,10 +74,12 @@ def monna_select(x: torch.Tensor, f: int, pivot: int = -1) -> torch.Tensor:
         raise ValueError(f"MoNNA needs 2f < n, got f={f} with n={n} rows")
     if pivot >= n:
         raise ValueError(f"MoNNA's pivot must be a row index below n={n} (or -1: the medoid), got {pivot}")
-    dist = squared_distances(centred_gram(x))
-    if pivot < 0:
+    if pivot < 0:  # the medoid needs every pair: the Gram matrix
+        dist = squared_distances(centred_gram(x))
         pivot = medoid(dist)
-    row = dist[pivot].clone()
+        row = dist[pivot].clone()
+    else:  # one row's distances: a single pass, no n x n product
+        row = pivot_squared_distances(x, pivot)
     row[pivot] = -1.0  # the pivot first, even when another row equals it
     return torch.argsort(row, stable=True)[: n - f]  # ties: the lowest index
 
@@ -69,8 +91,9 @@ def monna(x: torch.Tensor, f: int, pivot: int = -1) -> torch.Tensor:
     In the paper (and ByzFL's ``MoNNA(f, idx)``) the pivot is the vector of the honest worker that
     aggregates, in a peer-to-peer setting. A federated server has no vector of its own, so by
     default (``pivot = -1``) the pivot is the medoid of the rows (:func:`medoid`); ``pivot = i``
-    uses row ``i`` as ByzFL's ``idx = i`` does. Distances come from a scale-safe Gram matrix
-    (:func:`~fedrobust.aggregators._gram.centred_gram`).
+    uses row ``i`` as ByzFL's ``idx = i`` does. The medoid's distances come from a scale-safe Gram
+    matrix (:func:`~fedrobust.aggregators._gram.centred_gram`); a given pivot's from one pass over
+    the rows (:func:`pivot_squared_distances`).
 
     Parameters
     ----------
