@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -145,23 +145,35 @@ def markdown_tables(records: Iterable[Mapping[str, Any]]) -> str:
         for r in members:
             cells[(*_setting(r), r["config"]["strategy"])].append(r)
         title = ", ".join(f"{k}={v}" for k, v in group) or "all runs"
-        counts = {len(runs) for runs in cells.values()}
-        seeds = f", mean ± std over {counts.pop()} seed(s)" if len(counts) == 1 else ""
-        lines = [f"### Final test accuracy (%): {title}{seeds}", "",
-                 "| attack | ψ | " + " | ".join(strategies) + " |",
-                 "|---|---:|" + "---:|" * len(strategies)]
-        for attack, params, psi in _settings(members):
-            row = []
-            for s in strategies:
-                runs = cells.get((attack, params, psi, s), [])
-                if not runs:
-                    row.append("")
-                    continue
-                ok = [_final(r, "accuracy") for r in runs if not diverged(r)]
-                row.append(format_cell(ok, len(runs) - len(ok)) + ("" if seeds else f" [n={len(runs)}]"))
-            lines.append(f"| {_setting_label(attack, params)} | {psi:g} | " + " | ".join(row) + " |")
-        parts.append("\n".join(lines))
+        parts.append(_accuracy_table(f"Final test accuracy (%): {title}", strategies, _settings(members),
+                                     lambda setting, s: cells.get((*setting, s), [])))
     return "\n\n".join(parts) + "\n"
+
+
+def _accuracy_table(
+    title: str, strategies: Sequence[str], settings: Sequence[tuple[str, str, float]],
+    runs_of: Callable[[tuple[str, str, float], str], Sequence[Mapping[str, Any]]],
+) -> str:
+    """One markdown table: a row per attack × ψ setting, a column per strategy, each cell the
+    final accuracy of ``runs_of(setting, strategy)`` (mean ± std; the seed count in the title when
+    every cell has the same, else in each cell)."""
+    cells = {(setting, s): list(runs_of(setting, s)) for setting in settings for s in strategies}
+    counts = {len(runs) for runs in cells.values() if runs}
+    seeds = f", mean ± std over {counts.pop()} seed(s)" if len(counts) == 1 else ""
+    lines = [f"### {title}{seeds}", "", "| attack | ψ | " + " | ".join(strategies) + " |",
+             "|---|---:|" + "---:|" * len(strategies)]
+    for setting in settings:
+        row = []
+        for s in strategies:
+            runs = cells[(setting, s)]
+            if not runs:
+                row.append("")
+                continue
+            ok = [_final(r, "accuracy") for r in runs if not diverged(r)]
+            row.append(format_cell(ok, len(runs) - len(ok)) + ("" if seeds else f" [n={len(runs)}]"))
+        attack, params, psi = setting
+        lines.append(f"| {_setting_label(attack, params)} | {psi:g} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
 
 
 def _curve(runs: Sequence[Mapping[str, Any]], field: str, cumulative: bool = False, scale: float = 1.0) -> np.ndarray:
@@ -330,25 +342,12 @@ def _per_attack_at_choices(
     for its strategy and ψ (the choice is per setting, so one column may mix values)."""
     parts = []
     for het in dict.fromkeys(heterogeneities):
-        chosen = {(s[1], s[3]): c for s, c in mine.items() if s[2] == het}
-        runs = [r for c in chosen.values() for r in c.records]
-        counts = {len(v) for c in chosen.values() for v in _runs_by_setting(c.records).values()}
-        seeds = f", mean ± std over {counts.pop()} seed(s)" if len(counts) == 1 else ""
+        by_setting = {(s[1], s[3]): _runs_by_setting(c.records) for s, c in mine.items() if s[2] == het}
+        runs = [r for grouped in by_setting.values() for v in grouped.values() for r in v]
         title = ", ".join([f"heterogeneity={het}", *(f"{k}={v}" for k, v in ctx)])
-        lines = [f"### Final test accuracy (%) at the tuned values, per attack: {title}{seeds}", "",
-                 "| attack | ψ | " + " | ".join(strategies) + " |", "|---|---:|" + "---:|" * len(strategies)]
-        for attack, params, psi in _settings(runs):
-            row = []
-            for strategy in strategies:
-                choice = chosen.get((strategy, psi))
-                cell = _runs_by_setting(choice.records).get((attack, params, psi), []) if choice else []
-                if not cell:
-                    row.append("")
-                    continue
-                ok = [_final(r, "accuracy") for r in cell if not diverged(r)]
-                row.append(format_cell(ok, len(cell) - len(ok)) + ("" if seeds else f" [n={len(cell)}]"))
-            lines.append(f"| {_setting_label(attack, params)} | {psi:g} | " + " | ".join(row) + " |")
-        parts.append("\n".join(lines))
+        parts.append(_accuracy_table(
+            f"Final test accuracy (%) at the tuned values, per attack: {title}", strategies, _settings(runs),
+            lambda setting, strategy: by_setting.get((strategy, setting[2]), {}).get(setting, [])))
     return parts
 
 
