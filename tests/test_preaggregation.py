@@ -154,6 +154,19 @@ def test_clipping_and_arc_bound_hostile_rows_in_their_direction(magnitude):
     assert torch.equal(adaptive_clipping(x, 2)[kept], honest[kept])
 
 
+@pytest.mark.parametrize("magnitude", [1.0, 1e30, 3e38])
+@pytest.mark.parametrize("n, s", [(10, 2), (10, 3), (7, 7)])
+def test_bucket_means_equal_the_float64_reference_even_for_huge_rows(n, s, magnitude):
+    x = torch.from_numpy(rows(n, 40, seed=n + s)).float()
+    x[:3] = torch.sign(x[:3]) * magnitude  # 3e38 + 3e38 would overflow a float32 sum
+    order = torch.randperm(n, generator=stream_generator("bucketing", 0, 1))
+    want = torch.stack([x[order[i : i + s]].double().mean(dim=0) for i in range(0, n, s)]).float()
+    got = bucketing(x, s, stream_generator("bucketing", 0, 1))
+    assert bool(torch.isfinite(got).all())
+    # float32 sums: an error of a few ulps of the largest row (a bucket of +-huge rows cancels)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6 * magnitude)
+
+
 @pytest.mark.parametrize("magnitude", [1.0, 3e38])  # 3e38: the float64 path of the tiny factors
 @pytest.mark.parametrize("clip", [lambda x, **kw: clip_rows(x, 2.0, **kw), lambda x, **kw: adaptive_clipping(x, 2, **kw)],
                          ids=["clipping", "arc"])

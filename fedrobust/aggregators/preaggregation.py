@@ -154,11 +154,33 @@ def bucketing(x: torch.Tensor, s: int, generator: torch.Generator | None = None)
     order = torch.randperm(n, generator=generator, device=generator.device if generator is not None else x.device)
     order = order.to(x.device)
     buckets = math.ceil(n / s)
+    if x.device.type == "cpu":
+        out = _bucket_means(x, order, s, buckets)
+        if all_finite(out):
+            return out
     weights = torch.zeros(buckets, n, dtype=torch.float64, device=x.device)
     bucket_of = torch.arange(n, device=x.device) // s
     sizes = torch.bincount(bucket_of, minlength=buckets).to(torch.float64)
     weights[bucket_of, order] = 1.0 / sizes[bucket_of]
     return _mix(x, weights)
+
+
+def _bucket_means(x: torch.Tensor, order: torch.Tensor, s: int, buckets: int) -> torch.Tensor:
+    """The bucket means in one streaming pass on the CPU: each row, scaled by 1/s, added into its
+    bucket (``index_add_``, rows in index order) by column blocks that keep the output in cache; the
+    last, smaller bucket rescaled. Not finite only where a sum of huge rows rounds past float's
+    range, and then the caller recomputes in float64. (On accelerators the (buckets, n) product is
+    cheap, and deterministic where atomic adds are not.)"""
+    n, d = x.shape
+    bucket_of = torch.empty(n, dtype=torch.long, device=x.device)
+    bucket_of[order] = torch.arange(n, device=x.device) // s
+    out = torch.zeros(buckets, d, dtype=x.dtype, device=x.device)
+    block = max(4096, (1 << 19) // max(buckets, 1))
+    for j in range(0, d, block):
+        out[:, j : j + block].index_add_(0, bucket_of, x[:, j : j + block], alpha=1.0 / s)
+    if n % s:
+        out[-1] *= s / (n % s)
+    return out
 
 
 def clip_rows(x: torch.Tensor, c: float, *, inplace: bool = False) -> torch.Tensor:
