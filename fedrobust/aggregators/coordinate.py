@@ -25,7 +25,7 @@ def coordinate_median(x: torch.Tensor) -> torch.Tensor:
 
     For an even number of rows this is the mean of the two middle values, as in ``numpy.median``.
     On the CPU with numba installed, a compiled kernel computes it (a sorting network for up to
-    ``fedrobust.aggregators._sortnet.MAX_ROWS`` rows, partial partitions beyond); otherwise
+    ``fedrobust.aggregators._sortnet.MAX_ROWS`` rows, counting selection steps beyond); otherwise
     ``torch.sort`` does (also on GPUs, where it is fast). Inputs must be finite (client messages are validated before aggregation).
 
     Parameters
