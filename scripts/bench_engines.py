@@ -4,7 +4,8 @@ The workload: mean-SGD on the gradient protocol (each of the clients, all sample
 sends one minibatch gradient at the global model; the server steps x ← x − lr · mean(g)), with
 the test split evaluated centrally after every round. The plain loop, written out below, does
 exactly that work with the same model, initial weights, partitions and minibatch draws
-(``fedrobust.clients.base.batch_generator``), and nothing else: no messages, no validation, no
+(``fedrobust.clients.base.batch_generator``) and dropout draws (the global RNG seeded per client and
+round, as a client's fit does), and nothing else: no messages, no validation, no
 stacking. Its final model is compared with the engines' (largest absolute difference).
 
 For each size (mlp and lenet on mnist5k; 10 and 100 clients) it prints, from one run, seconds
@@ -31,7 +32,9 @@ import time
 import torch
 
 from fedrobust.clients.base import batch_generator
+from fedrobust.clients.round import round_seed
 from fedrobust.config import RunConfig
+from fedrobust.core.rng import seeded_global_rng
 from fedrobust.models import flat_grad, flat_params, get_model, set_flat_params
 from fedrobust.run.build import client_indices, load_splits
 from fedrobust.run.inprocess import run_inprocess
@@ -64,8 +67,9 @@ def plain_loop(cfg: RunConfig) -> tuple[float, list[float], torch.Tensor]:
         for i, (xs, ys) in enumerate(parts):
             set_flat_params(model, x)
             idx = torch.randperm(len(xs), generator=batch_generator(cfg.seed, i, r))[: min(cfg.batch_size, len(xs))]
-            model.zero_grad(set_to_none=False)
-            model.loss(model(xs[idx]), ys[idx]).backward()
+            with seeded_global_rng(round_seed(cfg.seed, i, r)):  # dropout draws, as a client's fit
+                model.zero_grad(set_to_none=False)
+                model.loss(model(xs[idx]), ys[idx]).backward()
             grads.append(flat_grad(model).clone())
         x = x - cfg.lr * torch.stack(grads).mean(dim=0)
         set_flat_params(model, x)
