@@ -15,7 +15,7 @@ when rerun with the same ``--output``. The report lands in ``OUTPUT/report``; ``
 also writes the tables and heatmaps (without the per-setting curves) into DIR, as in
 ``docs/benchmark/``.
 
-Run: ``.venv/bin/python scripts/benchmark.py`` (or ``--full``, ``--engine ray``, ``--rounds N``).
+Run: ``.venv/bin/python scripts/benchmark.py`` (or ``--full``, ``--grid FILE``, ``--engine ray``, ``--rounds N``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ GRIDS = {False: ROOT / "examples" / "grids" / "benchmark.toml", True: ROOT / "ex
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="the full grid (examples/grids/benchmark-full.toml)")
+    parser.add_argument("--grid", default=None, help="another tuned grid file instead (e.g. a smaller one)")
     parser.add_argument("--output", default=None, help="the sweep's folder (default results/benchmark[-full])")
     parser.add_argument("--engine", choices=sorted(ENGINES), default="inprocess",
                         help="inprocess (default): no Ray (fedrobust.run.inprocess); ray: Flower's simulation engine")
@@ -45,13 +46,14 @@ def main(argv=None) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
-    grid = load_grid(GRIDS[args.full])
+    path = Path(args.grid) if args.grid else GRIDS[args.full]
+    grid = load_grid(path)
     for key, value in (("device", args.device), ("rounds", args.rounds)):
         if value is not None:
             grid[key] = value
     cells = expand_grid(grid)
     out = Path(args.output or ("results/benchmark-full" if args.full else "results/benchmark"))
-    print(f"{GRIDS[args.full].relative_to(ROOT)}: {len(cells)} runs, tuned {tuned_axes(grid)}, engine {args.engine}, "
+    print(f"{path.name}: {len(cells)} runs, tuned {tuned_axes(grid)}, engine {args.engine}, "
           f"into {out}")
     start = time.perf_counter()
     summary = run_sweep(cells, out, run_cell=ENGINES[args.engine], progress=not args.quiet, tuned=tuned_axes(grid),

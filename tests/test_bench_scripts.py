@@ -53,3 +53,34 @@ def test_bench_defenses_prints_the_composition_table_and_the_targets(tmp_path):
     assert len(rows) == 2 and "momentum+nnm" in rows[1] and "(" in rows[1].split("|")[4]  # drop from its clean run
     assert "target iid bit-flip 0.4 within 3 points of clean:" in out
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 4  # 2 compositions x (clean, attacked)
+
+
+def test_benchmark_runs_a_tuned_grid_then_publishes_tables_and_heatmaps(tmp_path):
+    grid = tmp_path / "tiny.toml"
+    grid.write_text(
+        'strategy = ["mean-sgd", "cmd"]\ntuned = ["lr"]\nlr = [0.1, 0.3]\ndataset = "digits"\nmodel = "logistic"\n'
+        'num-clients = 4\nclients-per-round = 4\nrounds = 2\nvalidation-size = 40\n'
+        '[[grid]]\nattack = "none"\nbyzantine-fraction = 0.0\npartitioner = "iid"\n'
+        '[[grid]]\nattack = "alie"\nbyzantine-fraction = 0.25\npartitioner = ["iid", "dirichlet"]\n'
+        '[[grid]]\nattack = "none"\nbyzantine-fraction = 0.0\npartitioner = "dirichlet"\n'
+    )
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--grid", str(grid), "--output", str(tmp_path / "b"),
+         "--publish", str(tmp_path / "pub"), "--quiet"],
+        capture_output=True, text=True, timeout=300, check=True,
+    ).stdout
+    assert "tiny.toml: 16 runs, tuned {'lr': [0.1, 0.3]}" in out and "16 runs in" in out
+    report = (tmp_path / "pub" / "report.md").read_text()
+    assert "### Tuned values chosen on the validation split (lr)" in report and "## Plots" not in report
+    assert sorted(p.name for p in (tmp_path / "pub").glob("*.png")) == ["heatmap_cmd.png", "heatmap_mean-sgd.png"]
+    assert (tmp_path / "b" / "report" / "report.md").exists() and (tmp_path / "b" / "tuning.json").exists()
+
+
+def test_bench_engines_compares_the_plain_loop_with_the_in_process_engine():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_engines.py"), "--rounds", "2", "--sizes", "mlp:2", "--no-ray"],
+        capture_output=True, text=True, timeout=300, check=True,
+    ).stdout
+    row = next(line for line in out.splitlines() if line.startswith("| inprocess |"))
+    assert float(row.split("|")[-2]) < 1e-6  # the same final model as the plain loop, up to summation order
+    assert "mlp/2: in-process ≤ 1.3x plain per round:" in out
