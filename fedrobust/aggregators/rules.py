@@ -106,6 +106,9 @@ class Rule:
     """
 
     name: ClassVar[str] = ""
+    #: Flower's argument names for the same parameter, where Flower has the same rule: Flower's
+    #: name -> (the rule's field, how Flower's value maps to it). The plugin classes take either.
+    flower_names: ClassVar[dict[str, tuple[str, Any]]] = {}
 
     def __call__(
         self, rows: torch.Tensor, state: torch.Tensor | None, server_round: int, scale: float = 1.0
@@ -441,6 +444,15 @@ class KrumRule(Rule):
     """
 
     name: ClassVar[str] = "krum"
+    # flwr.server.strategy.Krum (legacy; num_clients_to_keep = 0: plain Krum) and
+    # flwr.serverapp.strategy.Krum / MultiKrum (Message API); Flower's Krum scores use the
+    # n − f − 2 nearest rows too, so its num_malicious_* is krum_f as it is.
+    flower_names: ClassVar[dict[str, tuple[str, Any]]] = {
+        "num_malicious_clients": ("krum_f", int),
+        "num_malicious_nodes": ("krum_f", int),
+        "num_clients_to_keep": ("krum_m", lambda v: max(1, int(v))),
+        "num_nodes_to_select": ("krum_m", int),
+    }
     krum_f: int = -1
     krum_m: int = 1
     byzantine_fraction: float = 0.2

@@ -36,7 +36,7 @@ tensor([3.5000])
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -73,6 +73,10 @@ class BulyanRule(ByzantineCountRule):
     """
 
     name: ClassVar[str] = "bulyan"
+    # flwr.serverapp.strategy.Bulyan's num_malicious_nodes (the legacy one's num_malicious_clients).
+    flower_names: ClassVar[dict[str, tuple[str, Any]]] = {
+        "num_malicious_nodes": ("f", int), "num_malicious_clients": ("f", int),
+    }
 
     def __call__(
         self, rows: torch.Tensor, state: torch.Tensor | None, server_round: int, scale: float = 1.0

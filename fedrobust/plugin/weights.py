@@ -225,8 +225,20 @@ def pop_aggregator(rule_class: type[Rule], kwargs: dict[str, object]) -> Weights
     >>> kwargs = {"beta": 0.1, "fraction_fit": 0.5}
     >>> pop_aggregator(TrimmedMeanRule, kwargs).rule, kwargs
     (TrimmedMeanRule(beta=0.1), {'fraction_fit': 0.5})
+
+    Where Flower has the same rule its argument names are taken too (``Rule.flower_names``), so
+    that a Flower ``Krum(num_malicious_nodes=2, num_nodes_to_select=3)`` keeps its arguments:
+
+    >>> from fedrobust.aggregators.rules import KrumRule
+    >>> pop_aggregator(KrumRule, {"num_malicious_nodes": 2, "num_nodes_to_select": 3}).rule
+    KrumRule(krum_f=2, krum_m=3, byzantine_fraction=0.2, clients_per_round=0)
     """
     params = {name: kwargs.pop(name) for name in rule_parameters(rule_class) if name in kwargs}
+    for flower_name, (name, convert) in rule_class.flower_names.items():
+        if flower_name in kwargs:
+            if name in params:
+                raise TypeError(f"{rule_class.name}: give {name} or Flower's {flower_name}, not both")
+            params[name] = convert(kwargs.pop(flower_name))
     rule = rule_class(**params)
     rule.check_plugin()
     return WeightsAggregator(rule, device=kwargs.pop("device", "cpu"), pre_aggregation=kwargs.pop("pre_aggregation", None))
