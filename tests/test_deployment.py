@@ -113,8 +113,21 @@ def test_package_keeps_its_public_names_and_entry_points(tmp_path, monkeypatch, 
     assert (tmp_path / "c" / "keys" / "node-0.pub").is_file()
     capsys.readouterr()
     assert cli.main(["deploy", "up", "--supernodes", "0", "--run-dir", str(tmp_path / "d")]) == 1
-    assert "fedrobust deploy: error: num_supernodes" in capsys.readouterr().err
+    assert "fedrobust deploy: error: the number of SuperNodes (--supernodes) must be" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("prog", ["fedrobust deploy", "python -m fedrobust.deploy"])
+def test_up_prints_the_stop_command_as_it_was_started(prog, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from fedrobust.deploy import cli as deploy_cli
+
+    started = SimpleNamespace(address="127.0.0.1:9092", num_supernodes=2, isolation="warm", run_dir="runs/my dep",
+                              flwr_run_command=lambda: "flwr run . local")
+    monkeypatch.setattr(deploy_cli, "up", lambda *a, **k: started)
+    assert deploy_cli.main(["up", "--supernodes", "2", "--run-dir", "x"], prog=prog) == 0
+    assert f"stop: {prog} down --run-dir 'runs/my dep'" in capsys.readouterr().out
 
 
 def test_command_lines():

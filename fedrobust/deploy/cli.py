@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m fedrobust.dep
                   f"logs in {dep.run_dir}/logs")
             print(f"run:  {dep.flwr_run_command()} --run-config \"num-clients={dep.num_supernodes} "
                   f"clients-per-round={dep.num_supernodes}\"")
-            print(f"stop: python -m fedrobust.deploy down --run-dir {shlex.quote(dep.run_dir)}")
+            print(f"stop: {prog} down --run-dir {shlex.quote(dep.run_dir)}")  # as it was started
         elif args.command == "down":
             stopped = down(args.run_dir)
             print(f"stopped {len(stopped)} processes")

@@ -109,7 +109,7 @@ def up(
     """
     _check_isolation(isolation)
     if isinstance(num_supernodes, bool) or not isinstance(num_supernodes, int) or num_supernodes < 1:
-        raise ValueError(f"num_supernodes must be an int >= 1, got {num_supernodes!r}")
+        raise ValueError(f"the number of SuperNodes (--supernodes) must be an integer >= 1, got {num_supernodes!r}")
     root = Path(run_dir).resolve()
     if (root / STATE_FILE).exists() and deployment_pids(root):
         raise RuntimeError(f"{root} already has a running deployment; run `down` first")
