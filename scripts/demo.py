@@ -48,7 +48,7 @@ def main(argv=None) -> None:
         print(f"| {cfg['strategy']}, ψ={cfg['byzantine-fraction']:g} | {sum(x['bytes_up'] for x in rounds) / 1e6:.0f} | "
               f"{sum(x['round_seconds'] for x in rounds):.1f} |")
     print(f"\nreport: {written[0]}")
-    print(f"plot:   {next(p for p in written if p.name.startswith('bit-flip_psi=0.2') and 'round' in p.name)}")
+    print(f"plot:   {next(p for p in written if p.name == 'bit-flip_psi0.2_accuracy-vs-round.png')}")
 
 
 if __name__ == "__main__":

@@ -29,5 +29,5 @@ def test_demo_sweeps_the_demo_grid_prints_the_table_and_writes_the_plot(tmp_path
              for r in records}
     assert final[("fedavg", 0.0)] > 0.7 and final[("fedavg", 0.2)] < 0.3  # the attack wrecks plain averaging
     assert min(final[(s, 0.2)] for s in ("cmd", "gmd", "bgmd")) > 0.4  # and not the robust rules
-    plot = out / "report" / "bit-flip_psi=0.2_accuracy-vs-round.png"
+    plot = out / "report" / "bit-flip_psi0.2_accuracy-vs-round.png"
     assert plot.stat().st_size > 10_000 and f"plot:   {plot}" in printed

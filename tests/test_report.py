@@ -79,26 +79,47 @@ def test_runs_that_differ_in_another_key_go_to_separate_tables():
     assert "### Final test accuracy (%): lr=0.1" in text and "| none | 0 | 50.00 | 90.00 |" in text
 
 
-def test_write_report_writes_markdown_and_one_png_per_plot(tmp_path):
+def test_write_report_writes_markdown_and_each_plot_as_png_and_pdf(tmp_path):
     sweep = write_jsonl(tmp_path / "sweep", small_sweep())
     written = write_report(sweep, tmp_path / "report")
-    report, pngs = written[0], written[1:]
+    report, figures = written[0], written[1:]
+    pngs = [p for p in figures if p.suffix == ".png"]
     assert report.name == "report.md" and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    assert all(p.read_bytes()[:5] == b"%PDF-" for p in figures if p.suffix == ".pdf")
     heatmaps = sorted(p.name for p in pngs if p.name.startswith("heatmap_"))
     assert heatmaps == ["heatmap_bgmd.png", "heatmap_mean-sgd.png"]  # psi 0 / 0.2 (/ 0.4): one figure each
     assert "## Worst case over attacks" in report.read_text() and "## Heatmaps" in report.read_text()
-    names = sorted(p.name for p in pngs if not p.name.startswith("heatmap_"))
-    assert names == sorted([
-        "none_psi=0_accuracy-vs-round.png", "none_psi=0_accuracy-vs-seconds.png", "none_psi=0_accuracy-vs-mb-up.png",
-        "none_psi=0_residual-vs-round.png",
-        "bit-flip_psi=0.2_accuracy-vs-round.png", "bit-flip_psi=0.2_accuracy-vs-seconds.png",
-        "bit-flip_psi=0.2_accuracy-vs-mb-up.png", "bit-flip_psi=0.2_residual-vs-round.png",
-        "bit-flip_psi=0.4_accuracy-vs-round.png", "bit-flip_psi=0.4_accuracy-vs-seconds.png",
-        "bit-flip_psi=0.4_accuracy-vs-mb-up.png",  # mean-sgd alone: no residual plot
-    ])
+    plots = [
+        "clean_accuracy-vs-round", "clean_accuracy-vs-seconds", "clean_accuracy-vs-mb-up", "clean_residual-vs-round",
+        "bit-flip_psi0.2_accuracy-vs-round", "bit-flip_psi0.2_accuracy-vs-seconds",
+        "bit-flip_psi0.2_accuracy-vs-mb-up", "bit-flip_psi0.2_residual-vs-round",
+        "bit-flip_psi0.4_accuracy-vs-round", "bit-flip_psi0.4_accuracy-vs-seconds",
+        "bit-flip_psi0.4_accuracy-vs-mb-up",  # mean-sgd alone: no residual plot
+    ]
+    names = sorted(p.name for p in figures if not p.name.startswith("heatmap_"))
+    assert names == sorted(f"{p}.{ext}" for p in plots for ext in ("png", "pdf"))
+    assert not any("=" in p.name for p in figures)
     text = report.read_text()
     assert "| bit-flip | 0.2 | – | 87.00 ± 1.41 |" in text
-    assert all(f"]({p.name})" in text for p in pngs)
+    assert all(f"]({p.name})" in text for p in pngs) and ".pdf)" not in text
+    assert "### clean" in text and "### bit-flip, ψ=0.2" in text  # the setting, not "bit-flip ψ=0"
+
+
+def test_plots_are_200_dpi_and_start_at_the_initial_model(tmp_path):
+    from matplotlib.image import imread
+
+    records = small_sweep()
+    for r in records:
+        r["results"]["initial"] = {"accuracy": 0.1, "loss": 2.3}
+    written = write_report(write_jsonl(tmp_path / "sweep", records), tmp_path / "report")
+    curve = next(p for p in written if p.name == "clean_accuracy-vs-round.png")
+    height, width = imread(curve).shape[:2]
+    assert (width, height) == (1200, 800)  # 6 x 4 inches at 200 dpi
+    import fedrobust.experiments.report as report
+
+    runs = [r for r in records if r["config"]["strategy"] == "bgmd" and r["config"]["byzantine-fraction"] == 0.0]
+    assert report._initial(runs, "accuracy").tolist() == [0.1] * len(runs)
+    assert report._initial([{"results": {"rounds": []}}], "accuracy") is None
 
 
 def test_the_cli_report_and_an_empty_sweep(tmp_path, capsys):

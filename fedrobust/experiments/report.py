@@ -218,7 +218,8 @@ _PLOTS = (
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.=-]+", "_", text).strip("_") or "runs"
+    """A file name: letters, digits, '.', '-'; everything else (``=``, spaces, ``α``) one '_'."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("_") or "runs"
 
 
 def _colours(strategies: Sequence[str]) -> dict[str, Any]:
@@ -229,10 +230,25 @@ def _colours(strategies: Sequence[str]) -> dict[str, Any]:
     return {s: palette(i % palette.N) for i, s in enumerate(strategies)}
 
 
+def _initial(runs: Sequence[Mapping[str, Any]], field: str) -> np.ndarray | None:
+    """Each run's value of ``field`` for the initial model (round 0), or None when a run lacks it."""
+    values = [(r["results"].get("initial") or {}).get(field) for r in runs]
+    if any(v is None for v in values):
+        return None
+    return np.array([float(v) for v in values])
+
+
+#: Figure formats: a raster for report.md, a vector one for papers.
+FIGURE_DPI = 200
+
+
 def _plot_setting(
     by_strategy: Mapping[str, list[Mapping[str, Any]]], title: str, stem: Path, colours: Mapping[str, Any] | None = None
 ) -> list[Path]:
+    """The setting's figures, each as PNG (``FIGURE_DPI``) and PDF; returns the PNGs then the PDFs'
+    paths in pairs. Curves start at round 0 (the initial model) where every run recorded it."""
     from matplotlib.figure import Figure  # renders with Agg, no pyplot or global backend involved
+    from matplotlib.ticker import MaxNLocator
 
     colours = colours or _colours(list(by_strategy))
     written = []
@@ -240,10 +256,15 @@ def _plot_setting(
         lines = {}
         for strategy, runs in by_strategy.items():
             stacked = _curves(runs, y_field)
+            x = np.arange(1, stacked.shape[1] + 1, dtype=float) if x_field is None else _curve(
+                runs, x_field, cumulative, scale)
+            start = _initial(runs, y_field)
+            if start is not None:  # round 0: the initial model, before any round's time or bytes
+                stacked = np.hstack([start[:, None], stacked])
+                x = np.concatenate([[0.0], x])
             y = _mean(stacked)
             if np.isnan(y).all():
                 continue  # e.g. no relative_residual outside BGMD
-            x = np.arange(1, len(y) + 1) if x_field is None else _curve(runs, x_field, cumulative, scale)
             lines[strategy] = (x, y, _spread(stacked))
         if not lines:
             continue
@@ -255,11 +276,14 @@ def _plot_setting(
             if not np.isnan(spread).all():  # mean ± sample std over seeds
                 ax.fill_between(x, y - spread, y + spread, color=colour, alpha=0.2, linewidth=0)
         ax.set(xlabel=x_label, ylabel=y_label, title=title)
+        if x_field is None:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
         path = stem.with_name(f"{stem.name}_{suffix}.png")
-        fig.savefig(path, dpi=100)
+        fig.savefig(path, dpi=FIGURE_DPI)
+        fig.savefig(path.with_suffix(".pdf"))
         written.append(path)
     return written
 
@@ -397,7 +421,8 @@ def write_report(
     Returns
     -------
     list of Path
-        ``report.md`` first, then every PNG written.
+        ``report.md`` first, then every figure written: the heatmaps' PNGs, then each plot as a PNG
+        (200 dpi, linked from ``report.md``) and a PDF.
 
     Raises
     ------
@@ -433,14 +458,21 @@ def write_report(
         settings: dict[tuple[str, str, float], dict[str, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
         for r in members:
             settings[_setting(r)][r["config"]["strategy"]].append(r)
+        first = members[0]["config"]
+        where = f"{first.get('dataset')}/{first.get('model')}, {first.get('num-clients')} clients"
+        clean_runs = sum(1 for _, _, psi in _settings(members) if psi == 0)
         for attack, params, psi in _settings(members):
             by_strategy = settings[(attack, params, psi)]
-            title = ", ".join([f"{_setting_label(attack, params)} ψ={psi:g}", *(f"{k}={v}" for k, v in group)])
-            stem = out / _slug("_".join([_setting_label(attack, params), f"psi={psi:g}",
-                                         *(f"{k}={v}" for k, v in group)]))
-            written = _plot_setting(by_strategy, title, stem, colours)
-            pngs += written
-            body += [f"### {title}", ""] + [f"![{p.stem}]({p.name})" for p in written] + [""]
+            label = _setting_label(attack, params)
+            if psi == 0:  # no Byzantine client: the attack key changes nothing but the cell
+                setting = name = "clean" if clean_runs == 1 else f"clean ({label})"
+            else:
+                setting, name = f"{label}, ψ={psi:g}", f"{label}_psi{psi:g}"
+            heading = ", ".join([setting, *(f"{k}={v}" for k, v in group)])
+            stem = out / _slug("_".join([name, *(f"{k}-{v}" for k, v in group)]))
+            written = _plot_setting(by_strategy, f"{where}: {heading}", stem, colours)
+            pngs += written + [p.with_suffix(".pdf") for p in written]
+            body += [f"### {heading}", ""] + [f"![{p.stem}]({p.name})" for p in written] + [""]
     report = out / "report.md"
     report.write_text("\n".join(body), encoding="utf-8")
     return [report, *pngs]
