@@ -35,6 +35,21 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
+def _with_choices(parser: argparse.ArgumentParser):
+    """``parser.format_help`` with an epilog listing every allowed strategy, attack, dataset, ...
+    (:mod:`fedrobust.catalog`), computed when the help is shown."""
+    original = parser.format_help
+
+    def format_help() -> str:
+        from .catalog import catalog
+
+        parser.epilog = "allowed values (fedrobust list describes each):\n" + "\n".join(
+            f"  --{key}: {', '.join(names)}" for key, names in catalog().items())
+        return original()
+
+    return format_help
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser: ``run`` with one flag per run-config key, plus ``--quiet``/``--verbose``."""
     parser = argparse.ArgumentParser(prog="fedrobust", description="Byzantine-robust federated learning on Flower.")
@@ -47,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     config_flags = run.add_argument_group("run configuration (the keys of [tool.flwr.app.config])")
     for f in dataclasses.fields(RunConfig):
         _add_flag(config_flags, f)
+    run.formatter_class = argparse.RawDescriptionHelpFormatter
+    run.format_help = _with_choices(run)  # the registries (and torch) load only for --help
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
     run.add_argument("--verbose", action="store_true", help="show Flower's INFO logs")
     sweep = commands.add_parser(
@@ -65,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine", choices=("ray", "inprocess"), default="ray",
         help="ray: Flower's simulation engine (default); inprocess: the same strategy and clients in this "
         "process, one client after the other, without Ray's overhead (fedrobust.run.inprocess)",
+    )
+    commands.add_parser(
+        "list", help="the strategies, attacks, datasets, models, partitioners and compressors, one line each",
+        description="Every name a run key takes, with one line of description each (registered ones included).",
     )
     report = commands.add_parser(
         "report",
@@ -172,6 +193,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "sweep":
         return _sweep(args)
+    if args.command == "list":
+        from .catalog import format_catalog
+
+        print(format_catalog())
+        return 0
     if args.command == "deploy":
         from .deploy import main as deploy_main
 
