@@ -1,5 +1,6 @@
 """What a run can name: every registered strategy, attack, dataset, model, partitioner and
-compressor, each with one line of description (``fedrobust list``, ``fedrobust run --help``).
+compressor, each with one line of description (``fedrobust list``, ``fedrobust run --help``),
+and the grids shipped with fedrobust (``fedrobust list``).
 
 The lines come from the registered objects' docstrings, so a name a user registers
 (``register_rule``, ``ATTACKS.register``, ``register_dataset``, ...) is listed too.
@@ -66,6 +67,14 @@ def format_catalog(sections: dict[str, dict[str, str]] | None = None) -> str:
     sections = catalog() if sections is None else sections
     parts = []
     for key, names in sections.items():
-        pad = max((len(n) for n in names), default=0)
-        parts.append(f"{key} (--{key}):\n" + "\n".join(f"  {n.ljust(pad)}  {d}".rstrip() for n, d in names.items()))
+        parts.append(f"{key} (--{key}):\n" + _lines(names))
+    from . import grids
+
+    parts.append("grid (fedrobust sweep NAME --output DIR, shipped with fedrobust):\n"
+                 + _lines({name: grids.describe(name) for name in grids.names()}))
     return "\n\n".join(parts)
+
+
+def _lines(names: dict[str, str]) -> str:
+    pad = max((len(n) for n in names), default=0)
+    return "\n".join(f"  {n.ljust(pad)}  {d}".rstrip() for n, d in names.items())

@@ -5,9 +5,12 @@ Its flags are generated from :class:`~fedrobust.config.RunConfig`, so a flag is 
 key with ``--`` in front (``--byzantine-fraction`` ↔ ``byzantine-fraction``); a flag left out keeps
 the key's default. A user mistake prints one ``fedrobust: error:`` line per problem and exits 2.
 
-``fedrobust sweep GRID.toml --output DIR`` runs every cell of a grid of run configs and appends each
-to ``DIR/results.jsonl`` (rerunning it resumes; see :mod:`fedrobust.experiments.sweep`);
+``fedrobust sweep GRID.toml --output DIR`` runs every cell of a grid of run configs (a file, or the
+name of a grid shipped with fedrobust: ``demo``, ``benchmark``, ...) and appends each to
+``DIR/results.jsonl`` (rerunning it resumes; see :mod:`fedrobust.experiments.sweep`);
 ``fedrobust report DIR --output REPORT_DIR`` writes its tables and plots (:mod:`fedrobust.experiments.report`).
+``fedrobust demo`` runs the main demo (:mod:`fedrobust.experiments.demo`); ``fedrobust new-app DIR``
+writes a Flower App folder for ``flwr run DIR`` (:mod:`fedrobust.run.new_app`).
 ``fedrobust deploy up|down|certs ...`` runs on Flower's Deployment Engine (:mod:`fedrobust.deploy`).
 
 Examples
@@ -72,9 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every cell of GRID.toml (run-config keys; a list is an axis, a scalar is fixed) and "
         "append each finished cell to DIR/results.jsonl; a rerun skips finished cells.",
     )
-    sweep.add_argument("grid", metavar="GRID.toml", help="the grid: run-config keys at the top level")
+    sweep.add_argument("grid", metavar="GRID.toml",
+                       help="the grid: a TOML file of run-config keys, or the name of a grid shipped with fedrobust "
+                       "(fedrobust list shows them: demo, benchmark, ...)")
     sweep.add_argument("--output", required=True, metavar="DIR", help="the sweep's folder")
     sweep.add_argument("--quiet", action="store_true", help="no progress bars")
+    sweep.add_argument("--max-cells", type=int, default=None, metavar="N",
+                       help="run at most N unfinished cells, in grid order; a rerun runs the rest")
     sweep.add_argument("--jobs", type=int, default=1, metavar="N",
                        help="cells run at once, each in a worker process with cores/N threads (--engine inprocess; "
                        "the same records in the same order as one job) [1]")
@@ -83,6 +90,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="ray: Flower's simulation engine (default); inprocess: the same strategy and clients in this "
         "process, one client after the other, without Ray's overhead (fedrobust.run.inprocess)",
     )
+    demo = commands.add_parser(
+        "demo", help="the main demo: FedAvg and three robust rules, clean and under attack (about 5 min)",
+        description="Sweep the shipped 'demo' grid (4 strategies x clean / 2 of 10 clients sending -100 x their "
+        "update, mnist5k, 40 rounds), then print its tables and write its report and plots.",
+    )
+    demo.add_argument("--output", default="results/demo", help="the sweep's folder (report in OUTPUT/report) "
+                      "[results/demo]")
+    demo.add_argument("--rounds", type=int, default=None, help="server rounds per run [the grid's: 40]")
+    demo.add_argument("--engine", choices=("ray", "inprocess"), default="ray",
+                      help="ray: Flower's simulation engine (default); inprocess: no Ray")
+    demo.add_argument("--max-cells", type=int, default=None, metavar="N",
+                      help="run at most N unfinished cells; a rerun runs the rest")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    new_app = commands.add_parser(
+        "new-app", help="write a Flower App folder that `flwr run DIR` runs",
+        description="Write DIR/pyproject.toml: a Flower App whose components are fedrobust's, with every run key "
+        "in [tool.flwr.app.config] (the flags given here, the defaults otherwise). Then: flwr run DIR.",
+    )
+    new_app.add_argument("folder", metavar="DIR", help="the App's folder (created; must not hold a pyproject.toml)")
+    new_app.add_argument("--name", default=None, help="the App's name [the folder's name]")
+    app_flags = new_app.add_argument_group("run configuration written into [tool.flwr.app.config]")
+    for f in dataclasses.fields(RunConfig):
+        _add_flag(app_flags, f)
+    new_app.formatter_class = argparse.RawDescriptionHelpFormatter
+    new_app.format_help = _with_choices(new_app)
     commands.add_parser(
         "list", help="the strategies, attacks, datasets, models, partitioners and compressors, one line each",
         description="Every name a run key takes, with one line of description each (registered ones included).",
@@ -100,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Everything after `deploy` (--help included) goes to fedrobust.deploy's own parser.
     deploy = commands.add_parser(
         "deploy", add_help=False, prefix_chars="\0",
-        help="SuperLink + SuperNodes on Flower's Deployment Engine (up, down, certs; see docs/deployment.md)",
+        help="SuperLink + SuperNodes on Flower's Deployment Engine (up, down, certs; fedrobust deploy --help)",
     )
     deploy.add_argument("args", nargs=argparse.REMAINDER, help="the arguments of python -m fedrobust.deploy")
     return parser
@@ -151,7 +183,7 @@ def _sweep(args: argparse.Namespace) -> int:
     try:
         grid = load_grid(args.grid)
     except OSError as err:
-        return _errors(ConfigError(f"{args.grid}: {err.strerror or err}"))
+        return _errors(ConfigError(f"{args.grid}: {err.strerror}" if err.strerror else str(err)))
     except ConfigError as err:
         return _errors(err)
     try:
@@ -159,7 +191,7 @@ def _sweep(args: argparse.Namespace) -> int:
         _warnings(grid_warnings(grid, cells, args.grid))
         runner = None if args.engine == "ray" else ENGINES[args.engine]
         summary = run_sweep(cells, args.output, run_cell=runner, progress=not args.quiet, tuned=tuned_axes(grid),
-                            jobs=args.jobs)
+                            jobs=args.jobs, max_cells=args.max_cells)
     except OSError as err:  # the sweep folder's checks passed, so something went wrong while writing
         return _errors(ConfigError(f"{err.filename or args.output}: {err.strerror or err}"))
     except (ConfigError, ValueError, TypeError) as err:
@@ -172,8 +204,9 @@ def _sweep(args: argparse.Namespace) -> int:
     for ident, message in summary.failed.items():
         print(f"fedrobust: cell {ident} failed: {message}", file=sys.stderr)
     if not args.quiet:
+        left = f", {summary.left} left for a rerun" if summary.left else ""
         print(f"{summary.cells} cells: {summary.skipped} already done, {summary.ran} run, "
-              f"{len(summary.failed)} failed; results in {summary.path}")
+              f"{len(summary.failed)} failed{left}; results in {summary.path}")
     return 1 if summary.failed else 0
 
 
@@ -188,11 +221,45 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from .experiments.demo import run_demo
+
+    try:
+        return run_demo(args.output, rounds=args.rounds, engine=args.engine, max_cells=args.max_cells,
+                        progress=not args.quiet)
+    except OSError as err:
+        return _errors(ConfigError(f"{err.filename or args.output}: {err.strerror or err}"))
+    except (ConfigError, ValueError, TypeError) as err:
+        return _errors(err)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print(f"fedrobust: interrupted; finished cells are in {args.output}; rerun to resume", file=sys.stderr)
+        exit_if_stuck(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
+
+
+def _new_app(args: argparse.Namespace) -> int:
+    from .run.new_app import write_app
+
+    try:
+        written = write_app(args.folder, config_values(args), name=args.name)
+    except OSError as err:
+        return _errors(ConfigError(f"{err.filename or args.folder}: {err.strerror or err}"))
+    except ConfigError as err:
+        return _errors(err)
+    print(f"wrote {written}; run it with: flwr run {args.folder}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fedrobust`` script; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.command == "sweep":
         return _sweep(args)
+    if args.command == "demo":
+        return _demo(args)
+    if args.command == "new-app":
+        return _new_app(args)
     if args.command == "list":
         from .catalog import format_catalog
 

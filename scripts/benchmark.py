@@ -7,8 +7,8 @@ final **validation** accuracy (a split no client trains on; the test split plays
 gives test accuracy there: the worst case over attacks per ψ × heterogeneity, which attack
 achieved it, the chosen values, and one heatmap per strategy.
 
-Default: ``examples/grids/benchmark.toml`` (196 runs of 15 rounds on mnist5k / mlp, 10 clients,
-in process; about 35 minutes on 2 CPU cores). ``--full``: ``examples/grids/benchmark-full.toml``
+Default: the shipped grid ``benchmark`` (``fedrobust/grids/benchmark.toml``: 196 runs of 15 rounds on mnist5k / mlp, 10 clients,
+in process; about 35 minutes on 2 CPU cores). ``--full``: ``benchmark-full``
 (4,680 runs: 10 strategies, 6 attacks, 3 partitions, lr and worker momentum tuned, 3 seeds, 40
 rounds; for a bigger machine, with ``--device cuda`` on a GPU). The sweep resumes where it stopped
 when rerun with the same ``--output``. The report lands in ``OUTPUT/report``; ``--publish DIR``
@@ -27,13 +27,12 @@ from pathlib import Path
 from fedrobust.experiments.report import write_report
 from fedrobust.experiments.sweep import ENGINES, expand_grid, load_grid, run_sweep, tuned_axes
 
-ROOT = Path(__file__).resolve().parents[1]
-GRIDS = {False: ROOT / "examples" / "grids" / "benchmark.toml", True: ROOT / "examples" / "grids" / "benchmark-full.toml"}
+GRIDS = {False: "benchmark", True: "benchmark-full"}  # shipped with fedrobust (fedrobust.grids)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="the full grid (examples/grids/benchmark-full.toml)")
+    parser.add_argument("--full", action="store_true", help="the full grid (benchmark-full)")
     parser.add_argument("--grid", default=None, help="another tuned grid file instead (e.g. a smaller one)")
     parser.add_argument("--output", default=None, help="the sweep's folder (default results/benchmark[-full])")
     parser.add_argument("--engine", choices=sorted(ENGINES), default="inprocess",
@@ -46,14 +45,14 @@ def main(argv=None) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
-    path = Path(args.grid) if args.grid else GRIDS[args.full]
-    grid = load_grid(path)
+    name = args.grid or GRIDS[args.full]
+    grid = load_grid(name)
     for key, value in (("device", args.device), ("rounds", args.rounds)):
         if value is not None:
             grid[key] = value
     cells = expand_grid(grid)
     out = Path(args.output or ("results/benchmark-full" if args.full else "results/benchmark"))
-    print(f"{path.name}: {len(cells)} runs, tuned {tuned_axes(grid)}, engine {args.engine}, "
+    print(f"{Path(name).name}: {len(cells)} runs, tuned {tuned_axes(grid)}, engine {args.engine}, "
           f"into {out}")
     start = time.perf_counter()
     summary = run_sweep(cells, out, run_cell=ENGINES[args.engine], progress=not args.quiet, tuned=tuned_axes(grid),

@@ -40,14 +40,15 @@ def stop(pids):
         time.sleep(2)
 
 
-def flwr(args, env, timeout=120):
+def flwr(args, env, timeout=120, *, cwd=ROOT, executable=None):
+    """Run Flower's CLI (this venv's ``flwr``, or ``executable``) in ``cwd``."""
+    executable = executable or Path(sys.executable).with_name("flwr")
     return subprocess.run(
-        [str(Path(sys.executable).with_name("flwr")), *args], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=timeout,
+        [str(executable), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )
 
 
-def flwr_json(args, env, attempts=4):
+def flwr_json(args, env, attempts=4, **where):
     """Run a ``flwr ... --format json`` command; retry while the local SuperLink is still starting.
 
     Flower 1.41's CLI waits only 15 s (``LOCAL_SUPERLINK_STARTUP_TIMEOUT``) for the SuperLink it
@@ -56,7 +57,7 @@ def flwr_json(args, env, attempts=4):
     later attempt finds it.
     """
     for attempt in range(attempts):
-        done = flwr(args, env)
+        done = flwr(args, env, **where)
         assert done.returncode == 0, done.stdout + done.stderr
         payload = json.loads(done.stdout[done.stdout.index("{"):])
         if payload.get("success", True):

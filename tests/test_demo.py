@@ -1,25 +1,23 @@
-"""The README's demo script: the demo grid's sweep, its table and its plot (2 rounds, no Ray)."""
+"""The README's demo (`fedrobust demo`): the demo grid's sweep, its table and its plot (2 rounds, no Ray)."""
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from fedrobust.experiments.sweep import load_grid, read_sweep
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
 def test_demo_sweeps_the_demo_grid_prints_the_table_and_writes_the_plot(tmp_path):
     out = tmp_path / "demo"
     printed = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--engine", "inprocess", "--rounds", "2",
+        [sys.executable, "-m", "fedrobust", "demo", "--engine", "inprocess", "--rounds", "2", "--quiet",
          "--output", str(out)],
         capture_output=True, text=True, timeout=600, check=True, cwd=tmp_path,
     ).stdout
-    grid = load_grid(ROOT / "examples" / "grids" / "demo.toml")
+    grid = load_grid("demo")
     assert grid["strategy"] == ["fedavg", "cmd", "gmd", "bgmd"] and grid["attack"] == "bit-flip"
     assert "| attack | ψ | fedavg | cmd | gmd | bgmd |" in printed
     assert "| bit-flip | 0.2 |" in printed and "| fedavg, ψ=0.2 |" in printed

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from fedrobust import sweep
+from fedrobust import grids, sweep
 from fedrobust.cli import main
 from fedrobust.config import ConfigError, RunConfig
 from fedrobust.experiments.report import write_report
@@ -230,10 +230,10 @@ def test_the_inprocess_engine_runs_real_cells_without_ray_and_resumes(tmp_path, 
     assert "2 cells: 2 already done, 0 run, 0 failed" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "examples" / "grids").rglob("*.toml")),
-                         ids=lambda p: p.name)
-def test_every_shipped_grid_expands_to_valid_cells(path):
-    cells = expand_grid(load_grid(path))
+@pytest.mark.parametrize("name", grids.names())
+def test_every_shipped_grid_expands_to_valid_cells(name):
+    assert grids.resolve(name).is_file()
+    cells = expand_grid(load_grid(name))
     assert cells and len({cell_id(c) for c in cells}) == len(cells)
 
 
@@ -365,3 +365,26 @@ def test_jobs_are_checked_and_need_the_in_process_engine(tmp_path):
     with pytest.raises(ConfigError, match="Ray engine runs one cell at a time"):
         run_sweep(GRID, tmp_path, progress=False, jobs=2)
     assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_max_cells_runs_the_first_unfinished_cells_and_a_rerun_the_rest(tmp_path):
+    runner = Runner()
+    first = run_sweep(GRID, tmp_path, run_cell=runner, progress=False, max_cells=3)
+    assert (first.cells, first.skipped, first.ran, first.left) == (4, 0, 3, 1)
+    order = [cell_id(c) for c in expand_grid(GRID)]
+    assert runner.ran == order[:3]
+    second = run_sweep(GRID, tmp_path, run_cell=runner, progress=False, max_cells=3)
+    assert (second.skipped, second.ran, second.left) == (3, 1, 0) and runner.ran == order
+    with pytest.raises(ConfigError, match="max-cells must be an integer >= 1, got 0"):
+        run_sweep(GRID, tmp_path, run_cell=runner, progress=False, max_cells=0)
+
+
+def test_a_shipped_grid_is_swept_by_name_and_an_unknown_name_lists_them(tmp_path, capsys, monkeypatch):
+    ran = []
+    monkeypatch.setitem(sweep.ENGINES, "inprocess", lambda cfg, on_round: ran.append(cfg) or fake_results(cfg))
+    assert main(["sweep", "demo", "--engine", "inprocess", "--output", str(tmp_path), "--max-cells", "1",
+                 "--quiet"]) == 0
+    assert [(c.strategy, c.attack, c.byzantine_fraction) for c in ran] == [("fedavg", "bit-flip", 0.0)]
+    assert main(["sweep", "no-such-grid", "--output", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fedrobust: error: no-such-grid: no such file, and no grid of that name ships") and "demo" in err

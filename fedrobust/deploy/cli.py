@@ -24,6 +24,17 @@ def build_parser(prog: str = "python -m fedrobust.deploy") -> argparse.ArgumentP
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Run fedrobust on Flower's Deployment Engine (SuperLink + SuperNodes, TLS, node auth).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"""\
+on one machine:
+  {prog} up --supernodes 3 --run-dir DIR    (prints the flwr run command)
+  fedrobust new-app APP    (an App folder; a checkout of fedrobust is one too)
+  FLWR_HOME=DIR/flwr-home flwr run APP {DEFAULT_CONNECTION} --run-config "num-clients=3 clients-per-round=3"
+  {prog} down --run-dir DIR
+across machines: {prog} certs --out DIR --host SUPERLINK_HOST --supernodes N writes the CA, the
+SuperLink's certificate and one key pair per SuperNode; start flower-superlink with the certificate
+and flower-supernode on each machine with the CA and its key pair (docs/deployment.md in fedrobust's
+source repository shows the full command lines).""",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     start = commands.add_parser("up", help="start a SuperLink and N SuperNodes on this machine")

@@ -96,6 +96,8 @@ class SweepSummary:
         Cells run and appended by this call.
     failed : dict
         Cell id → error message of the cells whose run raised (not appended; a rerun retries them).
+    left : int
+        Cells not run because of ``max_cells`` (a rerun runs them).
     """
 
     path: Path
@@ -103,17 +105,25 @@ class SweepSummary:
     skipped: int
     ran: int
     failed: dict[str, str]
+    left: int = 0
 
 
 def load_grid(path: str | Path) -> dict[str, Any]:
     """Read a ``GRID.toml``: top-level run-config keys, each a scalar or a list of scalars.
 
+    ``path`` is a file, or the name of a grid shipped with fedrobust (:mod:`fedrobust.grids`:
+    ``demo``, ``benchmark``, ...).
+
     Raises
     ------
     ConfigError
         The file is not valid TOML (the message names the file and the parser's complaint).
+    FileNotFoundError
+        Neither a file nor a shipped grid's name.
     """
-    path = Path(path)
+    from .. import grids
+
+    path = grids.resolve(path)
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
@@ -458,6 +468,7 @@ def run_sweep(
     progress: bool = True,
     tuned: Mapping[str, Sequence[Any]] | None = None,
     jobs: int = 1,
+    max_cells: int | None = None,
 ) -> SweepSummary:
     """Run every cell not yet in ``output_dir/results.jsonl`` and append each as it finishes.
 
@@ -485,6 +496,9 @@ def run_sweep(
         own per process, so it runs one cell at a time). The file gets the same records in the
         same order as with one job: a finished cell waits for the cells before it, and an
         interrupt or error writes every finished cell first.
+    max_cells : int, optional
+        Run at most this many of the unfinished cells, in grid order, and leave the rest for a rerun
+        (a smoke test of a grid, or a long sweep split into sessions); ``None``: all of them.
 
     Returns
     -------
@@ -537,17 +551,23 @@ def run_sweep(
     done, malformed = _repair(path)
     unique = dict(zip((cell_id(c) for c in cells), cells))
     pending = [(ident, cfg) for ident, cfg in unique.items() if ident not in done]
+    if max_cells is not None:
+        if not isinstance(max_cells, int) or isinstance(max_cells, bool) or max_cells < 1:
+            raise ConfigError(f"max-cells must be an integer >= 1, got {max_cells!r}")
+    left = max(0, len(pending) - max_cells) if max_cells is not None else 0
+    pending = pending[: len(pending) - left]
+    skipped = len(unique) - len(pending) - left
     if preflight:
         _preflight([c for _, c in pending])
     failed: dict[str, str] = {}
     ran = 0
-    with _progress(len(unique), len(unique) - len(pending), enabled=progress) as bar:
+    with _progress(len(unique) - left, skipped, enabled=progress) as bar:
         for ident, (number, problem) in malformed.items():
             if ident in unique:
                 bar.log(f"cell {ident}: its record on {path}:{number} is malformed ({problem}); running it again")
         if jobs > 1 and pending:
             ran = _run_parallel(pending, runner, jobs, path, bar, failed)
-            return SweepSummary(path, len(unique), len(unique) - len(pending), ran, failed)
+            return SweepSummary(path, len(unique), skipped, ran, failed, left)
         for ident, cfg in pending:
             bar.start_cell(cfg)
             try:
@@ -562,7 +582,7 @@ def run_sweep(
             _append(path, record)
             ran += 1
             bar.end_cell()
-    return SweepSummary(path, len(unique), len(unique) - len(pending), ran, failed)
+    return SweepSummary(path, len(unique), skipped, ran, failed, left)
 
 
 def _worker_init(threads: int) -> None:
