@@ -263,6 +263,11 @@ class RunConfig:
         placement=True,
     )
     output: str = _key("", "write the results JSON to this path ('' = do not write)", placement=True)
+    tensorboard: str = _key(
+        "", "write each round's metrics as TensorBoard event files into this folder as the round ends, e.g. next to "
+        "the results file (watch a run live: tensorboard --logdir FOLDER; a sweep writes each cell into FOLDER/<cell "
+        "id>); needs pip install 'fedrobust[tensorboard]'; '' = none", placement=True,
+    )
     round_timeout: float = _key(
         0.0, "seconds the server waits for a round's replies; a client that has not replied by then counts as "
         "failed (0 = wait as long as it takes)", placement=True,

@@ -550,7 +550,9 @@ def run_sweep(
         tuning.write_text(json.dumps({"tuned": merged}, indent=1) + "\n", encoding="utf-8")
     done, malformed = _repair(path)
     unique = dict(zip((cell_id(c) for c in cells), cells))
-    pending = [(ident, cfg) for ident, cfg in unique.items() if ident not in done]
+    # Each cell writes its tensorboard log into FOLDER/<cell id> (a placement key: the ids stay).
+    pending = [(ident, cfg.replace(tensorboard=str(Path(cfg.tensorboard) / ident)) if cfg.tensorboard else cfg)
+               for ident, cfg in unique.items() if ident not in done]
     if max_cells is not None:
         if not isinstance(max_cells, int) or isinstance(max_cells, bool) or max_cells < 1:
             raise ConfigError(f"max-cells must be an integer >= 1, got {max_cells!r}")

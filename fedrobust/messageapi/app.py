@@ -64,10 +64,13 @@ def make_server_app(
         strategy = MessageStrategy(make_strategy(run_cfg, on_round, warn=warn))
         if on_strategy is not None:
             on_strategy(strategy)
-        strategy.start(
-            grid=grid, initial_arrays=strategy.arrays(), num_rounds=strategy.core.rounds_left,
-            timeout=run_cfg.round_timeout or None,
-        )
+        try:
+            strategy.start(
+                grid=grid, initial_arrays=strategy.arrays(), num_rounds=strategy.core.rounds_left,
+                timeout=run_cfg.round_timeout or None,
+            )
+        finally:  # the tensorboard log, after an error too
+            strategy.core.close()
 
     return app
 
@@ -131,7 +134,10 @@ def run_local(
             after_round(strategy.core, server_round)
 
     grid = LocalGrid(make_client_app(cfg), cfg.num_clients, seed=cfg.seed)
-    strategy.start(grid=grid, timeout=None, evaluate_fn=after)
+    try:
+        strategy.start(grid=grid, timeout=None, evaluate_fn=after)
+    finally:  # the tensorboard log, after an error too
+        strategy.core.close()
     return strategy.results()
 
 

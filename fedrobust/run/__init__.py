@@ -6,5 +6,6 @@
 - :mod:`~fedrobust.run.simulation`: ``fedrobust.simulate`` on Flower's Ray engine;
 - :mod:`~fedrobust.run.inprocess`: the same strategy and clients in this process;
 - :mod:`~fedrobust.run.checkpoint`, :mod:`~fedrobust.run.checkpoint_file`: checkpoints and resume;
-- :mod:`~fedrobust.run.interrupt`: Ctrl-C; :mod:`~fedrobust.run.warm_executor`: Ray worker warm-up.
+- :mod:`~fedrobust.run.interrupt`: Ctrl-C; :mod:`~fedrobust.run.warm_executor`: Ray worker warm-up;
+- :mod:`~fedrobust.run.tensorboard_log`: the ``tensorboard`` key's live event files.
 """

@@ -9,9 +9,10 @@ from ``context.run_config`` (``[tool.flwr.app.config]`` plus ``--run-config`` ov
   model built from the run seed, centralised evaluation on the test split (plus the attack success
   rate under ``attack = backdoor``, and the validation split's ``val_accuracy`` and ``val_loss``
   under ``validation-size > 0``), and, when ``output`` is set, the results JSON written after
-  the last round. With ``checkpoint-dir`` it saves a checkpoint after every round and, with
-  ``resume``, starts from the last one (:mod:`fedrobust.run.checkpoint`); ``round-timeout`` bounds
-  how long a round waits for its replies.
+  the last round (with ``tensorboard``, every round's metrics as TensorBoard event files, written
+  as the round ends: :mod:`fedrobust.run.tensorboard_log`). With ``checkpoint-dir`` it saves a
+  checkpoint after every round and, with ``resume``, starts from the last one
+  (:mod:`fedrobust.run.checkpoint`); ``round-timeout`` bounds how long a round waits for its replies.
 - Client: the honest client for the strategy's protocol (:data:`fedrobust.clients.CLIENTS`) on
   the partition ``context.node_config["partition-id"]``, with its state in ``context.state``;
   wrapped in a :class:`~fedrobust.clients.ByzantineClient` when the partition can be Byzantine
@@ -74,7 +75,10 @@ def make_strategy(
     ``val_accuracy`` and ``val_loss``: the evaluation of the same model on the run's validation
     split (:func:`~fedrobust.run.build.validation_data`, held out of every partition and of the
     root set). When ``cfg.output`` is set, the results JSON is
-    written once the last round is recorded. With ``warn``, the run's
+    written once the last round is recorded. With ``cfg.tensorboard``, the initial evaluation and
+    every round record are also written as TensorBoard scalars as each finishes
+    (:mod:`fedrobust.run.tensorboard_log`), and the strategy is closed after the last round
+    (:meth:`~fedrobust.strategies.VectorStrategy.close`: the event file). With ``warn``, the run's
     :func:`~fedrobust.config.config_warnings` are logged (False: the caller reported them).
     """
     splits = load_splits(cfg)
@@ -88,6 +92,7 @@ def make_strategy(
     validate = _validation_metrics_fn(cfg, model)
     shapes = [tuple(p.shape) for p in model.parameters()]
     strategy: VectorStrategy
+    board = None  # the tensorboard log, opened once the rounds to run are known
 
     def finish_round(record: RoundRecord) -> None:
         if success_rate is not None:  # the strategy's x is the model this record evaluated
@@ -96,15 +101,23 @@ def make_strategy(
             record.extra.update(validate(strategy.x))
         if cfg.checkpoint_dir:
             save_server(cfg.checkpoint_dir, strategy)
+        if board is not None:  # after the checkpoint: a resumed run never writes a round twice
+            board.write_round(record)
         if on_round is not None:
             on_round(record)
         if cfg.output and record.round == cfg.rounds:
             write_results(cfg.output, strategy.results())
+        if record.round == cfg.rounds:
+            strategy.close()
 
     cls = STRATEGIES[cfg.strategy]
     extra = {}
     if cls.uses_root_data:  # the server trains on its root set (fltrust), with a model of its own
         extra["server_update_fn"] = cls.server_update_from_root(cfg, build_model(cfg, splits), *root_data(cfg))
+    if cfg.tensorboard:  # imported before the strategy's clock starts: not part of startup_seconds
+        from .tensorboard_log import summary_writer
+
+        summary_writer()
     strategy = cls(cfg, flat_params(model), shapes, evaluate_fn=evaluate_fn, on_round=finish_round, **extra)
     strategy.initial_metrics_fn = validate  # the initial model's validation metrics, in the results' initial
     check_model_size(cfg, strategy.x.numel())
@@ -122,6 +135,12 @@ def make_strategy(
             if cfg.resume:
                 log(WARNING, "resume: %s holds no checkpoint yet; starting at round 1", cfg.checkpoint_dir)
             clear_client_states(cfg.checkpoint_dir)
+    if cfg.tensorboard and strategy.round_offset < cfg.rounds:
+        from .tensorboard_log import TensorBoardLog
+
+        board = TensorBoardLog(cfg.tensorboard, first_round=strategy.round_offset and strategy.round_offset + 1)
+        strategy.on_initial = board.write_initial
+        strategy.closers.append(board.close)
     return strategy
 
 

@@ -38,7 +38,7 @@ from flwr.server.client_manager import SimpleClientManager
 from flwr.server.client_proxy import ClientProxy
 
 from ..config import RunConfig
-from .interrupt import catch_interrupt, stop_run
+from .interrupt import catch_interrupt, close_strategies, stop_run
 from ..core.results import RoundRecord
 
 __all__ = ["LocalProxy", "run_inprocess"]
@@ -111,7 +111,7 @@ def run_inprocess(
         marked ``"interrupted"`` (:func:`fedrobust.run.interrupt.partial_results`).
     """
     strategies: list[Any] = []
-    with catch_interrupt():
+    with close_strategies(strategies), catch_interrupt():
         try:
             if cfg.api == "message":  # the Message-API App on an in-process Grid (the same results)
                 from ..messageapi import run_local

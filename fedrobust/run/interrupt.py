@@ -37,6 +37,7 @@ from ..core.processes import descendants, end_processes
 __all__ = [
     "Interrupted", "RunStopped", "InterruptState", "catch_interrupt", "partial_results", "close_grids", "join_threads",
     "stop_strategy",
+    "close_strategies",
     "stop_run",
     "exit_if_stuck",
 ]
@@ -135,6 +136,18 @@ def stop_strategy(strategy: Any | None) -> None:
     core = getattr(strategy, "core", strategy)
     if core is not None:
         core.stop()
+
+
+@contextlib.contextmanager
+def close_strategies(strategies: list[Any]) -> Iterator[None]:
+    """Close (:meth:`~fedrobust.strategies.VectorStrategy.close`) every strategy appended to
+    ``strategies`` when the block ends, however it ends (an error, an interrupt): their open
+    files, such as the ``tensorboard`` log, are flushed and closed. A MessageStrategy's core is closed."""
+    try:
+        yield
+    finally:
+        for strategy in strategies:
+            getattr(strategy, "core", strategy).close()
 
 
 def close_grids() -> int:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ..config import RunConfig
-from .interrupt import RunStopped, catch_interrupt, close_grids, stop_run, stop_strategy
+from .interrupt import RunStopped, catch_interrupt, close_grids, close_strategies, stop_run, stop_strategy
 from ..core.results import RoundRecord
 
 __all__ = ["simulate", "check_runnable", "backend_config", "client_resources"]
@@ -89,14 +89,16 @@ def _shutdown_ray() -> None:
 def check_runnable(cfg: RunConfig) -> None:
     """Fail fast, before Ray starts, on what a valid config can still get wrong here.
 
-    Checks that ``output`` and ``checkpoint-dir`` can be written (:mod:`fedrobust.core.paths`; their
-    folders are created), resolves the device, loads the dataset, builds the model and the partitions (all cached, so
+    Checks that ``output``, ``checkpoint-dir`` and ``tensorboard`` can be written
+    (:mod:`fedrobust.core.paths`; their folders are created) and that ``tensorboard`` has its
+    package, resolves the device, loads the dataset, builds the model and the partitions (all cached, so
     the in-process ServerApp reuses them).
 
     Raises
     ------
     ValueError
-        An output path that cannot be written (a ConfigError), a missing CUDA device, dataset
+        An output path that cannot be written or ``tensorboard`` without its package (a
+        ConfigError), a missing CUDA device, dataset
         files, or a partitioner that cannot split the data so; compressor parameters larger than the model (a ConfigError), a server aggregation larger
         than ``max-server-memory-mb`` (:class:`~fedrobust.strategies.memory.ServerMemoryError`), a
         checkpoint that ``resume`` cannot continue or that a fresh run would overwrite (:func:`fedrobust.run.checkpoint.resume_round`).
@@ -114,6 +116,11 @@ def check_runnable(cfg: RunConfig) -> None:
         check_output_file(cfg.output, "output")
     if cfg.checkpoint_dir:
         check_output_dir(cfg.checkpoint_dir, "checkpoint-dir")
+    if cfg.tensorboard:
+        from .tensorboard_log import require_tensorboard
+
+        check_output_dir(cfg.tensorboard, "tensorboard")
+        require_tensorboard()
     cfg.torch_device()
     d = flat_params(build_model(cfg, load_splits(cfg))).numel()
     check_model_size(cfg, d)
@@ -182,8 +189,9 @@ def simulate(
         close_grids()
         return _stop_flower(frame)
 
-    with catch_interrupt(request_stop) as caught, _progress_bar(cfg, enabled=progress) as advance, \
-            _flower_log_level(quiet_level):
+    # close_strategies exits last: after stop_run has stopped an interrupted run's server thread.
+    with close_strategies(strategies), catch_interrupt(request_stop) as caught, \
+            _progress_bar(cfg, enabled=progress) as advance, _flower_log_level(quiet_level):
 
         def record_round(record: RoundRecord) -> None:
             advance(record)

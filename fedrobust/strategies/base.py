@@ -174,6 +174,11 @@ class VectorStrategy(Strategy):
         # Further metrics of the initial model, merged into initial (set by the App: the validation
         # split's val_accuracy and val_loss); None: none.
         self.initial_metrics_fn: Callable[[torch.Tensor], Mapping[str, float]] | None = None
+        # Called with initial once the initial model is evaluated (set by the App: the tensorboard
+        # log); None: nothing is told.
+        self.on_initial: Callable[[Mapping[str, Any]], None] | None = None
+        # What close() calls, once (set by the App: the tensorboard log's close).
+        self.closers: list[Callable[[], None]] = []
         self._partition_of: dict[str, int] = {}  # Flower cid -> partition id
         self._open: dict[int, tuple[float, RoundRecord]] = {}  # round -> (start time, record)
         self.server_round = 0  # the round being aggregated (set before step)
@@ -490,6 +495,8 @@ class VectorStrategy(Strategy):
             self.initial = {"accuracy": accuracy, "loss": loss}
             if self.initial_metrics_fn is not None:
                 self.initial.update(self.initial_metrics_fn(self.x))
+            if self.on_initial is not None:
+                self.on_initial(self.initial)
         elif server_round in self._open:
             started, record = self._open.pop(server_round)
             record.accuracy, record.loss = accuracy, loss
@@ -507,6 +514,16 @@ class VectorStrategy(Strategy):
         checkpoint, and the server loop ends.
         """
         self.stopped = True
+
+    def close(self) -> None:
+        """Release what the run keeps open (the callables in :attr:`closers`, each called once).
+
+        The App closes the strategy after its last round; the engines close it again when a run
+        ends, fails or is interrupted (a second call does nothing).
+        """
+        closers, self.closers = self.closers, []
+        for close in closers:
+            close()
 
     def _check_running(self) -> None:
         if self.stopped:
