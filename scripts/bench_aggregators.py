@@ -18,6 +18,11 @@ load it (``pip install --no-deps byzfl==0.0.11``); without it only fedrobust's t
 MDA and SMEA enumerate C(n, f) subsets (and ByzFL's SMEA copies an (n - f, d) matrix per subset),
 so they are timed with a small f, said in the row.
 
+``--device cuda`` runs everything on the GPU (the numpy peers are left out; ByzFL's torch rules run
+on the same CUDA tensor), synchronising before each clock reading, and checks the CUDA targets of
+the geometric median: at most 4 F at n <= 32 and 7 F at n = 100, F being one read of the matrix
+(memory-bound there). ``scripts/gpu_check.sh`` runs it so.
+
 Run: ``.venv/bin/python scripts/bench_aggregators.py`` (``--quick`` for small sizes).
 """
 
@@ -53,13 +58,22 @@ from fedrobust.aggregators.subsets import minimum_diameter_average, smea
 FULL_SIZES = [(10, 1_160_000), (32, 1_160_000), (100, 1_160_000), (1000, 116_000)]
 QUICK_SIZES = [(10, 50_000), (32, 50_000)]
 OUTLIER_FRACTION = 0.2
+DEVICE = torch.device("cpu")  # --device
+
+
+def _sync() -> None:
+    """Wait for the device's queued kernels, so a clock reading includes them (no-op on CPU)."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
 
 
 def peer_time(fn, repeats: int) -> float:
     """Best of ``repeats`` calls of a peer's ``fn``, or its one call when that takes over a second
     (ByzFL's exponential rules at n = 100: repeating them would take minutes and change nothing)."""
+    _sync()
     start = time.perf_counter()
     fn()
+    _sync()
     first = time.perf_counter() - start
     return first if first > 1.0 else min(first, best_time(fn, repeats - 1)) if repeats > 1 else first
 
@@ -67,8 +81,10 @@ def peer_time(fn, repeats: int) -> float:
 def best_time(fn, repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):
+        _sync()
         start = time.perf_counter()
         fn()
+        _sync()
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -79,17 +95,19 @@ def fresh_time(fn, x: torch.Tensor, repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):
         y = x.clone()
+        _sync()
         start = time.perf_counter()
         fn(y)
+        _sync()
         best = min(best, time.perf_counter() - start)
         del y
     return best
 
 
 def make_inputs(n: int, d: int, seed: int = 0) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    g = torch.randn(d, generator=gen)
-    x = g + 0.5 * torch.randn(n, d, generator=gen)
+    gen = torch.Generator(device=DEVICE).manual_seed(seed)
+    g = torch.randn(d, generator=gen, device=DEVICE)
+    x = g + 0.5 * torch.randn(n, d, generator=gen, device=DEVICE)
     bad = int(OUTLIER_FRACTION * n)
     x[:bad] *= -100.0
     return x
@@ -102,6 +120,8 @@ def bgmd_aggregate(x: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tenso
 
 def peers(x: torch.Tensor, f: int, beta: float) -> dict[str, callable]:
     out = {}
+    if x.device.type != "cpu":  # numpy peers: timing them would time the copy to the host
+        return out
     arrays = [(row.numpy(),) for row in x]
     results = [([a[0]], 1) for a in arrays]
     try:
@@ -136,7 +156,7 @@ def defenses(x: torch.Tensor, f: int, byzfl) -> list[tuple[str, callable, callab
     """(name, fedrobust call, ByzFL call of the same rule or None) on the same tensor."""
     n = x.shape[0]
     small_f = 2 if n > 10 else 1
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(device=x.device).manual_seed(0)
     agg = byzfl.agg if byzfl else None
     pre = byzfl.pre if byzfl else None
 
@@ -196,6 +216,11 @@ def run_defenses(x: torch.Tensor, floor: float, repeats: int, byzfl) -> tuple[li
             block.append(f"| {name} | {t * 1e3:.1f} | {t / floor:.1f} | – | – | – |")
             continue
         in_place = next((fn for key, fn in IN_PLACE.items() if name.startswith(key)), None)
+        try:
+            theirs(x.clone())  # ByzFL written for the CPU may refuse a CUDA tensor: say so, go on
+        except Exception as error:  # noqa: BLE001 - a peer's failure is a row of the table
+            block.append(f"| {name} | {t * 1e3:.1f} | {t / floor:.1f} | ByzFL failed: {type(error).__name__} | – | – |")
+            continue
         if in_place is None:
             p = peer_time(lambda: theirs(x), repeats)
             block.append(f"| {name} | {t * 1e3:.1f} | {t / floor:.1f} | {p * 1e3:.1f} | {p / floor:.1f} | {p / t:.1f} |")
@@ -215,7 +240,7 @@ def run_defenses(x: torch.Tensor, floor: float, repeats: int, byzfl) -> tuple[li
             if theirs_t < ours_t:
                 slower.append(f"{name}, {label} ({ours_t / theirs_t:.2f}x ByzFL's time)")
     # NNM against its floor: one centred Gram matrix plus one (n, n) @ (n, d) combine pass.
-    weights = torch.full((n, n), 1.0 / n)
+    weights = torch.full((n, n), 1.0 / n, device=x.device)
     gram = best_time(lambda: centred_gram(x), repeats)
     mix = best_time(lambda: weights @ x, repeats)
     nnm = best_time(lambda: nearest_neighbour_mixing(x, f), repeats)
@@ -237,7 +262,7 @@ def run(sizes, repeats: int, with_peers: bool, defenses_only: bool = False) -> l
         f = int(OUTLIER_FRACTION * n)
         beta = 0.25
         floor = best_time(lambda: torch.sum(x), repeats * 3)
-        gen = torch.Generator().manual_seed(0)
+        gen = torch.Generator(device=x.device).manual_seed(0)
         gm = geometric_median(x)
         reference = geometric_median(x.double(), tol=1e-13).median
         rel_err = float((gm.median.double() - reference).norm() / reference.norm())
@@ -267,6 +292,10 @@ def run(sizes, repeats: int, with_peers: bool, defenses_only: bool = False) -> l
         for name, fn in rows.items():
             t = best_time(fn, 1 if name.startswith("peer") else repeats)
             block.append(f"| {name} | {t * 1e3:.1f} | {t / floor:.1f} |")
+            if DEVICE.type == "cuda" and name.startswith("geometric_median") and n <= 100:
+                limit = 4 if n <= 32 else 7
+                verdicts.append(f"target cuda n = {n}, d = {d:,}: geometric median <= {limit} F: "
+                                f"{'holds' if t <= limit * floor else 'fails'} ({t / floor:.1f} F)")
         if n > 100:
             per_iter = best_time(lambda: geometric_median(x), 1) / max(1, gm.iterations) / floor
             block.append(f"\nGM at n = {n}: {per_iter:.1f} F per iteration")
@@ -343,8 +372,12 @@ def main(argv=None) -> None:
     parser.add_argument("--median-rows", default="", metavar="N,N,...",
                         help="only time the median and trimmed mean at these n against numpy (e.g. 65,100,1000)")
     parser.add_argument("--median-cols", type=int, default=100_000, help="d for --median-rows")
+    parser.add_argument("--device", default="cpu", help="torch device of the inputs, e.g. cuda [cpu]")
     args = parser.parse_args(argv)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, numpy {np.__version__}")
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    where = torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, {DEVICE.type}: {where}, numpy {np.__version__}")
     if args.median_rows:
         run_median_rows([int(n) for n in args.median_rows.split(",")], args.median_cols, args.repeats)
         return

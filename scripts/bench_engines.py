@@ -18,7 +18,8 @@ Targets (issue: experiment throughput): in-process ≤ 1.3x the plain loop per r
 round at 10 clients; a whole 20-round Ray run within 10 s of the in-process run.
 
 Run: ``.venv/bin/python scripts/bench_engines.py`` (``--rounds``, ``--sizes mlp:10,lenet:100``,
-``--no-ray``).
+``--no-ray``, ``--device cuda``: all three on the GPU, the Ray engine with its default GPU share
+per client).
 """
 
 from __future__ import annotations
@@ -42,21 +43,28 @@ from fedrobust.run.inprocess import run_inprocess
 DEFAULT_SIZES = "mlp:10,mlp:100,lenet:10"
 
 
-def config(model: str, clients: int, rounds: int) -> RunConfig:
+def config(model: str, clients: int, rounds: int, device: str = "cpu") -> RunConfig:
     return RunConfig(strategy="mean-sgd", dataset="mnist5k", model=model, num_clients=clients,
-                     clients_per_round=clients, rounds=rounds, lr=0.1, batch_size=32, seed=0, device="cpu")
+                     clients_per_round=clients, rounds=rounds, lr=0.1, batch_size=32, seed=0, device=device)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def plain_loop(cfg: RunConfig) -> tuple[float, list[float], torch.Tensor]:
     """(start-up s, per-round s, final model) of the workload in plain torch."""
+    device = cfg.torch_device()
     t0 = time.perf_counter()
     splits = load_splits(cfg)
-    model = get_model(cfg.model, input_shape=splits.input_shape, num_classes=splits.num_classes, seed=cfg.seed)
+    model = get_model(cfg.model, input_shape=splits.input_shape, num_classes=splits.num_classes,
+                      seed=cfg.seed).to(device)
     parts = []
     for i in range(cfg.num_clients):
         idx = torch.from_numpy(client_indices(cfg, i))
-        parts.append((torch.from_numpy(splits.x_train)[idx], torch.from_numpy(splits.y_train)[idx]))
-    x_test, y_test = torch.from_numpy(splits.x_test), torch.from_numpy(splits.y_test)
+        parts.append((torch.from_numpy(splits.x_train)[idx].to(device), torch.from_numpy(splits.y_train)[idx].to(device)))
+    x_test, y_test = torch.from_numpy(splits.x_test).to(device), torch.from_numpy(splits.y_test).to(device)
     x = flat_params(model).clone()
     startup = time.perf_counter() - t0
     rounds = []
@@ -67,6 +75,7 @@ def plain_loop(cfg: RunConfig) -> tuple[float, list[float], torch.Tensor]:
         for i, (xs, ys) in enumerate(parts):
             set_flat_params(model, x)
             idx = torch.randperm(len(xs), generator=batch_generator(cfg.seed, i, r))[: min(cfg.batch_size, len(xs))]
+            idx = idx.to(device)
             with seeded_global_rng(round_seed(cfg.seed, i, r)):  # dropout draws, as a client's fit
                 model.zero_grad(set_to_none=False)
                 model.loss(model(xs[idx]), ys[idx]).backward()
@@ -77,6 +86,7 @@ def plain_loop(cfg: RunConfig) -> tuple[float, list[float], torch.Tensor]:
         with torch.no_grad():
             out = model(x_test)
             float(model.loss(out, y_test)), float((model.predict(out) == y_test).float().mean())
+        _sync(device)
         rounds.append(time.perf_counter() - t)
     return startup, rounds, x
 
@@ -144,13 +154,14 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help="model:clients pairs, e.g. mlp:10,lenet:100")
     parser.add_argument("--no-ray", action="store_true", help="skip Flower's Ray engine")
+    parser.add_argument("--device", default="cpu", help="the run key device for all three, e.g. cuda [cpu]")
     args = parser.parse_args(argv)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; mean-sgd on mnist5k, all clients every "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}; mean-sgd on mnist5k, all clients every "
           f"round, one gradient of 32 each, test evaluation every round; {args.rounds} rounds; medians over rounds 2..")
     verdicts = []
     for size in args.sizes.split(","):
         model, clients = size.split(":")
-        cfg = config(model, int(clients), args.rounds)
+        cfg = config(model, int(clients), args.rounds, args.device)
         load_splits(cfg)  # the dataset is read once per process, before any timing
         p_start, p_rounds, p_x = plain_loop(cfg)
         p = statistics.median(p_rounds[1:] or p_rounds)
@@ -163,7 +174,7 @@ def main(argv=None) -> None:
             start, rounds, x, phases, wall = engine(cfg, name)
             s = statistics.median(rounds[1:] or rounds)
             walls[name] = wall
-            diff = f"{float((x - p_x).abs().max()):.1e}" if x is not None else "–"
+            diff = f"{float((x.to(p_x.device) - p_x).abs().max()):.1e}" if x is not None else "–"
             print(f"| {name} | {s:.3f} | {s / p:.2f} | {start:.2f} | {wall:.1f} | {diff} |")
             if name == "inprocess":
                 rest = sum(rounds) / len(rounds) - sum(phases.values())  # phases are means over every round
