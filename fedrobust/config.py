@@ -159,10 +159,24 @@ class RunConfig:
     attack_params: str = _key("", "the attack's parameters as name=value pairs, e.g. 'scale=100' or 'variance=10'")
     byzantine_fraction: float = _key(0.0, "fraction psi of Byzantine clients, in [0, 1)")
     byzantine_mode: str = _key("fixed", "fixed: one seeded set of Byzantine clients; dynamic: a fresh set each round", _byzantine_modes)
-    dataset: str = _key("mnist5k", "dataset name", _datasets)
+    dataset: str = _key(
+        "mnist5k", "dataset name (fedrobust list), or hf:<name-or-folder>: a Hugging Face dataset (a Hub name or a "
+        "local folder) loaded through flwr-datasets' FederatedDataset", _datasets,
+    )
+    dataset_params: str = _key(
+        "", "the dataset's options as name=value pairs: for hf:<...> subset, train_split, test_split (default: test, "
+        "else a seeded 80/20 split of train), label_column, feature_columns (several joined by ':'), e.g. "
+        "'label_column=fine_label'; for libsvm train_file, test_file, n_features",
+    )
     data_dir: str = _key("", "dataset cache directory ('' = the dataset's default)", placement=True)
     partitioner: str = _key("iid", "how the training set is split across clients", _partitioners)
     dirichlet_alpha: float = _key(0.5, "concentration of the 'dirichlet' partitioner")
+    partitioner_params: str = _key(
+        "", "the partitioner's own parameters as name=value pairs in its own names, e.g. "
+        "'num_classes_per_partition=2' (pathological), 'num_shards=80,shards_per_client=8' (label-shards), "
+        "'partition_sizes=100:200:300,alpha=0.3' (inner-dirichlet; size: one size per client joined by ':'); "
+        "dirichlet's alpha is dirichlet-alpha; docs/simulation.md lists each partitioner's",
+    )
     model: str = _key("mlp", "model name", _models)
     num_clients: int = _key(10, "number of clients (= simulated SuperNodes = data partitions)")
     clients_per_round: int = _key(10, "clients sampled each round (seeded, by partition id)")
@@ -381,7 +395,9 @@ def _value_problems(cfg: RunConfig) -> list[str]:
     for f in dataclasses.fields(cfg):
         choices = field_choices(f)
         value = getattr(cfg, f.name)
-        if choices is not None and value not in choices:
+        if f.name == "dataset":  # a registered name, or a family member such as hf:<name-or-folder>
+            problems.extend(_dataset_problems(value, choices))
+        elif choices is not None and value not in choices:
             problems.append(f"{key_of(f.name)} must be one of {', '.join(choices)}; got {value!r}")
 
     def need(ok: bool, message: str) -> None:
@@ -418,6 +434,7 @@ def _value_problems(cfg: RunConfig) -> list[str]:
             problems.append(str(err))
         else:
             problems.extend(_params_problem(cfg, key))
+    problems.extend(_data_params_problems(cfg))
     need(math.isfinite(cfg.round_timeout) and cfg.round_timeout >= 0,
          f"round-timeout must be a finite number of seconds >= 0 (0 = no timeout), got {cfg.round_timeout}")
     need(not cfg.resume or bool(cfg.checkpoint_dir),
@@ -452,6 +469,49 @@ def _value_problems(cfg: RunConfig) -> list[str]:
                             "leave rule-params empty")
         if cfg.attack in _attacks():
             problems.extend(STRATEGIES[cfg.strategy].adversary_problems(cfg))
+    return problems
+
+
+def _dataset_problems(value: str, choices: tuple[str, ...]) -> list[str]:
+    """``dataset``: one of ``choices`` (:data:`fedrobust.data.DATASETS`), or a member of a family there
+    (a choice ending in ``:``, such as ``hf:``) with a name after the prefix."""
+    from .data.registry import dataset_problem
+
+    if dataset_problem(value) is None:
+        return []
+    families = [c for c in choices if c.endswith(":")]
+    family = next((p for p in families if value.startswith(p)), None)
+    if family is not None:
+        example = "<name-or-folder>, e.g. hf:ylecun/mnist" if family == "hf:" else "<name>"
+        return [f"dataset {value!r} names no dataset after {family!r}; write {family}{example}"]
+    plain = [c for c in choices if not c.endswith(":")]
+    alternatives = "".join(f", or {p}<name-or-folder>" if p == "hf:" else f", or {p}<name>" for p in families)
+    return [f"dataset must be one of {', '.join(plain)}{alternatives}; got {value!r}"]
+
+
+def _data_params_problems(cfg: RunConfig) -> list[str]:
+    """``partitioner-params`` and ``dataset-params``: parameters the named partitioner and dataset take,
+    with values of the right type and range (what the data alone decides is checked when it loads)."""
+    from .data.partition import check_partitioner_params
+    from .data.registry import check_dataset_options, dataset_problem
+
+    problems = []
+    try:
+        params = parse_params(cfg.partitioner_params, "partitioner-params")
+        if cfg.partitioner in _partitioners() and cfg.num_clients >= 1:
+            check_partitioner_params(cfg.partitioner, params, cfg.num_clients, run=True)
+    except ConfigError as err:
+        problems.append(str(err))
+    except (ValueError, TypeError) as err:
+        problems.append(f"partitioner-params: {err}")
+    try:
+        options = parse_params(cfg.dataset_params, "dataset-params")
+        if dataset_problem(cfg.dataset) is None:
+            check_dataset_options(cfg.dataset, options)
+    except ConfigError as err:
+        problems.append(str(err))
+    except (ValueError, TypeError) as err:
+        problems.append(f"dataset-params: {err}")
     return problems
 
 

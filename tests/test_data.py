@@ -12,7 +12,8 @@ import pytest
 from fedrobust.data import DATASETS, DatasetSplits, load_dataset, register_dataset
 from fedrobust.data.idx import read_idx
 
-EXPECTED_NAMES = {"mnist5k", "digits", "breast-cancer", "mnist", "fashion-mnist", "cifar10", "a9a", "w8a", "libsvm"}
+EXPECTED_NAMES = {"mnist5k", "digits", "breast-cancer", "mnist", "fashion-mnist", "cifar10", "a9a", "w8a", "libsvm",
+                  "hf:"}  # hf: is the family hf:<name-or-folder> (tests/test_hf_dataset.py)
 
 
 def check_splits(ds: DatasetSplits, name, input_shape, num_classes):
@@ -201,6 +202,16 @@ def test_generic_libsvm(tmp_path):
         load_dataset("libsvm", data_dir=tmp_path)
 
 
+def test_generic_libsvm_through_the_run_key_dataset_params(tmp_path):
+    from fedrobust.config import RunConfig
+    from fedrobust.run.build import load_splits
+
+    (tmp_path / "tr.svm").write_text("".join(f"{c} 1:{i} 2:1\n" for i, c in enumerate([1, 2] * 10)))
+    cfg = RunConfig(dataset="libsvm", data_dir=str(tmp_path), dataset_params="train_file=tr.svm,n_features=3")
+    ds = load_splits(cfg)
+    assert ds.input_shape == (3,) and (ds.num_train, ds.num_test) == (16, 4)
+
+
 # ---------------------------------------------------------------- errors
 
 
@@ -255,8 +266,11 @@ def test_argument_checks():
         load_dataset("digits", seed=-1)
     with pytest.raises(TypeError, match="download"):
         load_dataset("digits", download="yes")
-    with pytest.raises(ValueError, match="only apply to the 'libsvm'"):
+    with pytest.raises(ValueError, match="dataset 'digits' takes no parameter 'n_features'; it takes: \\(none\\)"):
         load_dataset("digits", n_features=3)
+    with pytest.raises(ValueError, match="it takes: train_file, test_file, n_features"):
+        load_dataset("libsvm", train_file="x", label_column="y")
+    load_dataset("digits", n_features=None)  # None is the default: no option given
 
 
 def test_dataset_splits_validates():

@@ -21,7 +21,9 @@ def check_disjoint(parts, n):
 
 
 def test_registry_names():
-    assert set(PARTITIONERS) == {"iid", "dirichlet", "label-shards", "half-class"}
+    own = {"iid", "dirichlet", "label-shards", "half-class"}
+    flwr = {"pathological", "shard", "inner-dirichlet", "distribution", "size", "linear", "square", "exponential"}
+    assert set(PARTITIONERS) == own | flwr  # tests/test_partitioners_flwr.py covers the flwr-datasets ones
 
 
 CASES = [
@@ -122,6 +124,12 @@ def test_half_class_fewer_clients_than_classes():
 def test_argument_checks():
     with pytest.raises(ValueError, match="unknown partitioner"):
         partition(LABELS, 10, "random")
+    with pytest.raises(ValueError, match="partitioner 'iid' takes no parameter 'alpha'; it takes: \\(none\\)"):
+        partition(LABELS, 10, "iid", alpha=0.5)  # a parameter of another partitioner is not silently ignored
+    with pytest.raises(ValueError, match="partitioner 'dirichlet' takes no parameter 'num_shards'"):
+        partition(LABELS, 10, "dirichlet", num_shards=20)
+    with pytest.raises(TypeError, match="self_balancing must be true or false"):
+        partition(LABELS, 10, "dirichlet", self_balancing="no")
     with pytest.raises(ValueError, match="num_partitions"):
         partition(LABELS, 0)
     with pytest.raises(ValueError, match="num_partitions"):

@@ -28,6 +28,7 @@ from ..attacks import Attack
 from ..attacks.run import build_attack, byzantine_clients  # noqa: F401 - re-exported: part of a run's build
 from ..config import ConfigError, RunConfig, parse_params
 from ..data import DatasetSplits, load_dataset, partition
+from ..data.partition import RUN_KEY_PARAMS
 from ..data.holdout import MAX_HOLDOUT_FRACTION, Holdout, holdout_split
 from ..models import MODELS, get_model
 
@@ -48,8 +49,9 @@ __all__ = [
 
 
 @functools.lru_cache(maxsize=4)
-def _splits(dataset: str, data_dir: str, seed: int) -> DatasetSplits:
-    return load_dataset(dataset, data_dir=data_dir or None, seed=seed)
+def _splits(dataset: str, data_dir: str, seed: int, dataset_params: str = "") -> DatasetSplits:
+    options = parse_params(dataset_params, "dataset-params")
+    return load_dataset(dataset, data_dir=data_dir or None, seed=seed, **options)
 
 
 class _HeldOut(NamedTuple):
@@ -61,9 +63,11 @@ class _HeldOut(NamedTuple):
 
 
 @functools.lru_cache(maxsize=8)
-def _held_out(dataset: str, data_dir: str, seed: int, validation: int, root: int) -> _HeldOut:
+def _held_out(
+    dataset: str, data_dir: str, seed: int, validation: int, root: int, dataset_params: str = ""
+) -> _HeldOut:
     """``validation`` examples drawn from the whole training split, then ``root`` from what is left."""
-    num_train = _splits(dataset, data_dir, seed).num_train
+    num_train = _splits(dataset, data_dir, seed, dataset_params).num_train
     if validation and root and validation + root > MAX_HOLDOUT_FRACTION * num_train:
         raise ConfigError(
             f"validation-size={validation} + root-size={root} = {validation + root} is more than "
@@ -86,27 +90,44 @@ def _held_out(dataset: str, data_dir: str, seed: int, validation: int, root: int
 
 
 @functools.lru_cache(maxsize=8)
-def _root_set(dataset: str, data_dir: str, seed: int, size: int, validation: int = 0) -> Holdout:
-    held = _held_out(dataset, data_dir, seed, validation, size)
+def _root_set(
+    dataset: str, data_dir: str, seed: int, size: int, validation: int = 0, dataset_params: str = ""
+) -> Holdout:
+    held = _held_out(dataset, data_dir, seed, validation, size, dataset_params)
     return Holdout(held.root, held.rest)  # rest: what the clients get (neither root nor validation)
+
+
+def _partitioner_kwargs(partitioner: str, alpha: float, partitioner_params: str) -> dict:
+    """The partitioner's parameters: ``partitioner-params``, plus its run keys of :data:`RUN_KEY_PARAMS`
+    (``dirichlet``'s ``alpha`` is ``dirichlet-alpha``)."""
+    kwargs = parse_params(partitioner_params, "partitioner-params")
+    values = {"dirichlet-alpha": alpha}
+    kwargs.update({name: values[key] for name, key in RUN_KEY_PARAMS.get(partitioner, {}).items()})
+    return kwargs
 
 
 @functools.lru_cache(maxsize=8)
 def _partitions(
     dataset: str, data_dir: str, seed: int, num_clients: int, partitioner: str, alpha: float, held_out: int = 0,
-    validation: int = 0,
+    validation: int = 0, partitioner_params: str = "", dataset_params: str = "",
 ) -> tuple[np.ndarray, ...]:
-    labels = _splits(dataset, data_dir, seed).y_train
-    kwargs = {"alpha": alpha} if partitioner == "dirichlet" else {}
-    if not held_out and not validation:  # every training example goes to the clients
-        return tuple(partition(labels, num_clients, partitioner=partitioner, seed=seed, **kwargs))
-    rest = _held_out(dataset, data_dir, seed, validation, held_out).rest  # the clients split what is left
-    return tuple(rest[p] for p in partition(labels[rest], num_clients, partitioner=partitioner, seed=seed, **kwargs))
+    labels = _splits(dataset, data_dir, seed, dataset_params).y_train
+    kwargs = _partitioner_kwargs(partitioner, alpha, partitioner_params)
+    rest = None
+    if held_out or validation:  # the clients split what the validation split and the root set leave
+        rest = _held_out(dataset, data_dir, seed, validation, held_out, dataset_params).rest
+    try:
+        if rest is None:  # every training example goes to the clients
+            return tuple(partition(labels, num_clients, partitioner=partitioner, seed=seed, **kwargs))
+        return tuple(rest[p] for p in partition(labels[rest], num_clients, partitioner=partitioner, seed=seed, **kwargs))
+    except (ValueError, TypeError) as err:
+        n = len(labels) if rest is None else len(rest)
+        raise type(err)(f"{err} (dataset {dataset}: {n} training examples for num-clients={num_clients})") from None
 
 
 def load_splits(cfg: RunConfig) -> DatasetSplits:
     """The run's dataset (train and test splits), loaded once per process."""
-    return _splits(cfg.dataset, cfg.data_dir, cfg.seed)
+    return _splits(cfg.dataset, cfg.data_dir, cfg.seed, cfg.dataset_params)
 
 
 def root_size(cfg: RunConfig) -> int:
@@ -135,7 +156,7 @@ def root_indices(cfg: RunConfig) -> np.ndarray:
     size = root_size(cfg)
     if not size:
         return np.empty(0, dtype=np.int64)
-    return _root_set(cfg.dataset, cfg.data_dir, cfg.seed, size, cfg.validation_size).held_out
+    return _root_set(cfg.dataset, cfg.data_dir, cfg.seed, size, cfg.validation_size, cfg.dataset_params).held_out
 
 
 def root_data(cfg: RunConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -171,7 +192,9 @@ def validation_indices(cfg: RunConfig) -> np.ndarray:
     """
     if not cfg.validation_size:
         return np.empty(0, dtype=np.int64)
-    return _held_out(cfg.dataset, cfg.data_dir, cfg.seed, int(cfg.validation_size), root_size(cfg)).validation
+    return _held_out(
+        cfg.dataset, cfg.data_dir, cfg.seed, int(cfg.validation_size), root_size(cfg), cfg.dataset_params
+    ).validation
 
 
 def validation_data(cfg: RunConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,7 +208,7 @@ def validation_data(cfg: RunConfig) -> tuple[torch.Tensor, torch.Tensor]:
 def _run_partitions(cfg: RunConfig) -> tuple[np.ndarray, ...]:
     return _partitions(
         cfg.dataset, cfg.data_dir, cfg.seed, cfg.num_clients, cfg.partitioner, cfg.dirichlet_alpha, root_size(cfg),
-        int(cfg.validation_size),
+        int(cfg.validation_size), cfg.partitioner_params, cfg.dataset_params,
     )
 
 
@@ -227,10 +250,13 @@ def _model_template(builder, name: str, input_shape: tuple[int, ...], num_classe
 @functools.lru_cache(maxsize=1024)
 def _poisoned(
     dataset: str, data_dir: str, seed: int, num_clients: int, partitioner: str, alpha: float,
-    attack: Attack, partition_id: int, held_out: int = 0, validation: int = 0,
+    attack: Attack, partition_id: int, held_out: int = 0, validation: int = 0, partitioner_params: str = "",
+    dataset_params: str = "",
 ) -> tuple[np.ndarray, np.ndarray]:
-    splits = _splits(dataset, data_dir, seed)
-    idx = _partitions(dataset, data_dir, seed, num_clients, partitioner, alpha, held_out, validation)[partition_id]
+    splits = _splits(dataset, data_dir, seed, dataset_params)
+    idx = _partitions(
+        dataset, data_dir, seed, num_clients, partitioner, alpha, held_out, validation, partitioner_params, dataset_params
+    )[partition_id]
     rng = stream_rng("poison", seed, partition_id)
     return attack.poison(splits.x_train[idx], splits.y_train[idx], splits.num_classes, rng)
 
@@ -248,6 +274,6 @@ def poisoned_client_data(
     attack = build_attack(cfg) if attack is None else attack
     x, y = _poisoned(
         cfg.dataset, cfg.data_dir, cfg.seed, cfg.num_clients, cfg.partitioner, cfg.dirichlet_alpha, attack,
-        int(partition_id), root_size(cfg), int(cfg.validation_size),
+        int(partition_id), root_size(cfg), int(cfg.validation_size), cfg.partitioner_params, cfg.dataset_params,
     )
     return torch.from_numpy(x), torch.from_numpy(y)
