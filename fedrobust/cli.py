@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--quiet", action="store_true", help="no progress bars")
     sweep.add_argument("--max-cells", type=int, default=None, metavar="N",
                        help="run at most N unfinished cells, in grid order; a rerun runs the rest")
+    sweep.add_argument("--ray-address", default=None, metavar="HOST:PORT",
+                       help="a running Ray cluster: --engine ray attaches every cell to it; --engine inprocess runs "
+                       "each cell as one Ray task there, with the cell's num-cpus and num-gpus (at most --jobs at "
+                       "once when given). Without it a ray-engine sweep starts one Ray head for all its cells")
     sweep.add_argument("--jobs", type=int, default=1, metavar="N",
                        help="cells run at once, each in a worker process with cores/N threads (--engine inprocess; "
                        "the same records in the same order as one job) [1]")
@@ -191,7 +195,7 @@ def _sweep(args: argparse.Namespace) -> int:
         _warnings(grid_warnings(grid, cells, args.grid))
         runner = None if args.engine == "ray" else ENGINES[args.engine]
         summary = run_sweep(cells, args.output, run_cell=runner, progress=not args.quiet, tuned=tuned_axes(grid),
-                            jobs=args.jobs, max_cells=args.max_cells)
+                            jobs=args.jobs, max_cells=args.max_cells, ray_address=args.ray_address)
     except OSError as err:  # the sweep folder's checks passed, so something went wrong while writing
         return _errors(ConfigError(f"{err.filename or args.output}: {err.strerror or err}"))
     except (ConfigError, ValueError, TypeError) as err:

@@ -22,7 +22,7 @@ import signal
 import time
 from collections.abc import Mapping
 
-__all__ = ["descendants", "end_processes"]
+__all__ = ["descendants", "end_processes", "processes_with_env"]
 
 _PROC = "/proc"
 
@@ -60,6 +60,31 @@ def descendants(pid: int | None = None) -> dict[int, int]:
             if child not in found:
                 found[child] = started
                 todo.append(child)
+    return found
+
+
+def processes_with_env(name: str, value: str) -> dict[int, int]:
+    """Every live process (of this user) whose environment holds ``name=value``, as pid → start time.
+
+    Processes started with a marker in their environment pass it on to their children, so this
+    finds a whole tree even after its parents have gone (a daemonised Ray head, say).
+    """
+    needle = f"{name}={value}".encode() + b"\0"
+    found: dict[int, int] = {}
+    try:
+        entries = [int(entry) for entry in os.listdir(_PROC) if entry.isdigit()]
+    except OSError:
+        return found
+    for pid in entries:
+        try:
+            with open(f"{_PROC}/{pid}/environ", "rb") as fh:
+                if needle not in fh.read():
+                    continue
+        except OSError:  # gone, or another user's
+            continue
+        stat = _stat(pid)
+        if stat is not None and stat[0] != "Z":
+            found[pid] = stat[2]
     return found
 
 

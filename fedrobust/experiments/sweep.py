@@ -439,6 +439,10 @@ def inprocess_cell(config: RunConfig, on_round: Callable[[RoundRecord], None]) -
     return run_inprocess(config, on_round=on_round, warn=False)  # grid_warnings reports them
 
 
+# The real Ray-engine runner (tests replace the module's simulate_cell with stand-ins): only it
+# gets a Ray head of its own for the sweep.
+_RAY_CELL = simulate_cell
+
 ENGINES: dict[str, CellRunner] = {"ray": simulate_cell, "inprocess": inprocess_cell}
 """The cell runners by ``fedrobust sweep --engine`` name."""
 
@@ -469,6 +473,7 @@ def run_sweep(
     tuned: Mapping[str, Sequence[Any]] | None = None,
     jobs: int = 1,
     max_cells: int | None = None,
+    ray_address: str | None = None,
 ) -> SweepSummary:
     """Run every cell not yet in ``output_dir/results.jsonl`` and append each as it finishes.
 
@@ -499,6 +504,15 @@ def run_sweep(
     max_cells : int, optional
         Run at most this many of the unfinished cells, in grid order, and leave the rest for a rerun
         (a smoke test of a grid, or a long sweep split into sessions); ``None``: all of them.
+    ray_address : str, optional
+        A running Ray cluster (``HOST:PORT``). With Flower's Ray engine (the default runner) every
+        cell attaches to it (its run key ``ray-address``). With the in-process engine
+        (:func:`inprocess_cell`) each cell is one Ray task on it, with the cell's ``num-cpus`` and
+        ``num-gpus`` as the task's resources and as many at once as the cluster fits (at most
+        ``jobs`` when ``jobs`` > 1). Without it, a Ray-engine sweep of two or more cells starts one
+        private Ray head for the whole sweep (:func:`fedrobust.run.ray_head.local_ray_head`) rather
+        than one Ray instance per cell. Either way the records are those of a sequential sweep, in
+        grid order, and their configs keep each cell's own ``ray-address``.
 
     Returns
     -------
@@ -531,6 +545,8 @@ def run_sweep(
     if jobs > 1 and runner is simulate_cell:
         raise ConfigError("jobs > 1 runs cells in worker processes with the in-process engine (--engine inprocess); "
                           "Flower's Ray engine runs one cell at a time")
+    if ray_address:
+        RunConfig(ray_address=ray_address)  # the run key's own check of HOST:PORT
     out_dir = Path(output_dir)
     check_output_dir(out_dir, "sweep folder")
     path = out_dir / RESULTS_FILE
@@ -567,24 +583,47 @@ def run_sweep(
         for ident, (number, problem) in malformed.items():
             if ident in unique:
                 bar.log(f"cell {ident}: its record on {path}:{number} is malformed ({problem}); running it again")
-        if jobs > 1 and pending:
-            ran = _run_parallel(pending, runner, jobs, path, bar, failed)
+        if ray_address and runner is not simulate_cell and pending:
+            ran = _run_collected(pending, _ray_tasks(pending, runner, ray_address, jobs), path, bar, failed)
             return SweepSummary(path, len(unique), skipped, ran, failed, left)
-        for ident, cfg in pending:
-            bar.start_cell(cfg)
-            try:
-                results = dict(runner(cfg, bar.advance_round))
-            except Exception as err:  # noqa: BLE001 - one failing cell must not stop the sweep
-                failed[ident] = f"{type(err).__name__}: {err}"
-                bar.log(f"cell {ident} ({cfg.strategy}, {cfg.attack}, psi={cfg.byzantine_fraction}, "
-                        f"seed={cfg.seed}) failed: {failed[ident]}")
-                bar.end_cell()
-                continue
-            record = {"cell": ident, "config": cfg.to_dict(), "num_classes": _num_classes(cfg), "results": results}
-            _append(path, record)
-            ran += 1
-            bar.end_cell()
+        if jobs > 1 and pending:
+            ran = _run_collected(pending, _worker_processes(pending, runner, jobs), path, bar, failed)
+            return SweepSummary(path, len(unique), skipped, ran, failed, left)
+        with contextlib.ExitStack() as stack:
+            attach = ray_address or None
+            if runner is _RAY_CELL and attach is None and sum(not c.ray_address for _, c in pending) > 1:
+                from ..run.ray_head import local_ray_head
+
+                attach = stack.enter_context(local_ray_head())
+            ran = _run_sequential(pending, runner, attach, path, bar, failed)
     return SweepSummary(path, len(unique), skipped, ran, failed, left)
+
+
+def _run_sequential(
+    pending: Sequence[tuple[str, RunConfig]], runner: CellRunner, attach: str | None, path: Path, bar: _Bar,
+    failed: dict[str, str],
+) -> int:
+    """Run ``pending`` one after the other, appending each; cells without a ``ray-address`` of their
+    own attach to ``attach`` when given (their records keep their own config)."""
+    ran = 0
+    for ident, cfg in pending:
+        bar.start_cell(cfg)
+        try:
+            run_cfg = cfg.replace(ray_address=attach) if attach and not cfg.ray_address else cfg
+            results = dict(runner(run_cfg, bar.advance_round))
+            if run_cfg is not cfg and isinstance(results.get("config"), Mapping):
+                results["config"] = {**results["config"], "ray-address": cfg.ray_address}
+        except Exception as err:  # noqa: BLE001 - one failing cell must not stop the sweep
+            failed[ident] = f"{type(err).__name__}: {err}"
+            bar.log(f"cell {ident} ({cfg.strategy}, {cfg.attack}, psi={cfg.byzantine_fraction}, "
+                    f"seed={cfg.seed}) failed: {failed[ident]}")
+            bar.end_cell()
+            continue
+        record = {"cell": ident, "config": cfg.to_dict(), "num_classes": _num_classes(cfg), "results": results}
+        _append(path, record)
+        ran += 1
+        bar.end_cell()
+    return ran
 
 
 def _worker_init(threads: int) -> None:
@@ -603,15 +642,73 @@ def _run_in_worker(runner: CellRunner, cfg: RunConfig) -> tuple[dict[str, Any], 
     return dict(runner(cfg, lambda record: None)), _num_classes(cfg)
 
 
-def _run_parallel(
-    pending: Sequence[tuple[str, RunConfig]], runner: CellRunner, jobs: int, path: Path, bar: _Bar,
-    failed: dict[str, str],
-) -> int:
-    """Run ``pending`` in ``jobs`` worker processes; append the records in ``pending``'s order."""
+def _ray_cell(runner: CellRunner, cfg: RunConfig) -> tuple[dict[str, Any], int | None]:
+    """One cell as a Ray task: torch and numba at the task's ``num-cpus`` threads, then the runner."""
+    _worker_init(max(1, int(cfg.num_cpus)))
+    return _run_in_worker(runner, cfg)
+
+
+#: What a source of finished cells yields: (index in pending, (results, num_classes) or the error).
+Finished = Iterator[tuple[int, tuple[dict[str, Any], int | None] | BaseException]]
+
+
+def _worker_processes(pending: Sequence[tuple[str, RunConfig]], runner: CellRunner, jobs: int) -> Finished:
+    """Run ``pending`` in ``jobs`` spawned worker processes of ``cores // jobs`` threads each."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
+    context = multiprocessing.get_context("spawn")  # no forked torch threads or Ray state
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init, initargs=(threads,))
+    try:
+        futures = {pool.submit(_run_in_worker, runner, cfg): i for i, (_, cfg) in enumerate(pending)}
+        for future in as_completed(futures):
+            error = future.exception()
+            yield futures[future], (future.result() if error is None else error)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _ray_tasks(pending: Sequence[tuple[str, RunConfig]], runner: CellRunner, address: str, jobs: int) -> Finished:
+    """Run ``pending`` as Ray tasks on the cluster at ``address``, each with its cell's resources;
+    at most ``jobs`` in flight when ``jobs`` > 1 (else as many as the cluster schedules)."""
+    import ray
+
+    attached = not ray.is_initialized()
+    if attached:
+        ray.init(address=address, logging_level="ERROR")
+    task = ray.remote(_ray_cell)
+    limit = jobs if jobs > 1 else len(pending)
+    queue = list(enumerate(pending))
+    running: dict[Any, int] = {}
+    try:
+        while queue or running:
+            while queue and len(running) < limit:
+                index, (_, cfg) = queue.pop(0)
+                ref = task.options(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus).remote(runner, cfg)
+                running[ref] = index
+            (ref,), _ = ray.wait(list(running), num_returns=1)
+            index = running.pop(ref)
+            try:
+                yield index, ray.get(ref)
+            except Exception as err:  # noqa: BLE001 - the cell's error, as Ray passes it on
+                yield index, getattr(err, "cause", None) or err
+    except BaseException:
+        for ref in running:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        if attached:
+            ray.shutdown()
+
+
+def _run_collected(
+    pending: Sequence[tuple[str, RunConfig]], finished: Finished, path: Path, bar: _Bar, failed: dict[str, str],
+) -> int:
+    """Append the cells ``finished`` yields in ``pending``'s order (a cell waits for those before it);
+    on an interrupt or error, every finished cell is written first, even out of order."""
     done: dict[int, dict[str, Any] | None] = {}  # finished, not yet written (None: the cell failed)
     written = 0
 
@@ -622,38 +719,29 @@ def _run_parallel(
             if record is not None:
                 _append(path, record)
             written += 1
-        if everything:  # an interrupt or an error: every finished cell, even out of order
+        if everything:
             for index in sorted(done):
                 record = done.pop(index)
                 if record is not None:
                     _append(path, record)
 
-    context = multiprocessing.get_context("spawn")  # no forked torch threads or Ray state
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init, initargs=(threads,))
     ran = 0
     try:
-        futures = {pool.submit(_run_in_worker, runner, cfg): i for i, (_, cfg) in enumerate(pending)}
-        for future in as_completed(futures):
-            index = futures[future]
+        for index, outcome in finished:
             ident, cfg = pending[index]
-            try:
-                results, num_classes = future.result()
-            except Exception as err:  # noqa: BLE001 - one failing cell must not stop the sweep
-                failed[ident] = f"{type(err).__name__}: {err}"
+            if isinstance(outcome, BaseException):
+                failed[ident] = f"{type(outcome).__name__}: {outcome}"
                 bar.log(f"cell {ident} ({cfg.strategy}, {cfg.attack}, psi={cfg.byzantine_fraction}, "
                         f"seed={cfg.seed}) failed: {failed[ident]}")
                 done[index] = None
             else:
+                results, num_classes = outcome
                 done[index] = {"cell": ident, "config": cfg.to_dict(), "num_classes": num_classes, "results": results}
                 ran += 1
             flush(False)
             bar.end_cell()
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+    finally:
         flush(True)
-        raise
-    pool.shutdown(wait=True)
-    flush(True)
     return ran
 
 
