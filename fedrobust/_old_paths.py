@@ -48,11 +48,20 @@ class _OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return importlib.util.spec_from_loader(fullname, self)
         return None
 
+    def __init__(self) -> None:
+        self._own_specs: dict[str, importlib.machinery.ModuleSpec] = {}
+
     def create_module(self, spec):
-        return importlib.import_module(OLD_PATHS[spec.name])
+        module = importlib.import_module(OLD_PATHS[spec.name])
+        self._own_specs[spec.name] = module.__spec__
+        return module
 
     def exec_module(self, module):
-        pass  # the new module is imported already
+        # The new module is imported already. The import machinery has just set its __spec__ to
+        # the old path's (which has no origin): give it its own back, or importlib.util.find_spec
+        # of the new path (Flower's check of an App's components, say) would find no file.
+        spec = module.__spec__
+        module.__spec__ = self._own_specs.pop(spec.name, spec)
 
 
 def install() -> None:

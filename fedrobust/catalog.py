@@ -68,10 +68,10 @@ def format_catalog(sections: dict[str, dict[str, str]] | None = None) -> str:
     parts = []
     for key, names in sections.items():
         parts.append(f"{key} (--{key}):\n" + _lines(names))
-    from . import grids
+    from .grids import describe, names
 
     parts.append("grid (fedrobust sweep NAME --output DIR, shipped with fedrobust):\n"
-                 + _lines({name: grids.describe(name) for name in grids.names()}))
+                 + _lines({name: describe(name) for name in names()}))
     return "\n\n".join(parts)
 
 

@@ -2,7 +2,7 @@
 
 The layers, lowest first (a module imports its own layer and the ones below, never above):
 
-1. leaf helpers that import nothing of fedrobust's libraries;
+1. leaf helpers that import nothing of fedrobust's libraries (and the shipped grids);
 2. the libraries: aggregators (with the rule objects), attacks, compression, optim, data, models;
 3. servers and clients: strategies, clients, plugin strategies, results, evaluation, Message-API
    strategies and records;
@@ -25,7 +25,7 @@ import pytest
 from _imports import graph
 
 LAYERS: list[tuple[str, list[str]]] = [
-    ("leaf", ["fedrobust.core", "fedrobust._version", "fedrobust._old_paths"]),
+    ("leaf", ["fedrobust.core", "fedrobust._version", "fedrobust._old_paths", "fedrobust.grids"]),
     ("libraries", ["fedrobust.aggregators", "fedrobust.attacks", "fedrobust.compression", "fedrobust.optim",
                    "fedrobust.data", "fedrobust.models"]),
     ("servers and clients", ["fedrobust.strategies", "fedrobust.clients", "fedrobust.plugin",
@@ -96,10 +96,14 @@ def test_light_modules_import_neither_torch_nor_flower(module):
 def test_old_module_paths_are_the_new_modules(old):
     """Code written for the flat layout keeps working: the old path is the same module object."""
     import importlib
+    import importlib.util
 
     from fedrobust._old_paths import OLD_PATHS
 
     assert importlib.import_module(old) is importlib.import_module(OLD_PATHS[old])
+    # and the new module keeps its own spec (Flower's App check finds its file by it)
+    spec = importlib.util.find_spec(OLD_PATHS[old])
+    assert spec.name == OLD_PATHS[old] and spec.origin.endswith(".py")
 
 
 def test_the_flower_app_components_load_from_the_old_and_new_paths():

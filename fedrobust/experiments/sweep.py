@@ -121,9 +121,9 @@ def load_grid(path: str | Path) -> dict[str, Any]:
     FileNotFoundError
         Neither a file nor a shipped grid's name.
     """
-    from .. import grids
+    from ..grids import resolve
 
-    path = grids.resolve(path)
+    path = resolve(path)
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
