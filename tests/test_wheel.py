@@ -4,7 +4,9 @@ The wheel is built from a copy of the sources, so the checkout gets no build fol
 gets the wheel alone; its dependencies (torch, flwr, ...) come from this venv through a ``.pth``
 path line, which adds their folder but runs none of its ``.pth`` files, so this venv's editable
 fedrobust stays invisible there. Flower's commands get copies in the fresh venv whose interpreter
-line is its python, as pip would write them.
+line is its python, as pip would write them. No subprocess here sees this process's PYTHONPATH:
+Flower's Ray backend sets it to the driver's ``sys.path`` once a test has run a simulation in
+process, and pip would then take the checkout's fedrobust for installed and skip the wheel.
 """
 
 import json
@@ -26,25 +28,31 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
+def _clean_env() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+
 def _build_wheel(tmp: Path) -> Path:
     source = tmp / "source"
     shutil.copytree(ROOT / "fedrobust", source / "fedrobust", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(tmp / "dist"), str(source)], check=True, capture_output=True, timeout=300)
+                    "-w", str(tmp / "dist"), str(source)], check=True, capture_output=True, timeout=300,
+                   env=_clean_env())
     (wheel,) = (tmp / "dist").glob("fedrobust-*.whl")
     return wheel
 
 
 def _fresh_venv(tmp: Path, wheel: Path) -> Path:
     venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120,
+                   env=_clean_env())
     python = venv / "bin" / "python"
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
-                    str(wheel)], check=True, capture_output=True, timeout=300)
+                    "--ignore-installed", str(wheel)], check=True, capture_output=True, timeout=300, env=_clean_env())
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())
+                               check=True, capture_output=True, text=True, env=_clean_env()).stdout.strip())
     (site / "_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     for tool in Path(sys.executable).parent.iterdir():  # flwr, flower-superlink, ...
         if tool.name.startswith(("flwr", "flower-")):
@@ -69,7 +77,7 @@ def test_the_wheel_alone_runs_help_the_demo_and_a_new_app(tmp_path):
     venv = _fresh_venv(tmp_path, wheel)
     work = tmp_path / "work"
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env = _clean_env()
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     where = _run(venv, ["python", "-c", "import fedrobust; print(fedrobust.__file__)"], work, env)
     assert Path(where.strip()).is_relative_to(venv)  # the wheel's copy, not the checkout's
