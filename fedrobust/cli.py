@@ -181,6 +181,14 @@ def _warnings(lines: Sequence[str]) -> None:
         print(f"fedrobust: warning: {line}", file=sys.stderr)
 
 
+def _sweep_interrupted(output: str) -> int:
+    """The ``sweep`` and ``demo`` commands' report of a Ctrl-C: where the finished cells are."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the sweep is stopped already; exit now
+    print(f"fedrobust: interrupted; finished cells are in {output}; rerun to resume", file=sys.stderr)
+    exit_if_stuck(EXIT_INTERRUPTED)
+    return EXIT_INTERRUPTED
+
+
 def _sweep(args: argparse.Namespace) -> int:
     from .experiments.sweep import ENGINES, expand_grid, grid_warnings, load_grid, run_sweep, tuned_axes
 
@@ -201,10 +209,7 @@ def _sweep(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError, TypeError) as err:
         return _errors(err)
     except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run is stopped already; exit now
-        print(f"fedrobust: interrupted; finished cells are in {args.output}; rerun to resume", file=sys.stderr)
-        exit_if_stuck(EXIT_INTERRUPTED)
-        return EXIT_INTERRUPTED
+        return _sweep_interrupted(args.output)
     for ident, message in summary.failed.items():
         print(f"fedrobust: cell {ident} failed: {message}", file=sys.stderr)
     if not args.quiet:
@@ -236,10 +241,7 @@ def _demo(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError, TypeError) as err:
         return _errors(err)
     except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print(f"fedrobust: interrupted; finished cells are in {args.output}; rerun to resume", file=sys.stderr)
-        exit_if_stuck(EXIT_INTERRUPTED)
-        return EXIT_INTERRUPTED
+        return _sweep_interrupted(args.output)
 
 
 def _new_app(args: argparse.Namespace) -> int:
