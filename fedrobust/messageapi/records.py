@@ -44,9 +44,9 @@ from flwr.common import (
     Parameters,
     Scalar,
     Status,
-    ndarray_to_bytes,
-    parameters_to_ndarrays,
 )
+
+from ..core.wire import ndarray_to_bytes, parameters_to_ndarrays
 
 __all__ = [
     "ARRAYS_KEY",

@@ -26,13 +26,12 @@ from flwr.common import (
     Parameters,
     Scalar,
     Status,
-    ndarrays_to_parameters,
-    parameters_to_ndarrays,
 )
 from flwr.server.client_manager import ClientManager
 from flwr.server.client_proxy import ClientProxy
 from flwr.server.strategy import Strategy
 
+from ..core.wire import ndarrays_to_parameters, parameters_to_ndarrays
 from .attacked import Attacked, Reply, SentModel, deep_copy, partition_of
 
 __all__ = ["LegacyAttacked"]

@@ -37,14 +37,13 @@ from flwr.common import (
     FitRes,
     Parameters,
     Scalar,
-    ndarrays_to_parameters,
-    parameters_to_ndarrays,
 )
 from flwr.common.logger import log
 from flwr.server.client_manager import ClientManager
 from flwr.server.client_proxy import ClientProxy
 from flwr.server.strategy import FedAvg
 
+from ..core.wire import ndarrays_to_parameters, parameters_to_ndarrays
 from ..aggregators.rules import Rule
 from .table import PluginTable
 from ..core.validation import num_examples_reason

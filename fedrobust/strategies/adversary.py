@@ -35,12 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
+from flwr.common import Code, FitRes, Status
 from flwr.common.logger import log
 from flwr.server.client_proxy import ClientProxy
 
 from ..attacks import AdversaryView, OmniscientAttack, byzantine_clients
 from ..core.results import RoundRecord
+from ..core.wire import ndarrays_to_parameters
 from ..core.rng import stream_generator
 
 if TYPE_CHECKING:

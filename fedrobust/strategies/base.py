@@ -56,8 +56,6 @@ from flwr.common import (
     GetPropertiesIns,
     Parameters,
     Scalar,
-    ndarrays_to_parameters,
-    parameters_to_ndarrays,
 )
 from flwr.common.constant import PARTITION_ID_KEY
 from flwr.common.logger import log
@@ -67,6 +65,7 @@ from flwr.server.strategy import Strategy
 
 from ..aggregators.preaggregation import PreAggregation
 from ..core.checks import all_finite
+from ..core.wire import ndarrays_to_parameters, parameters_to_ndarrays
 from ..core.rng import stream_rng
 from ..core.errors import ConfigError, RunStopped
 from ..optim.schedule import scheduled_lr
