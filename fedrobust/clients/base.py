@@ -13,11 +13,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from flwr.client import NumPyClient
+from flwr.client import Client, NumPyClient
 from flwr.common import Array, ArrayRecord, ConfigRecord, RecordDict, Scalar
 from flwr.common.constant import PARTITION_ID_KEY
 
 from ..core.rng import stream_generator
+from .adapter import as_client
 from ..models import flat_params, set_flat_params
 from ..core.ndarrays import flatten, payload_bytes, to_ndarrays
 
@@ -83,6 +84,11 @@ class HonestClient(NumPyClient):
         self.shapes = [tuple(p.shape) for p in self.model.parameters()]
 
     # ------------------------------------------------------------------------- Flower interface
+    def to_client(self) -> Client:
+        """This client as a Flower ``Client``: Flower's ``NumPyClient`` wrapper, on the faster wire
+        codec of :mod:`fedrobust.core.wire` (the same bytes; see :func:`~fedrobust.clients.adapter.as_client`)."""
+        return as_client(self)
+
     def get_properties(self, config: dict[str, Scalar]) -> dict[str, Scalar]:
         """Report the partition id (the server samples by it) and the number of examples."""
         return {PARTITION_ID_KEY: self.partition_id, "num-examples": len(self.x)}

@@ -40,11 +40,12 @@ import json
 
 import numpy as np
 import torch
-from flwr.client import NumPyClient
+from flwr.client import Client, NumPyClient
 from flwr.common import ConfigRecord, Scalar
 
 from ..core.rng import stream_generator
 from ..attacks import Attack, byzantine_ids
+from .adapter import as_client
 from .base import HonestClient
 
 __all__ = ["ATTACK_STATE_KEY", "ByzantineClient", "attack_generator"]
@@ -150,6 +151,10 @@ class ByzantineClient(NumPyClient):
         return self.partition_id in ids
 
     # ------------------------------------------------------------------------- Flower interface
+    def to_client(self) -> Client:
+        """This client as a Flower ``Client`` (see :meth:`HonestClient.to_client`)."""
+        return as_client(self)
+
     def get_properties(self, config: dict[str, Scalar]) -> dict[str, Scalar]:
         """The honest client's properties (partition id, number of examples)."""
         return self.honest.get_properties(config)
