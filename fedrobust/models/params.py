@@ -82,3 +82,48 @@ def flat_grad(model: nn.Module) -> torch.Tensor:
     if not chunks:
         return torch.zeros(0, dtype=torch.float32)
     return torch.cat(chunks)
+
+
+def reset_to(model: nn.Module, template: nn.Module) -> bool:
+    """Make ``model`` what ``copy.deepcopy(template)`` would be, in place; False (``model`` left
+    as it may be) when it no longer has the template's structure, so only a new copy will do.
+
+    Parameters and buffers take the template's values, dtypes checked (the device stays
+    ``model``'s); gradients are cleared; ``requires_grad`` and every module's train/eval mode are
+    the template's. Far cheaper than a deep copy for a model rebuilt per message.
+
+    Examples
+    --------
+    >>> import copy
+    >>> template = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    >>> model = copy.deepcopy(template).eval()
+    >>> with torch.no_grad():
+    ...     _ = model[0].weight.add_(1.0), model[1].running_mean.fill_(3.0)
+    >>> reset_to(model, template), model.training
+    (True, True)
+    >>> all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), template.state_dict().values()))
+    True
+    >>> reset_to(torch.nn.Linear(2, 3), template)
+    False
+    """
+    modules, template_modules = list(model.modules()), list(template.modules())
+    if len(modules) != len(template_modules) or any(type(a) is not type(b) for a, b in zip(modules, template_modules)):
+        return False
+    mine = list(model.named_parameters()), list(model.named_buffers())
+    theirs = list(template.named_parameters()), list(template.named_buffers())
+    if len(mine[0]) != len(theirs[0]) or len(mine[1]) != len(theirs[1]):
+        return False
+    pairs, buffers = list(zip(mine[0], theirs[0])), list(zip(mine[1], theirs[1]))
+    for (name, a), (t_name, b) in pairs + buffers:
+        if name != t_name or a.shape != b.shape or a.dtype != b.dtype:
+            return False
+    with torch.no_grad():
+        for (_, p), (_, t) in pairs:
+            p.copy_(t)
+            p.grad = None
+            p.requires_grad_(t.requires_grad)
+        for (_, buf), (_, t) in buffers:
+            buf.copy_(t)
+    for module, t_module in zip(modules, template_modules):
+        module.training = t_module.training
+    return True

@@ -46,7 +46,7 @@ from ..models import flat_params
 from ..core.results import RoundRecord, write_results
 from ..strategies import STRATEGIES, VectorStrategy
 from .build import (
-    build_attack, build_model, byzantine_clients, client_data, load_splits, poisoned_client_data, root_data,
+    build_attack, build_model, byzantine_clients, client_data, client_model, load_splits, poisoned_client_data, root_data,
     validation_data,
 )
 
@@ -217,7 +217,7 @@ def make_client(cfg: RunConfig, context: Context, attack: Attack | None = None) 
     x, y = client_data(cfg, partition_id)
     client_cls = CLIENTS[STRATEGIES[cfg.strategy].protocol]
     client = client_cls(
-        build_model(cfg), x, y, partition_id=partition_id, device=cfg.torch_device(), state=context.state
+        client_model(cfg), x, y, partition_id=partition_id, device=cfg.torch_device(), state=context.state
     )
     if not may_be_byzantine(cfg, partition_id):
         return _round_client(cfg, context, client.to_client())

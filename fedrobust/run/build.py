@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -31,6 +32,7 @@ from ..data import DatasetSplits, load_dataset, partition
 from ..data.partition import RUN_KEY_PARAMS
 from ..data.holdout import MAX_HOLDOUT_FRACTION, Holdout, holdout_split
 from ..models import MODELS, get_model
+from ..models.params import reset_to
 
 __all__ = [
     "load_splits",
@@ -42,6 +44,7 @@ __all__ = [
     "validation_indices",
     "validation_data",
     "build_model",
+    "client_model",
     "build_attack",
     "byzantine_clients",
     "poisoned_client_data",
@@ -240,6 +243,45 @@ def build_model(cfg: RunConfig, splits: DatasetSplits | None = None) -> torch.nn
     builder = MODELS.get(cfg.model)
     return copy.deepcopy(_model_template(builder, cfg.model, tuple(splits.input_shape), int(splits.num_classes),
                                          int(cfg.seed)))
+
+
+_working = threading.local()
+"""Per thread: the clients' working copies, ``{id(template): (template, model)}``."""
+
+
+def client_model(cfg: RunConfig, splits: DatasetSplits | None = None) -> torch.nn.Module:
+    """The run's model for a client built for one message: :func:`build_model`'s, without its copy.
+
+    Each thread keeps one working copy per model and resets it (:func:`~fedrobust.models.params.reset_to`)
+    from the template at every call, so it equals a fresh :func:`build_model` but costs no deep
+    copy. The model returned earlier in the same thread is that same object: a caller must be done
+    with it (a client built per message, used for it, then dropped, as every engine does) before
+    it asks again. The server's models come from :func:`build_model`.
+
+    Examples
+    --------
+    >>> cfg = RunConfig(dataset="digits", model="logistic")
+    >>> a = client_model(cfg)
+    >>> with torch.no_grad():
+    ...     _ = next(a.parameters()).add_(1.0)
+    >>> b = client_model(cfg)
+    >>> b is a, all(torch.equal(p, q) for p, q in zip(b.parameters(), build_model(cfg).parameters()))
+    (True, True)
+    """
+    splits = splits if splits is not None else load_splits(cfg)
+    template = _model_template(MODELS.get(cfg.model), cfg.model, tuple(splits.input_shape), int(splits.num_classes),
+                               int(cfg.seed))
+    copies = getattr(_working, "copies", None)
+    if copies is None:
+        copies = _working.copies = {}
+    held = copies.get(id(template))
+    if held is not None and held[0] is template and reset_to(held[1], template):
+        return held[1]
+    if len(copies) >= 4:  # as many as templates are kept
+        copies.clear()
+    model = copy.deepcopy(template)
+    copies[id(template)] = (template, model)
+    return model
 
 
 @functools.lru_cache(maxsize=4)
