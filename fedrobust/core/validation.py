@@ -81,7 +81,13 @@ def check_values(vec: np.ndarray, bound: float = MAGNITUDE_BOUND) -> str | None:
     >>> import numpy as np
     >>> check_values(np.array([-100.0, 1e4], np.float32)) is None
     True
+    >>> check_values(np.array([np.nan, 1.0, np.inf])), check_values(np.array([-1e31, 0.0]))
+    ('2 non-finite value(s) (NaN or ±Inf)', '|value| up to 1e+31 exceeds the bound 1e+30')
     """
+    if vec.size:
+        low, high = float(vec.min()), float(vec.max())  # no temporary array; a NaN propagates into both
+        if -bound <= low and high <= bound:
+            return None
     finite = np.isfinite(vec)
     if not finite.all():
         return f"{int(vec.size - np.count_nonzero(finite))} non-finite value(s) (NaN or ±Inf)"
