@@ -144,3 +144,37 @@ def test_malformed_attack_through_the_engine(strategy):
         assert r["rejected_clients"] + r["failed_clients"] <= 2
     if strategy != "c-rsa":
         assert sum(r["rejected_clients"] + r["failed_clients"] for r in rounds) >= 4
+
+
+def reference_reason(vec, bound=MAGNITUDE_BOUND):
+    """check_values' answer, computed the slow, obvious way."""
+    bad = int(np.count_nonzero(~np.isfinite(vec)))
+    if bad:
+        return f"{bad} non-finite value(s) (NaN or ±Inf)"
+    top = float(np.abs(vec).max()) if vec.size else 0.0
+    return f"|value| up to {top:.3g} exceeds the bound {bound:.3g}" if top > bound else None
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1e20, -3e25, 1.0],  # finite and within the bound, though their squares overflow float32
+        [MAGNITUDE_BOUND * 0.99, -MAGNITUDE_BOUND * 0.99],
+        [np.nan, 0.0],
+        [np.inf, -np.inf, np.nan, 2.0],
+        [0.0, -MAGNITUDE_BOUND * 2],
+        [3e38, 3e38],  # float32's largest finite values
+        [],
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_check_values_decides_exactly_past_the_fast_path(values, dtype):
+    with np.errstate(over="ignore"):
+        vec = np.array(values, dtype=dtype)
+    assert check_values(vec) == reference_reason(vec)
+    assert check_values(vec, bound=1e3) == reference_reason(vec, bound=1e3)
+
+
+def test_check_values_bound_is_a_parameter():
+    assert check_values(np.array([1e20, 0.0]), bound=1e10) == "|value| up to 1e+20 exceeds the bound 1e+10"
+    assert check_values(np.array([1e20, 0.0]), bound=1e21) is None

@@ -39,8 +39,13 @@ def outcome(fn, data):
 
 
 def assert_same_decode(data):
-    ours, our_error = outcome(wire.bytes_to_ndarray, data)
     theirs, their_error = outcome(flower_decode, data)
+    view, view_error = outcome(lambda b: wire.bytes_to_ndarray(b, copy=False), data)
+    assert view_error == their_error
+    if isinstance(view, np.ndarray):  # a read-only view of the bytes (or, off the fast path, Flower's array)
+        np.testing.assert_array_equal(view, theirs)
+        assert view.dtype == theirs.dtype and view.shape == theirs.shape
+    ours, our_error = outcome(wire.bytes_to_ndarray, data)
     assert our_error == their_error
     assert type(ours) is type(theirs)
     if isinstance(theirs, np.lib.npyio.NpzFile):  # np.load reads a .npz; the reply checks reject it
@@ -157,6 +162,15 @@ def test_decoded_arrays_own_their_memory():
     first = wire.bytes_to_ndarray(data)
     first[:] = 7.0
     assert wire.bytes_to_ndarray(data).tolist() == [1.0] * 4
+
+
+def test_views_never_write_the_message():
+    data = bytearray(flower_encode(np.ones(4, np.float32)))
+    view = wire.bytes_to_ndarray(data, copy=False)
+    assert not view.flags.writeable and np.shares_memory(view, np.frombuffer(data, np.uint8))
+    with pytest.raises(ValueError, match="read-only"):
+        view[0] = 2.0
+    assert [a.flags.writeable for a in wire.parameters_to_ndarrays(flower_to_parameters([np.ones(2)]), copy=False)] == [False]
 
 
 def test_header_caches_stay_bounded():

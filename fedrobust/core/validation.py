@@ -31,6 +31,7 @@ True
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -84,9 +85,14 @@ def check_values(vec: np.ndarray, bound: float = MAGNITUDE_BOUND) -> str | None:
     >>> check_values(np.array([np.nan, 1.0, np.inf])), check_values(np.array([-1e31, 0.0]))
     ('2 non-finite value(s) (NaN or ±Inf)', '|value| up to 1e+31 exceeds the bound 1e+30')
     """
-    if vec.size:
-        low, high = float(vec.min()), float(vec.max())  # no temporary array; a NaN propagates into both
-        if -bound <= low and high <= bound:
+    if vec.size and vec.dtype.kind == "f":
+        # One pass, no temporary: a finite sum of squares means every entry is finite and below
+        # its square root; a NaN, an Inf or an overflow (entries past ~1e19 in float32) make it
+        # non-finite, and the exact checks below then decide.
+        flat = vec.reshape(-1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            square = float(np.dot(flat, flat))
+        if math.isfinite(square) and math.sqrt(square) <= bound:
             return None
     finite = np.isfinite(vec)
     if not finite.all():

@@ -88,11 +88,16 @@ def _parsed(header: bytes) -> tuple[np.dtype, tuple[int, ...], int] | None:
         return None
     if fortran_order or dtype.hasobject or dtype.names is not None or dtype.subdtype is not None or stream.read(1):
         return None  # structured and subarray dtypes too: np.load's own path shapes those
+    if any(n < 0 for n in shape):
+        return None  # np.load's error
     return dtype, tuple(shape), math.prod(shape)
 
 
-def bytes_to_ndarray(data: bytes) -> np.ndarray:
+def bytes_to_ndarray(data: bytes, copy: bool = True) -> np.ndarray:
     """The array Flower's ``bytes_to_ndarray`` (``np.load``, no pickle) reads from ``data``.
+
+    With ``copy=False`` the common case (a plain C-order ``.npy``) is a read-only view of
+    ``data``, for a reader that only copies it out (the same values; no copy made here).
 
     Examples
     --------
@@ -103,6 +108,8 @@ def bytes_to_ndarray(data: bytes) -> np.ndarray:
     Traceback (most recent call last):
     ...
     ValueError: EOF: reading array data, expected 16 bytes got 15
+    >>> bytes_to_ndarray(b, copy=False).flags.writeable
+    False
     """
     view = memoryview(data)
     start = _data_start(view)
@@ -112,6 +119,10 @@ def bytes_to_ndarray(data: bytes) -> np.ndarray:
     dtype, shape, count = parsed
     if len(view) - start < count * dtype.itemsize:
         return _flower_bytes_to_ndarray(data)  # short: np.load's "EOF" error
+    if not copy:
+        viewed = np.frombuffer(view, dtype, count, start).reshape(shape)
+        viewed.flags.writeable = False  # also over a bytearray: the view never writes the message
+        return viewed
     out = np.empty(shape, dtype=dtype)
     out.reshape(-1).view(np.uint8)[:] = np.frombuffer(view, np.uint8, count * dtype.itemsize, start)
     return out
@@ -135,6 +146,7 @@ def ndarrays_to_parameters(arrays: Sequence[np.ndarray]) -> Parameters:
     return Parameters(tensors=[ndarray_to_bytes(a) for a in arrays], tensor_type="numpy.ndarray")
 
 
-def parameters_to_ndarrays(parameters: Parameters) -> list[np.ndarray]:
-    """Flower's ``parameters_to_ndarrays``, faster (the same arrays, or the same error)."""
-    return [bytes_to_ndarray(t) for t in parameters.tensors]
+def parameters_to_ndarrays(parameters: Parameters, copy: bool = True) -> list[np.ndarray]:
+    """Flower's ``parameters_to_ndarrays``, faster (the same arrays, or the same error); with
+    ``copy=False``, read-only views where :func:`bytes_to_ndarray` can give them."""
+    return [bytes_to_ndarray(t, copy) for t in parameters.tensors]

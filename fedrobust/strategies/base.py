@@ -630,13 +630,16 @@ class VectorStrategy(Strategy):
             return f"the payload does not decode: {type(err).__name__}: {err}"
         return reason
 
-    @staticmethod
-    def _decode(res: FitRes) -> tuple[list[np.ndarray] | None, str | None]:
-        """The reply's ndarrays, or None and the reason they cannot be had."""
+    def _decode(self, res: FitRes) -> tuple[list[np.ndarray] | None, str | None]:
+        """The reply's ndarrays, or None and the reason they cannot be had.
+
+        The default :meth:`read_reply` only copies the arrays into its row, so it reads read-only
+        views of the message's bytes (one copy less); an overriding reader gets fresh arrays.
+        """
         if res.status.code != Code.OK:
             return None, f"status {res.status.code.name}: {res.status.message}"
         try:
-            return parameters_to_ndarrays(res.parameters), None
+            return parameters_to_ndarrays(res.parameters, copy=type(self).read_reply is not VectorStrategy.read_reply), None
         except Exception as err:  # noqa: BLE001 - a malformed payload is a bad reply, not a server crash
             return None, f"the arrays do not deserialise: {type(err).__name__}: {err}"
 
