@@ -25,6 +25,11 @@ def test_bench_aggregators_quick(bench_aggregators_out):
     # the GM's relative error against the float64 reference is printed and small
     err = float(out.split("rel.err ")[1].split(")")[0])
     assert err < 1e-6
+    # the Gram-based rules against the plain Gram product, with a verdict per rule and size
+    for n in (10, 32):
+        for rule in ("geometric_median", "krum", "nnm"):
+            assert f"target n = {n}: {rule} <= 1.3 x (Gram product + 2 F): " in out, (n, rule)
+    assert "| nnm (f=20%) |" in out and "the product x @ x.T takes" in out
 
 
 def test_bench_aggregators_times_the_geom_median_peer(bench_aggregators_out):

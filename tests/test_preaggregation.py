@@ -181,6 +181,19 @@ def test_in_place_clipping_overwrites_its_input_with_the_same_values(clip, magni
     assert clip_rows(small, 2.0, inplace=True) is small
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("magnitude", [1.0, 3e38])  # 3e38: the blocks' float64 path
+def test_nnm_in_place_mixes_block_by_block_into_its_input(dtype, magnitude):
+    # 300,001 columns of 10 rows: three column blocks, the last a short one
+    x = torch.randn(10, 300_001, generator=torch.Generator().manual_seed(3), dtype=dtype)
+    x[:2] = torch.sign(x[:2]) * magnitude
+    out = nearest_neighbour_mixing(x, 2)
+    mixed = x.clone()
+    assert nearest_neighbour_mixing(mixed, 2, inplace=True) is mixed
+    assert bool(torch.isfinite(mixed).all()) and not torch.equal(mixed, x)
+    torch.testing.assert_close(mixed, out, rtol=1e-6, atol=1e-6 * magnitude)  # float rounding apart
+
+
 def test_a_pipeline_overwrites_only_rows_it_owns():
     pre = PreAggregation([Clipping(c=1.0), NNM(f=1), Clipping(c=0.5)])
     x = torch.from_numpy(rows(6, 4)).float() * 3

@@ -52,6 +52,7 @@ import torch
 from ..core.checks import all_finite, check_fraction, check_int, check_matrix, check_positive, check_seed
 from ..core.params import _scalar
 from ..core.rng import stream_generator
+from ._chunks import column_blocks
 from ._gram import centred_gram, row_norms, squared_distances
 
 __all__ = [
@@ -71,7 +72,7 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------------- functions
-def nearest_neighbour_mixing(x: torch.Tensor, f: int) -> torch.Tensor:
+def nearest_neighbour_mixing(x: torch.Tensor, f: int, *, inplace: bool = False) -> torch.Tensor:
     """Nearest neighbour mixing: row ``i`` becomes the mean of the ``n − f`` rows nearest to it.
 
     Allouah, Farhadkhani, Guerraoui, Gupta, Pinot and Stephan (2023), "Fixing by Mixing: A Recipe
@@ -85,17 +86,26 @@ def nearest_neighbour_mixing(x: torch.Tensor, f: int) -> torch.Tensor:
         Client vectors, shape (n, d).
     f : int
         Assumed number of Byzantine rows, ``0 <= f < n`` (``f = 0``: every row becomes the mean).
+    inplace : bool
+        Write the mixed rows into ``x`` itself, one cache-sized column block at a time (every
+        output column depends on that column only). This spares the allocation of a fresh (n, d)
+        result, whose first touch of every page costs more than the mixing product itself on a
+        CPU (about 60 ms for 148 MB); the values agree with the out-of-place result to float
+        rounding (the product's kernel may sum in another order for another shape).
 
     Returns
     -------
     torch.Tensor
-        Shape (n, d), in ``x``'s dtype and device.
+        Shape (n, d), in ``x``'s dtype and device (``x`` itself with ``inplace=True``).
 
     Examples
     --------
     >>> x = torch.tensor([[0.0], [1.0], [2.0], [30.0]])
     >>> nearest_neighbour_mixing(x, f=1).flatten().tolist()
     [1.0, 1.0, 1.0, 11.0]
+    >>> y = x.clone()
+    >>> nearest_neighbour_mixing(y, f=1, inplace=True) is y, y.flatten().tolist()
+    (True, [1.0, 1.0, 1.0, 11.0])
     """
     check_matrix(x)
     n = x.shape[0]
@@ -107,6 +117,10 @@ def nearest_neighbour_mixing(x: torch.Tensor, f: int) -> torch.Tensor:
     nearest = torch.sort(dist, dim=1, stable=True).indices[:, :k]
     weights = torch.zeros(n, n, dtype=torch.float64, device=x.device)
     weights.scatter_(1, nearest, 1.0 / k)
+    if inplace:
+        for _, block in column_blocks(x):
+            block.copy_(_mix(block, weights))
+        return x
     return _mix(x, weights)
 
 
@@ -345,8 +359,10 @@ class NNM(_CountStep):
 
     name: ClassVar[str] = "nnm"
 
-    def __call__(self, rows: torch.Tensor, server_round: int) -> torch.Tensor:
-        return nearest_neighbour_mixing(rows, self.f_for(rows.shape[0]))
+    works_in_place: ClassVar[bool] = True
+
+    def __call__(self, rows: torch.Tensor, server_round: int, *, inplace: bool = False) -> torch.Tensor:
+        return nearest_neighbour_mixing(rows, self.f_for(rows.shape[0]), inplace=inplace)
 
 
 @dataclass(frozen=True)
@@ -485,7 +501,7 @@ class PreAggregation(Sequence):
 
     def __call__(self, rows: torch.Tensor, server_round: int, *, owned: bool = False) -> torch.Tensor:
         """The rows after every step. ``owned``: the caller holds ``rows`` for this call only, so
-        the clipping steps may overwrite them; a step's output that shares no memory with ``rows``
+        the in-place steps (clipping, ARC, NNM) may overwrite them; a step's output that shares no memory with ``rows``
         is overwritten in any case. The caller's ``rows`` are otherwise left as they are."""
         given = rows.untyped_storage().data_ptr()
         for step in self.steps:
