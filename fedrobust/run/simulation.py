@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ..config import RunConfig
+from .flower_polling import flower_polling
 from .interrupt import RunStopped, catch_interrupt, close_grids, close_strategies, stop_run, stop_strategy
 from ..core.results import RoundRecord
 
@@ -191,7 +192,8 @@ def simulate(
 
     # close_strategies exits last: after stop_run has stopped an interrupted run's server thread.
     with close_strategies(strategies), catch_interrupt(request_stop) as caught, \
-            _progress_bar(cfg, enabled=progress) as advance, _flower_log_level(quiet_level):
+            _progress_bar(cfg, enabled=progress) as advance, _flower_log_level(quiet_level), \
+            flower_polling(cfg.num_clients, cfg.clients_per_round):
 
         def record_round(record: RoundRecord) -> None:
             advance(record)
