@@ -1,24 +1,13 @@
-"""Shorter polling in Flower's simulation engine: applied within the block, restored after, and
+"""A shorter wait in Flower's simulation feeder: applied within the block, restored after, and
 the feeder still hands every node's instructions to the queue (fedrobust.run.flower_polling)."""
 
 import queue
 import threading
 
+import pytest
 from flwr.server.superlink.fleet.vce import vce_api
-from flwr.superlink.grid.inmemory_grid import InMemoryGrid
 
 from fedrobust.run.flower_polling import FLOWER_INTERVAL, flower_polling, poll_interval
-
-
-class _Factory:
-    """What InMemoryGrid asks of its state factory when it is built (the grid is not used here)."""
-
-    def state(self):
-        return None
-
-
-def _grid() -> InMemoryGrid:
-    return InMemoryGrid(state_factory=_Factory())  # built as Flower's run_simulation builds it
 
 
 def test_intervals_shorten_with_few_nodes_and_stay_flowers_with_many():
@@ -26,24 +15,13 @@ def test_intervals_shorten_with_few_nodes_and_stay_flowers_with_many():
     assert poll_interval(500) == poll_interval(50_000) == FLOWER_INTERVAL
 
 
-def test_the_hooks_are_changed_within_the_block_and_restored_after():
-    feeder, init = vce_api.add_messages_to_queue, InMemoryGrid.__init__
-    assert _grid().pull_interval == FLOWER_INTERVAL
-    with flower_polling(nodes=10, clients_per_round=100) as changed:
-        assert changed
-        assert vce_api.add_messages_to_queue is not feeder
-        assert _grid().pull_interval == 0.02  # set by clients_per_round
-    assert vce_api.add_messages_to_queue is feeder and InMemoryGrid.__init__ is init
-    assert _grid().pull_interval == FLOWER_INTERVAL
-
-
-def test_restored_after_an_error_too():
+def test_the_hook_is_changed_within_the_block_and_restored_after():
     feeder = vce_api.add_messages_to_queue
-    try:
-        with flower_polling(nodes=3, clients_per_round=3):
-            raise RuntimeError("boom")
-    except RuntimeError:
-        pass
+    with flower_polling(nodes=10) as changed:
+        assert changed and vce_api.add_messages_to_queue is not feeder
+    assert vce_api.add_messages_to_queue is feeder
+    with pytest.raises(RuntimeError), flower_polling(nodes=3):
+        raise RuntimeError("boom")
     assert vce_api.add_messages_to_queue is feeder
 
 
@@ -64,12 +42,12 @@ def test_the_feeder_queues_every_nodes_instructions_one_per_node_and_poll():
     state = _State({1: ["a1", "a2"], 2: ["b1"], 3: []})
     out: queue.Queue = queue.Queue()
     stop = threading.Event()
-    with flower_polling(nodes=3, clients_per_round=3):
+    with flower_polling(nodes=3):
         thread = threading.Thread(target=vce_api.add_messages_to_queue, args=(state, out, {1: 0, 2: 1, 3: 2}, stop))
         thread.start()
         got = [out.get(timeout=5) for _ in range(3)]
         stop.set()
         thread.join(timeout=5)
     assert not thread.is_alive()
-    assert got[:2] == ["a1", "b1"] and got[2] == "a2"  # Flower's order: node by node, one each poll
+    assert got == ["a1", "b1", "a2"]  # Flower's order: node by node, one each poll
     assert out.empty()

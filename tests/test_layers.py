@@ -109,6 +109,9 @@ def test_old_module_paths_are_the_new_modules(old):
 def test_the_flower_app_components_load_from_the_old_and_new_paths():
     import importlib
 
+    from flwr.clientapp import ClientApp
+    from flwr.serverapp import ServerApp
+
     for path in ("fedrobust.app", "fedrobust.run.app"):
         module = importlib.import_module(path)
-        assert type(module.server_app).__name__ == "ServerApp" and type(module.client_app).__name__ == "ClientApp"
+        assert isinstance(module.server_app, ServerApp) and type(module.client_app) is ClientApp

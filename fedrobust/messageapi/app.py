@@ -31,6 +31,7 @@ from flwr.common.constant import ErrorCode
 from flwr.serverapp import Grid, ServerApp
 
 from ..run.app import make_client, make_strategy
+from ..run.polling_grid import PollingServerApp
 from ..config import ConfigError, RunConfig
 from ..core.results import RoundRecord
 from ..strategies import VectorStrategy
@@ -55,7 +56,7 @@ def make_server_app(
     built (so an in-process caller can read its results after the run); ``warn``: see
     :func:`fedrobust.run.app.make_strategy`.
     """
-    app = ServerApp()
+    app = PollingServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:

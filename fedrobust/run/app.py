@@ -42,6 +42,7 @@ from .checkpoint import (
 from ..clients.round import RoundClient
 from ..config import ConfigError, RunConfig, config_warnings, parse_params, run_compressor_name
 from .evaluation import make_attack_success_fn, make_evaluate_fn
+from .polling_grid import PollingServerApp
 from ..models import flat_params
 from ..core.results import RoundRecord, write_results
 from ..strategies import STRATEGIES, VectorStrategy
@@ -304,7 +305,7 @@ def make_server_app(
         )
         return ServerAppComponents(strategy=strategy, config=server_config)
 
-    return ServerApp(server_fn=server_fn)
+    return PollingServerApp(server_fn=server_fn)
 
 
 def make_client_app(cfg: RunConfig | None = None) -> ClientApp:

@@ -193,7 +193,7 @@ def simulate(
     # close_strategies exits last: after stop_run has stopped an interrupted run's server thread.
     with close_strategies(strategies), catch_interrupt(request_stop) as caught, \
             _progress_bar(cfg, enabled=progress) as advance, _flower_log_level(quiet_level), \
-            flower_polling(cfg.num_clients, cfg.clients_per_round):
+            flower_polling(cfg.num_clients):
 
         def record_round(record: RoundRecord) -> None:
             advance(record)

@@ -1,0 +1,141 @@
+"""A Grid that waits for replies in pauses that grow with the wait: :class:`PollingGrid`.
+
+Flower's grids wait for replies in fixed pauses between pulls: 3 s for the SuperLink's grid (a
+deployment, and ``flwr run`` simulations), 0.1 s for the in-memory grid of ``run_simulation``. A
+round whose clients answer in 50 ms thus lasts up to 3 s. fedrobust's ServerApps (both APIs) give
+their strategies this wrapper around the grid they are handed: a pause is a tenth of the time
+already waited in that call, at least 10 ms per call in flight (so that many client threads of a
+legacy round do not pull more often together than one would) and at most the wrapped grid's own
+pause. A long round is polled as Flower polls it; a short one ends within about a tenth of its
+length after its last reply. Only the waiting changes: the same messages are pushed and pulled.
+Any other grid (fedrobust's :class:`~fedrobust.messageapi.LocalGrid`, a grid of the user's) keeps
+its own ``send_and_receive``: only Flower's loop is known to be a loop of fixed pauses.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from flwr.app import Context, Message
+from flwr.serverapp import Grid, ServerApp
+
+#: The shortest pause (s) per ``send_and_receive`` call in flight.
+SHORTEST_PAUSE = 0.01
+#: A pause is at most this fraction of the time already waited in the call.
+PAUSE_FRACTION = 0.1
+#: The wrapped grid's own pause when it has no ``pull_interval`` (the SuperLink's grid: 3 s).
+FLOWER_GRPC_PAUSE = 3.0
+
+
+def _flower_polling_grids() -> tuple[type, ...]:
+    """Flower's grids whose ``send_and_receive`` pulls in fixed pauses (those importable here)."""
+    found = []
+    for module, name in (("flwr.superlink.grid.http_grid", "HttpGrid"), ("flwr.superlink.grid.inmemory_grid", "InMemoryGrid")):
+        try:
+            found.append(getattr(__import__(module, fromlist=[name]), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(found)
+
+
+def polls_in_fixed_pauses(grid: Grid) -> bool:
+    """Whether ``grid``'s ``send_and_receive`` is one of Flower's own (a loop of fixed pauses)."""
+    method = type(grid).send_and_receive
+    return any(method is cls.send_and_receive for cls in _flower_polling_grids())
+
+
+def pause(waited: float, in_flight: int, longest: float) -> float:
+    """Seconds to sleep before the next pull, after ``waited`` seconds with ``in_flight`` calls waiting.
+
+    Examples
+    --------
+    >>> pause(0.0, 1, 3.0), pause(1.0, 1, 3.0), pause(1.0, 20, 3.0), pause(100.0, 1, 3.0)
+    (0.01, 0.1, 0.2, 3.0)
+    """
+    return min(longest, max(SHORTEST_PAUSE * max(1, in_flight), PAUSE_FRACTION * waited))
+
+
+class PollingGrid(Grid):
+    """``grid`` with :meth:`send_and_receive` polling in growing pauses; everything else is ``grid``'s.
+
+    Parameters
+    ----------
+    grid : flwr.serverapp.Grid
+        The grid a ServerApp was given.
+    polls : bool, optional
+        Whether to pull in growing pauses (True) or call ``grid.send_and_receive`` (False); by
+        default True exactly when that method is Flower's own (:func:`polls_in_fixed_pauses`).
+    """
+
+    def __init__(self, grid: Grid, polls: bool | None = None) -> None:
+        self.wrapped = grid
+        self.polls = polls_in_fixed_pauses(grid) if polls is None else bool(polls)
+        self.longest = float(getattr(grid, "pull_interval", FLOWER_GRPC_PAUSE))
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    # Grid's abstract methods, and anything else, are the wrapped grid's.
+    def set_run(self, run: Any) -> None:
+        self.wrapped.set_run(run)
+
+    @property
+    def run(self) -> Any:
+        return self.wrapped.run
+
+    def create_message(self, *args: Any, **kwargs: Any) -> Message:  # type: ignore[override]
+        return self.wrapped.create_message(*args, **kwargs)
+
+    def get_node_ids(self) -> Iterable[int]:
+        return self.wrapped.get_node_ids()
+
+    def get_nodes(self) -> Iterable[Any]:
+        return self.wrapped.get_nodes()
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        return self.wrapped.push_messages(messages)
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        return self.wrapped.pull_messages(message_ids)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
+        """Push ``messages``, then pull their replies until all are in or ``timeout`` seconds pass."""
+        if not self.polls:
+            return self.wrapped.send_and_receive(messages, timeout=timeout)
+        pending = set(self.push_messages(messages))
+        del messages
+        started = time.monotonic()
+        replies: list[Message] = []
+        with self._lock:
+            self._in_flight += 1
+        try:
+            while True:
+                # self.pull_messages, looked up at every pull: an interrupt replaces it (run.interrupt.close_grids)
+                received = list(self.pull_messages(pending))
+                replies.extend(received)
+                pending.difference_update(m.metadata.reply_to_message_id for m in received)
+                waited = time.monotonic() - started
+                if not pending or (timeout is not None and waited >= timeout):
+                    return replies
+                with self._lock:
+                    in_flight = self._in_flight
+                wait = pause(waited, in_flight, self.longest)
+                if timeout is not None:
+                    wait = min(wait, max(0.0, timeout - waited))
+                time.sleep(wait)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+
+class PollingServerApp(ServerApp):
+    """Flower's ServerApp, whose ``main`` or legacy components run on a :class:`PollingGrid` around
+    the grid the runtime hands it (fedrobust's ServerApps of both APIs are these)."""
+
+    def __call__(self, grid: Grid, context: Context) -> None:
+        super().__call__(grid if isinstance(grid, PollingGrid) else PollingGrid(grid), context)

@@ -1,0 +1,138 @@
+"""PollingGrid: the replies a grid's send_and_receive returns, pulled in pauses that grow with the
+wait (fedrobust.run.polling_grid); fedrobust's ServerApps hand it to their strategies."""
+
+import threading
+import time
+
+import pytest
+from flwr.app import Context, RecordDict
+from flwr.serverapp import Grid
+
+from fedrobust.messageapi import make_server_app as message_server_app
+from fedrobust.run.app import make_server_app as legacy_server_app
+from fedrobust.run.interrupt import RunStopped, close_grids
+from fedrobust.run.polling_grid import PollingGrid, PollingServerApp, pause
+
+
+class _Reply:
+    def __init__(self, to):
+        self.metadata = type("M", (), {"reply_to_message_id": to})()
+
+
+class DelayedGrid(Grid):
+    """A grid whose reply to message ``i`` can be pulled ``delays[i]`` seconds after the push; it
+    counts the pulls. Flower's own grids sleep ``pull_interval`` (here 3 s) between pulls."""
+
+    pull_interval = 3.0
+
+    def __init__(self, delays):
+        self.delays, self.pulls, self.pushed_at = delays, 0, None
+
+    def set_run(self, run):
+        pass
+
+    @property
+    def run(self):
+        return None
+
+    def create_message(self, *args, **kwargs):
+        raise NotImplementedError
+
+    def get_node_ids(self):
+        return [1, 2, 3]
+
+    def push_messages(self, messages):
+        self.pushed_at = time.monotonic()
+        return [str(i) for i, _ in enumerate(messages)]
+
+    def pull_messages(self, message_ids):
+        self.pulls += 1
+        ready = time.monotonic() - self.pushed_at
+        return [_Reply(m) for m in message_ids if self.delays[int(m)] <= ready]
+
+    def send_and_receive(self, messages, *, timeout=None):
+        raise AssertionError("PollingGrid pulls itself")
+
+
+def test_pauses_grow_with_the_wait_and_with_the_calls_in_flight():
+    assert pause(0.0, 1, 3.0) == 0.01 and pause(0.5, 1, 3.0) == pytest.approx(0.05)
+    assert pause(0.0, 30, 3.0) == pytest.approx(0.3) and pause(60.0, 1, 3.0) == 3.0 and pause(60.0, 1, 0.1) == 0.1
+
+
+def test_replies_come_back_soon_after_the_last_one_and_pulls_stay_few():
+    grid = PollingGrid(polls=True, grid=DelayedGrid([0.05, 0.3, 1.0]))
+    start = time.monotonic()
+    replies = grid.send_and_receive(["a", "b", "c"])
+    took = time.monotonic() - start
+    assert sorted(r.metadata.reply_to_message_id for r in replies) == ["0", "1", "2"]
+    assert 1.0 <= took < 1.25  # Flower's 3 s pause would have ended it at 3 s
+    assert grid.wrapped.pulls < 40  # a pause of at least a tenth of the wait: not one pull per 10 ms
+
+
+def test_a_timeout_returns_what_came_in():
+    grid = PollingGrid(polls=True, grid=DelayedGrid([0.0, 5.0]))
+    start = time.monotonic()
+    replies = grid.send_and_receive(["a", "b"], timeout=0.3)
+    assert [r.metadata.reply_to_message_id for r in replies] == ["0"]
+    assert 0.3 <= time.monotonic() - start < 0.5
+
+
+def test_the_rest_is_the_wrapped_grids():
+    inner = DelayedGrid([0.0])
+    grid = PollingGrid(inner)
+    assert grid.get_node_ids() == [1, 2, 3] and grid.delays is inner.delays and grid.longest == 3.0
+
+
+def test_an_interrupt_stops_a_waiting_call():
+    grid = PollingGrid(polls=True, grid=DelayedGrid([60.0]))
+    raised = []
+
+    def wait():
+        try:
+            grid.send_and_receive(["a"])
+        except RunStopped as err:
+            raised.append(err)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    time.sleep(0.2)
+    assert close_grids() == 1
+    thread.join(timeout=5)
+    assert not thread.is_alive() and raised
+
+
+@pytest.mark.parametrize("make", [legacy_server_app, message_server_app], ids=["legacy", "message"])
+def test_fedrobusts_server_apps_are_polling_server_apps(make):
+    assert isinstance(make(), PollingServerApp)
+
+
+def test_the_server_app_hands_main_a_polling_grid():
+    app, seen = PollingServerApp(), []
+
+    @app.main()
+    def main(grid, context):
+        seen.append(grid)
+
+    inner = DelayedGrid([0.0])
+    app(inner, Context(run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config={}))
+    assert isinstance(seen[0], PollingGrid) and seen[0].wrapped is inner
+
+
+def test_only_flowers_own_grids_are_polled_others_keep_their_send_and_receive():
+    from flwr.superlink.grid.inmemory_grid import InMemoryGrid
+
+    from fedrobust.messageapi import LocalGrid
+
+    class Factory:  # what InMemoryGrid asks of its state factory when it is built
+        def state(self):
+            return None
+
+    assert PollingGrid(InMemoryGrid(state_factory=Factory())).polls
+    assert not PollingGrid(DelayedGrid([0.0])).polls
+
+    class Own(DelayedGrid):
+        def send_and_receive(self, messages, *, timeout=None):
+            return ["own", timeout]
+
+    assert PollingGrid(Own([0.0])).send_and_receive(["a"], timeout=2.0) == ["own", 2.0]
+    assert not PollingGrid(LocalGrid(lambda m, c: m, 2)).polls
