@@ -11,7 +11,7 @@ from flwr.serverapp import Grid
 from fedrobust.messageapi import make_server_app as message_server_app
 from fedrobust.run.app import make_server_app as legacy_server_app
 from fedrobust.run.interrupt import RunStopped, close_grids
-from fedrobust.run.polling_grid import PollingGrid, PollingServerApp, pause
+from fedrobust.run.polling_grid import PollingGrid, PollingServerApp, pause, polls_in_fixed_pauses
 
 
 class _Reply:
@@ -60,7 +60,7 @@ def test_pauses_grow_with_the_wait_and_with_the_calls_in_flight():
 
 
 def test_replies_come_back_soon_after_the_last_one_and_pulls_stay_few():
-    grid = PollingGrid(polls=True, grid=DelayedGrid([0.05, 0.3, 1.0]))
+    grid = PollingGrid(DelayedGrid([0.05, 0.3, 1.0]))
     start = time.monotonic()
     replies = grid.send_and_receive(["a", "b", "c"])
     took = time.monotonic() - start
@@ -70,7 +70,7 @@ def test_replies_come_back_soon_after_the_last_one_and_pulls_stay_few():
 
 
 def test_a_timeout_returns_what_came_in():
-    grid = PollingGrid(polls=True, grid=DelayedGrid([0.0, 5.0]))
+    grid = PollingGrid(DelayedGrid([0.0, 5.0]))
     start = time.monotonic()
     replies = grid.send_and_receive(["a", "b"], timeout=0.3)
     assert [r.metadata.reply_to_message_id for r in replies] == ["0"]
@@ -84,7 +84,7 @@ def test_the_rest_is_the_wrapped_grids():
 
 
 def test_an_interrupt_stops_a_waiting_call():
-    grid = PollingGrid(polls=True, grid=DelayedGrid([60.0]))
+    grid = PollingGrid(DelayedGrid([60.0]))
     raised = []
 
     def wait():
@@ -106,33 +106,35 @@ def test_fedrobusts_server_apps_are_polling_server_apps(make):
     assert isinstance(make(), PollingServerApp)
 
 
-def test_the_server_app_hands_main_a_polling_grid():
+class _StateFactory:  # what InMemoryGrid asks of its state factory when it is built (not used here)
+    def state(self):
+        return None
+
+
+def test_only_flowers_own_grids_pull_in_fixed_pauses():
+    from flwr.superlink.grid.inmemory_grid import InMemoryGrid
+
+    from fedrobust.messageapi import LocalGrid
+
+    assert polls_in_fixed_pauses(InMemoryGrid(state_factory=_StateFactory()))
+    assert not polls_in_fixed_pauses(DelayedGrid([0.0]))
+    assert not polls_in_fixed_pauses(LocalGrid(lambda m, c: m, 2))
+
+
+def test_the_server_app_hands_main_a_polling_grid_around_flowers_grid_and_any_other_grid_as_it_is():
+    from flwr.superlink.grid.inmemory_grid import InMemoryGrid
+
+    from fedrobust.messageapi import LocalGrid
+
     app, seen = PollingServerApp(), []
 
     @app.main()
     def main(grid, context):
         seen.append(grid)
 
-    inner = DelayedGrid([0.0])
-    app(inner, Context(run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config={}))
-    assert isinstance(seen[0], PollingGrid) and seen[0].wrapped is inner
-
-
-def test_only_flowers_own_grids_are_polled_others_keep_their_send_and_receive():
-    from flwr.superlink.grid.inmemory_grid import InMemoryGrid
-
-    from fedrobust.messageapi import LocalGrid
-
-    class Factory:  # what InMemoryGrid asks of its state factory when it is built
-        def state(self):
-            return None
-
-    assert PollingGrid(InMemoryGrid(state_factory=Factory())).polls
-    assert not PollingGrid(DelayedGrid([0.0])).polls
-
-    class Own(DelayedGrid):
-        def send_and_receive(self, messages, *, timeout=None):
-            return ["own", timeout]
-
-    assert PollingGrid(Own([0.0])).send_and_receive(["a"], timeout=2.0) == ["own", 2.0]
-    assert not PollingGrid(LocalGrid(lambda m, c: m, 2)).polls
+    flowers, local = InMemoryGrid(state_factory=_StateFactory()), LocalGrid(lambda m, c: m, 2)
+    for grid in (flowers, local):
+        app(grid, Context(run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config={}))
+    assert isinstance(seen[0], PollingGrid) and seen[0].wrapped is flowers
+    assert seen[0].longest == flowers.pull_interval
+    assert seen[1] is local  # its own send_and_receive, untouched

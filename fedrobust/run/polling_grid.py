@@ -3,13 +3,13 @@
 Flower's grids wait for replies in fixed pauses between pulls: 3 s for the SuperLink's grid (a
 deployment, and ``flwr run`` simulations), 0.1 s for the in-memory grid of ``run_simulation``. A
 round whose clients answer in 50 ms thus lasts up to 3 s. fedrobust's ServerApps (both APIs) give
-their strategies this wrapper around the grid they are handed: a pause is a tenth of the time
+their strategies this wrapper around such a grid of Flower's (:class:`PollingServerApp`): a pause is a tenth of the time
 already waited in that call, at least 10 ms per call in flight (so that many client threads of a
 legacy round do not pull more often together than one would) and at most the wrapped grid's own
 pause. A long round is polled as Flower polls it; a short one ends within about a tenth of its
 length after its last reply. Only the waiting changes: the same messages are pushed and pulled.
-Any other grid (fedrobust's :class:`~fedrobust.messageapi.LocalGrid`, a grid of the user's) keeps
-its own ``send_and_receive``: only Flower's loop is known to be a loop of fixed pauses.
+Any other grid (fedrobust's :class:`~fedrobust.messageapi.LocalGrid`, a grid of the user's) is
+handed over as it is: only Flower's loop is known to be a loop of fixed pauses.
 """
 
 from __future__ import annotations
@@ -64,15 +64,11 @@ class PollingGrid(Grid):
     Parameters
     ----------
     grid : flwr.serverapp.Grid
-        The grid a ServerApp was given.
-    polls : bool, optional
-        Whether to pull in growing pauses (True) or call ``grid.send_and_receive`` (False); by
-        default True exactly when that method is Flower's own (:func:`polls_in_fixed_pauses`).
+        The grid a ServerApp was given; its own ``send_and_receive`` is not called.
     """
 
-    def __init__(self, grid: Grid, polls: bool | None = None) -> None:
+    def __init__(self, grid: Grid) -> None:
         self.wrapped = grid
-        self.polls = polls_in_fixed_pauses(grid) if polls is None else bool(polls)
         self.longest = float(getattr(grid, "pull_interval", FLOWER_GRPC_PAUSE))
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -105,8 +101,6 @@ class PollingGrid(Grid):
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
         """Push ``messages``, then pull their replies until all are in or ``timeout`` seconds pass."""
-        if not self.polls:
-            return self.wrapped.send_and_receive(messages, timeout=timeout)
         pending = set(self.push_messages(messages))
         del messages
         started = time.monotonic()
@@ -135,7 +129,8 @@ class PollingGrid(Grid):
 
 class PollingServerApp(ServerApp):
     """Flower's ServerApp, whose ``main`` or legacy components run on a :class:`PollingGrid` around
-    the grid the runtime hands it (fedrobust's ServerApps of both APIs are these)."""
+    the grid the runtime hands it when that is one of Flower's own (:func:`polls_in_fixed_pauses`),
+    on the grid itself otherwise (fedrobust's ServerApps of both APIs are these)."""
 
     def __call__(self, grid: Grid, context: Context) -> None:
-        super().__call__(grid if isinstance(grid, PollingGrid) else PollingGrid(grid), context)
+        super().__call__(PollingGrid(grid) if polls_in_fixed_pauses(grid) else grid, context)
