@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.threads import kept_torch_threads
+
 try:  # optional accelerated path
     import numba
     from numba import uint64
@@ -602,6 +604,17 @@ def select_passes(n: int) -> int:
     return 8 + 2 * (n.bit_length() - 1)
 
 
+def _numba_threads() -> int:
+    """numba's thread count, torch's kept as it is.
+
+    The first call starts numba's thread pool; on its OpenMP layer that sets OpenMP's thread count,
+    which torch reads as its own, to numba's (every core), so a process that runs torch on fewer
+    threads (a sweep job, a single-threaded check) would silently run it on all of them.
+    """
+    with kept_torch_threads():
+        return numba.get_num_threads()
+
+
 def can_use(x: torch.Tensor) -> bool:
     """Whether a compiled kernel applies to ``x``."""
     return HAVE_NUMBA and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and not x.requires_grad
@@ -614,7 +627,7 @@ def middle_mean(x: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
     """
     arr = x.detach().contiguous().numpy()
     out = np.empty(arr.shape[1], dtype=arr.dtype)
-    parts = 8 * numba.get_num_threads()
+    parts = 8 * _numba_threads()
     n = x.shape[0]
     if n <= REGISTER_MAX_ROWS and arr.size >= REGISTER_MIN_ELEMENTS:
         register_kernel(n, lo, hi, arr.dtype.name)(arr, out, 4096)

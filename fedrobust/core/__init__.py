@@ -9,5 +9,6 @@
 - :mod:`~fedrobust.core.validation`: the validator of untrusted client replies;
 - :mod:`~fedrobust.core.results`: round records and the results document;
 - :mod:`~fedrobust.core.extensions`: loading users' extension modules;
-- :mod:`~fedrobust.core.paths`, :mod:`~fedrobust.core.processes`: output-path checks, child processes.
+- :mod:`~fedrobust.core.paths`, :mod:`~fedrobust.core.processes`: output-path checks, child processes;
+- :mod:`~fedrobust.core.threads`: torch's thread count, kept across a client built in-process.
 """

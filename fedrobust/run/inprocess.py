@@ -38,6 +38,7 @@ from flwr.server.client_manager import SimpleClientManager
 from flwr.server.client_proxy import ClientProxy
 
 from ..config import RunConfig
+from ..core.threads import kept_torch_threads
 from .interrupt import catch_interrupt, close_strategies, stop_run
 from ..core.results import RoundRecord
 
@@ -47,7 +48,10 @@ __all__ = ["LocalProxy", "run_inprocess"]
 class LocalProxy(ClientProxy):
     """A ClientProxy that builds the partition's client for every message, in this process.
 
-    The partition's ``Context.state`` persists across messages, as a SuperNode's does.
+    The partition's ``Context.state`` persists across messages, as a SuperNode's does. Each call
+    keeps this process's torch thread count (:func:`~fedrobust.core.threads.kept_torch_threads`):
+    the client computes at ``client-threads``, as in an actor, and the server's work after it at
+    the process's own count.
     """
 
     def __init__(self, cfg: RunConfig, partition_id: int) -> None:
@@ -64,13 +68,16 @@ class LocalProxy(ClientProxy):
         return make_client(self.cfg, self.context)
 
     def get_properties(self, ins: GetPropertiesIns, timeout: float | None, group_id: int | None) -> GetPropertiesRes:
-        return self._client().get_properties(ins)
+        with kept_torch_threads():
+            return self._client().get_properties(ins)
 
     def get_parameters(self, ins: GetParametersIns, timeout: float | None, group_id: int | None) -> GetParametersRes:
-        return self._client().get_parameters(ins)
+        with kept_torch_threads():
+            return self._client().get_parameters(ins)
 
     def fit(self, ins: FitIns, timeout: float | None, group_id: int | None) -> FitRes:
-        return self._client().fit(ins)
+        with kept_torch_threads():
+            return self._client().fit(ins)
 
     def evaluate(self, ins: EvaluateIns, timeout: float | None, group_id: int | None) -> EvaluateRes:
         raise NotImplementedError("fedrobust evaluates centrally")
