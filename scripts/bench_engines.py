@@ -8,6 +8,11 @@ exactly that work with the same model, initial weights, partitions and minibatch
 round, as a client's fit does), and nothing else: no messages, no validation, no
 stacking. Its final model is compared with the engines' (largest absolute difference).
 
+The in-process engine runs twice: with the defaults (its clients at ``client-threads = 1``, as
+Flower's engine runs its actors, so both give the same model bit for bit; its server at the
+process's thread count) and with ``client-threads = 0``, its clients on all of the process's
+threads as the plain loop's are (the gradients then differ from the actors' in the last bits).
+
 For each size (mlp and lenet on mnist5k; 10 and 100 clients) it prints, from one run, seconds
 per round (the median over rounds 2 and later), start-up seconds (everything before round 1, the
 dataset already in memory: Ray's start-up for the Ray engine), each engine's ratio to the plain loop, and, for the in-process
@@ -18,6 +23,7 @@ Targets (issue: experiment throughput): in-process ≤ 1.3x the plain loop per r
 round at 10 clients; a whole 20-round Ray run within 10 s of the in-process run.
 
 Run: ``.venv/bin/python scripts/bench_engines.py`` (``--rounds``, ``--sizes mlp:10,lenet:100``,
+``--repeat 3``: the plain loop and the in-process rows three times in turns, each row's fastest run,
 ``--no-ray``, ``--device cuda``: all three on the GPU, the Ray engine with its default GPU share
 per client).
 """
@@ -41,6 +47,9 @@ from fedrobust.run.build import client_indices, load_splits
 from fedrobust.run.inprocess import run_inprocess
 
 DEFAULT_SIZES = "mlp:10,mlp:100,lenet:10"
+ALL_THREADS = "inprocess, client-threads 0"
+"""The in-process engine with its clients on all of the process's threads, as the plain loop's (the
+default, ``client-threads = 1``, computes them as a Ray actor does: one thread, the same bits)."""
 
 
 def config(model: str, clients: int, rounds: int, device: str = "cpu") -> RunConfig:
@@ -155,32 +164,43 @@ def main(argv=None) -> None:
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help="model:clients pairs, e.g. mlp:10,lenet:100")
     parser.add_argument("--no-ray", action="store_true", help="skip Flower's Ray engine")
     parser.add_argument("--device", default="cpu", help="the run key device for all three, e.g. cuda [cpu]")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of the plain loop and the in-process engine, in turns; each row shows its fastest [1]")
     args = parser.parse_args(argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}; mean-sgd on mnist5k, all clients every "
-          f"round, one gradient of 32 each, test evaluation every round; {args.rounds} rounds; medians over rounds 2..")
+          f"round, one gradient of 32 each, test evaluation every round; {args.rounds} rounds; medians over rounds 2..; "
+          f"the fastest of {args.repeat} run(s) in turns (Ray: one)")
     verdicts = []
     for size in args.sizes.split(","):
         model, clients = size.split(":")
         cfg = config(model, int(clients), args.rounds, args.device)
         load_splits(cfg)  # the dataset is read once per process, before any timing
-        p_start, p_rounds, p_x = plain_loop(cfg)
+        names = ("inprocess", ALL_THREADS) + (() if args.no_ray else ("ray",))
+        runs: dict[str, list] = {}
+        for turn in range(args.repeat):  # in turns, so that a noisy stretch of the machine hits every row
+            runs.setdefault("plain", []).append(plain_loop(cfg))
+            for name in names if turn == 0 else names[:2]:  # the Ray engine once: its start-up is long
+                run_cfg = cfg.replace(client_threads=0) if name == ALL_THREADS else cfg
+                runs.setdefault(name, []).append(engine(run_cfg, "inprocess" if name == ALL_THREADS else name))
+        fastest = {name: min(rs, key=lambda r: statistics.median(r[1][1:] or r[1])) for name, rs in runs.items()}
+        p_start, p_rounds, p_x = fastest["plain"]
         p = statistics.median(p_rounds[1:] or p_rounds)
         print(f"\n### {model}, {clients} clients\n")
         print("| engine | s/round | × plain | start-up s | whole run s | final model: max |Δ| vs plain |")
         print("|---|---:|---:|---:|---:|---:|")
         print(f"| plain torch loop | {p:.3f} | 1.00 | {p_start:.2f} | {p_start + sum(p_rounds):.1f} | – |")
         walls = {}
-        for name in ("inprocess",) + (() if args.no_ray else ("ray",)):
-            start, rounds, x, phases, wall = engine(cfg, name)
+        for name in names:
+            start, rounds, x, phases, wall = fastest[name]
             s = statistics.median(rounds[1:] or rounds)
             walls[name] = wall
             diff = f"{float((x.to(p_x.device) - p_x).abs().max()):.1e}" if x is not None else "–"
             print(f"| {name} | {s:.3f} | {s / p:.2f} | {start:.2f} | {wall:.1f} | {diff} |")
-            if name == "inprocess":
+            if name != "ray":
                 rest = sum(rounds) / len(rounds) - sum(phases.values())  # phases are means over every round
                 print("| in-process, per round (mean s) | " + ", ".join(f"{k} {v:.3f}" for k, v in phases.items())
                       + f"; the rest {rest:.3f} (server: parameters, validation, stacking) | | | | |")
-                verdicts.append(f"{model}/{clients}: in-process ≤ 1.3x plain per round: "
+                verdicts.append(f"{model}/{clients}: {name.replace('inprocess', 'in-process')} ≤ 1.3x plain per round: "
                                 f"{'holds' if s <= 1.3 * p else 'fails'} ({s / p:.2f}x)")
             elif int(clients) == 10:
                 verdicts.append(f"{model}/{clients}: Ray ≤ 2x plain per round: {'holds' if s <= 2 * p else 'fails'} "

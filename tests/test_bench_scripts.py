@@ -86,6 +86,8 @@ def test_bench_engines_compares_the_plain_loop_with_the_in_process_engine():
         [sys.executable, str(ROOT / "scripts" / "bench_engines.py"), "--rounds", "2", "--sizes", "mlp:2", "--no-ray"],
         capture_output=True, text=True, timeout=300, check=True,
     ).stdout
-    row = next(line for line in out.splitlines() if line.startswith("| inprocess |"))
-    assert float(row.split("|")[-2]) < 1e-6  # the same final model as the plain loop, up to summation order
+    for label in ("inprocess", "inprocess, client-threads 0"):  # clients at one thread, then at all of them
+        row = next(line for line in out.splitlines() if line.startswith(f"| {label} |"))
+        assert float(row.split("|")[-2]) < 1e-6  # the same final model as the plain loop, up to summation order
     assert "mlp/2: in-process ≤ 1.3x plain per round:" in out
+    assert "mlp/2: in-process, client-threads 0 ≤ 1.3x plain per round:" in out

@@ -68,10 +68,15 @@ class NumPyClientAdapter(Client):
     ----------
     numpy_client : flwr.client.NumPyClient
         The client that does the work.
+    views : bool
+        Hand ``fit`` and ``evaluate`` read-only views of the message's arrays instead of copies
+        (for a client that only reads them, as fedrobust's own do: one copy of the model less per
+        message). Writing to one raises numpy's "assignment destination is read-only".
     """
 
-    def __init__(self, numpy_client: NumPyClient) -> None:
+    def __init__(self, numpy_client: NumPyClient, views: bool = False) -> None:
         self.numpy_client = numpy_client
+        self.views = bool(views)
 
 
 def _get_properties(self: NumPyClientAdapter, ins: GetPropertiesIns) -> GetPropertiesRes:
@@ -94,7 +99,7 @@ def _fit(self: NumPyClientAdapter, ins: FitIns) -> FitRes:
     TypeError
         If ``fit`` does not return ``(list of arrays, int, dict)`` (Flower's own message).
     """
-    results = self.numpy_client.fit(parameters_to_ndarrays(ins.parameters), ins.config)
+    results = self.numpy_client.fit(parameters_to_ndarrays(ins.parameters, copy=not self.views), ins.config)
     if not (
         len(results) == 3
         and isinstance(results[0], list)
@@ -114,7 +119,7 @@ def _evaluate(self: NumPyClientAdapter, ins: EvaluateIns) -> EvaluateRes:
     TypeError
         If ``evaluate`` does not return ``(float, int, dict)`` (Flower's own message).
     """
-    results = self.numpy_client.evaluate(parameters_to_ndarrays(ins.parameters), ins.config)
+    results = self.numpy_client.evaluate(parameters_to_ndarrays(ins.parameters, copy=not self.views), ins.config)
     if not (
         len(results) == 3
         and isinstance(results[0], float)
@@ -134,8 +139,20 @@ def _adapter_class(properties: bool, parameters: bool, fit: bool, evaluate: bool
     return type("NumPyClientAdapter", (NumPyClientAdapter,), {k: f for k, (has, f) in chosen.items() if has})
 
 
-def as_client(numpy_client: NumPyClient) -> Client:
-    """``numpy_client`` as a Flower ``Client`` (see :class:`NumPyClientAdapter`)."""
+def as_client(numpy_client: NumPyClient, *, views: bool = False) -> Client:
+    """``numpy_client`` as a Flower ``Client`` (see :class:`NumPyClientAdapter`; ``views``: read-only
+    views of the message's arrays for ``fit`` and ``evaluate``, for a client that only reads them).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> class Reads(NumPyClient):
+    ...     def fit(self, parameters, config):
+    ...         return [parameters[0].copy()], 1, {"writeable": parameters[0].flags.writeable}
+    >>> ins = FitIns(ndarrays_to_parameters([np.ones(2, np.float32)]), {})
+    >>> as_client(Reads()).fit(ins).metrics, as_client(Reads(), views=True).fit(ins).metrics
+    ({'writeable': True}, {'writeable': False})
+    """
     flags = (has_get_properties(numpy_client), has_get_parameters(numpy_client), has_fit(numpy_client),
              has_evaluate(numpy_client))
-    return _adapter_class(*flags)(numpy_client)
+    return _adapter_class(*flags)(numpy_client, views)

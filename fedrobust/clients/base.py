@@ -86,8 +86,11 @@ class HonestClient(NumPyClient):
     # ------------------------------------------------------------------------- Flower interface
     def to_client(self) -> Client:
         """This client as a Flower ``Client``: Flower's ``NumPyClient`` wrapper, on the faster wire
-        codec of :mod:`fedrobust.core.wire` (the same bytes; see :func:`~fedrobust.clients.adapter.as_client`)."""
-        return as_client(self)
+        codec of :mod:`fedrobust.core.wire` (the same bytes; see :func:`~fedrobust.clients.adapter.as_client`).
+
+        ``fit`` gets read-only views of the message's arrays: a client reads them (:meth:`load`
+        copies them into its model) and never writes to them."""
+        return as_client(self, views=True)
 
     def get_properties(self, config: dict[str, Scalar]) -> dict[str, Scalar]:
         """Report the partition id (the server samples by it) and the number of examples."""

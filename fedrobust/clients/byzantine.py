@@ -152,8 +152,8 @@ class ByzantineClient(NumPyClient):
 
     # ------------------------------------------------------------------------- Flower interface
     def to_client(self) -> Client:
-        """This client as a Flower ``Client`` (see :meth:`HonestClient.to_client`)."""
-        return as_client(self)
+        """This client as a Flower ``Client`` (see :meth:`HonestClient.to_client`: read-only views too)."""
+        return as_client(self, views=True)
 
     def get_properties(self, config: dict[str, Scalar]) -> dict[str, Scalar]:
         """The honest client's properties (partition id, number of examples)."""
