@@ -1,5 +1,5 @@
-"""Torch's thread count: the in-process engines run clients at ``client-threads`` and the server at the
-process's own count; numba's thread pool leaves it alone."""
+"""Torch's thread count: an in-process run computes at ``client-threads`` and gives the caller's count
+back; numba's thread pool leaves it alone."""
 
 import os
 import subprocess
@@ -31,7 +31,9 @@ def test_kept_torch_threads_puts_the_count_back_after_a_raise(two_threads):
 
 
 @pytest.mark.parametrize("api", ["legacy", "message"])
-def test_clients_compute_at_client_threads_and_the_server_at_its_own(two_threads, monkeypatch, api):
+@pytest.mark.parametrize("client_threads", [1, 0])
+def test_an_inprocess_run_computes_at_client_threads_and_gives_the_count_back(two_threads, monkeypatch, api,
+                                                                             client_threads):
     seen = {"client": set(), "server": set()}
     fit = GradientClient.fit
 
@@ -41,10 +43,26 @@ def test_clients_compute_at_client_threads_and_the_server_at_its_own(two_threads
 
     monkeypatch.setattr(GradientClient, "fit", observed)
     cfg = RunConfig(strategy="mean-sgd", dataset="digits", model="logistic", num_clients=3, clients_per_round=3,
-                    rounds=2, device="cpu", api=api, client_threads=1)
+                    rounds=2, device="cpu", api=api, client_threads=client_threads)
     run_inprocess(cfg, after_round=lambda strategy, rnd: seen["server"].add(torch.get_num_threads()), warn=False)
-    assert seen == {"client": {1}, "server": {2}}
+    expected = client_threads or 2  # 0: the caller's count
+    assert seen == {"client": {expected}, "server": {expected}}
     assert torch.get_num_threads() == 2
+
+
+def test_a_sweeps_records_do_not_depend_on_the_processs_thread_count(two_threads):
+    """BGMD's relative residual, a sum over the whole vector, differed in its last bit between one
+    job (the server at 2 threads) and --jobs 2 (1 thread each) when the in-process server computed
+    at the process's count; d must be past torch's parallel grain (32,768) to show it."""
+    cfg = RunConfig(strategy="bgmd", dataset="mnist5k", model="mlp", num_clients=10, clients_per_round=10, rounds=2,
+                    batch_size=64, lr=0.1, device="cpu", attack="alie", byzantine_fraction=0.2)
+    drop = lambda res: [{k: v for k, v in r.items() if "seconds" not in k} for r in res["rounds"]]
+    records = []
+    for threads in (2, 1):
+        torch.set_num_threads(threads)
+        records.append(drop(run_inprocess(cfg, warn=False)))
+    assert records[0] == records[1]
+    assert all("relative_residual" in r for r in records[0])
 
 
 def _fresh_process(code: str, **env: str) -> str:

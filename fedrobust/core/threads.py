@@ -1,13 +1,10 @@
 """Torch's intra-op thread count, put back after a block that may change it.
 
-fedrobust's clients apply ``client-threads`` (``torch.set_num_threads``) when they are built. That
-is right in a Ray actor, a process of its own that must not oversubscribe the cores it shares
-with other actors. An in-process engine, though, builds its clients in the server's process, one
-after the other, and the setting would outlive the client: the server's own work (evaluation,
-aggregation) ran on one thread. The in-process engines call each client inside
-:func:`kept_torch_threads`, so clients compute at ``client-threads`` as in an actor (the same
-results as Flower's engine) and the server at the process's own count, as the Ray engine's
-server does.
+fedrobust's clients apply ``client-threads`` (``torch.set_num_threads``) when they are built,
+right in a Ray actor, a process of its own. The in-process engine runs a whole run at that count
+(:func:`fedrobust.run.inprocess.run_inprocess`) and gives the caller's count back after it;
+numba's thread pool, whose start sets OpenMP's count (torch's too) to every core, is started
+inside :func:`kept_torch_threads` as well.
 
 Examples
 --------

@@ -27,8 +27,6 @@ from flwr.serverapp import Grid
 from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
-from ..core.threads import kept_torch_threads
-
 __all__ = ["LocalGrid", "ClientAppFn"]
 
 ClientAppFn = Callable[[Message, Context], Message]
@@ -148,8 +146,7 @@ class LocalGrid(Grid):
         with self._lock:  # one ClientApp call at a time (legacy strategies send from several threads)
             self.messages_handled += 1
             try:
-                with kept_torch_threads():  # a ClientApp may set its own (client-threads): not the server's
-                    reply = self.client_app(message, context)
+                reply = self.client_app(message, context)
             except Exception as err:  # noqa: BLE001 - a raising ClientApp is an error reply, as in Flower
                 reason = f"{type(err)}:<'{err}'>"
                 reply = Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=reason), reply_to=message)

@@ -11,6 +11,14 @@ per-message overhead, which dominates small models on small machines. Experiment
 
 A client that raises, or replies with a status other than OK, is counted as a failure, as
 Flower's engine does.
+
+The whole run, server and clients, computes at ``client-threads`` torch threads (default 1, as a
+Flower client actor; 0: the caller's count), and the caller's count is back after it. Its
+clients then compute exactly as Flower's actors do, and its records are the same bits whatever
+the process's own count: a sweep's cells give the same records with one job (every core) as with
+``--jobs N`` (cores / N each). Torch does not promise the same bits at another thread count
+(whole-vector sums split by thread). ``client-threads = 0`` computes on all of the process's
+threads: faster on a small machine, the same records only at the same thread count.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from flwr.common import (
     Code,
     Context,
@@ -48,10 +57,7 @@ __all__ = ["LocalProxy", "run_inprocess"]
 class LocalProxy(ClientProxy):
     """A ClientProxy that builds the partition's client for every message, in this process.
 
-    The partition's ``Context.state`` persists across messages, as a SuperNode's does. Each call
-    keeps this process's torch thread count (:func:`~fedrobust.core.threads.kept_torch_threads`):
-    the client computes at ``client-threads``, as in an actor, and the server's work after it at
-    the process's own count.
+    The partition's ``Context.state`` persists across messages, as a SuperNode's does.
     """
 
     def __init__(self, cfg: RunConfig, partition_id: int) -> None:
@@ -68,16 +74,13 @@ class LocalProxy(ClientProxy):
         return make_client(self.cfg, self.context)
 
     def get_properties(self, ins: GetPropertiesIns, timeout: float | None, group_id: int | None) -> GetPropertiesRes:
-        with kept_torch_threads():
-            return self._client().get_properties(ins)
+        return self._client().get_properties(ins)
 
     def get_parameters(self, ins: GetParametersIns, timeout: float | None, group_id: int | None) -> GetParametersRes:
-        with kept_torch_threads():
-            return self._client().get_parameters(ins)
+        return self._client().get_parameters(ins)
 
     def fit(self, ins: FitIns, timeout: float | None, group_id: int | None) -> FitRes:
-        with kept_torch_threads():
-            return self._client().fit(ins)
+        return self._client().fit(ins)
 
     def evaluate(self, ins: EvaluateIns, timeout: float | None, group_id: int | None) -> EvaluateRes:
         raise NotImplementedError("fedrobust evaluates centrally")
@@ -118,7 +121,9 @@ def run_inprocess(
         marked ``"interrupted"`` (:func:`fedrobust.run.interrupt.partial_results`).
     """
     strategies: list[Any] = []
-    with close_strategies(strategies), catch_interrupt():
+    with kept_torch_threads(), close_strategies(strategies), catch_interrupt():
+        if cfg.client_threads:  # the clients would set it at their first build: the server computes so too
+            torch.set_num_threads(cfg.client_threads)
         try:
             if cfg.api == "message":  # the Message-API App on an in-process Grid (the same results)
                 from ..messageapi import run_local
