@@ -8,10 +8,10 @@ exactly that work with the same model, initial weights, partitions and minibatch
 round, as a client's fit does), and nothing else: no messages, no validation, no
 stacking. Its final model is compared with the engines' (largest absolute difference).
 
-The in-process engine runs twice: with the defaults (its clients at ``client-threads = 1``, as
-Flower's engine runs its actors, so both give the same model bit for bit; its server at the
-process's thread count) and with ``client-threads = 0``, its clients on all of the process's
-threads as the plain loop's are (the gradients then differ from the actors' in the last bits).
+The in-process engine runs twice: with the defaults (the whole run, server and clients, at
+``client-threads = 1``, as Flower's engine runs its actors, so both give the same model bit for
+bit) and with ``client-threads = 0``, the whole run on all of the process's threads as the plain
+loop is (the gradients then differ from the actors' in the last bits).
 
 For each size (mlp and lenet on mnist5k; 10 and 100 clients) it prints, from one run, seconds
 per round (the median over rounds 2 and later), start-up seconds (everything before round 1, the
@@ -48,8 +48,8 @@ from fedrobust.run.inprocess import run_inprocess
 
 DEFAULT_SIZES = "mlp:10,mlp:100,lenet:10"
 ALL_THREADS = "inprocess, client-threads 0"
-"""The in-process engine with its clients on all of the process's threads, as the plain loop's (the
-default, ``client-threads = 1``, computes them as a Ray actor does: one thread, the same bits)."""
+"""The in-process engine on all of the process's threads, as the plain loop (the default,
+``client-threads = 1``, computes a run as a Ray actor does: one thread, the same bits)."""
 
 
 def config(model: str, clients: int, rounds: int, device: str = "cpu") -> RunConfig:
