@@ -54,9 +54,70 @@ class DelayedGrid(Grid):
         raise AssertionError("PollingGrid pulls itself")
 
 
-def test_pauses_grow_with_the_wait_and_with_the_calls_in_flight():
-    assert pause(0.0, 1, 3.0) == 0.01 and pause(0.5, 1, 3.0) == pytest.approx(0.05)
-    assert pause(0.0, 30, 3.0) == pytest.approx(0.3) and pause(60.0, 1, 3.0) == 3.0 and pause(60.0, 1, 0.1) == 0.1
+def test_pauses_grow_with_the_wait_up_to_the_wrapped_grids_own():
+    assert pause(0.0, 3.0) == 0.01 and pause(0.5, 3.0) == pytest.approx(0.05)
+    assert pause(60.0, 3.0) == 3.0 and pause(60.0, 0.1) == 0.1
+
+
+class SharedGrid(DelayedGrid):
+    """Many calls at once: message ``"<call>-<i>"``'s reply is ready ``delays[call]`` seconds after
+    its push; records the ids each pull asked for."""
+
+    def __init__(self, delays):
+        super().__init__(delays)
+        self.pushed, self.asked, self._lock = {}, [], threading.Lock()
+
+    def push_messages(self, messages):
+        with self._lock:
+            ids = [str(m) for m in messages]
+            self.pushed.update(dict.fromkeys(ids, time.monotonic()))
+            return ids
+
+    def pull_messages(self, message_ids):
+        with self._lock:
+            self.pulls += 1
+            self.asked.append(set(message_ids))
+            now = time.monotonic()
+            return [_Reply(m) for m in message_ids if now - self.pushed[m] >= self.delays[int(m.split("-")[0])]]
+
+
+def test_calls_waiting_together_share_their_pulls_and_each_gets_its_own_replies():
+    # A legacy round: one send_and_receive per client, each in its own thread.
+    delays = [0.02 * (i % 5) + 0.2 for i in range(20)]
+    grid = PollingGrid(SharedGrid(delays))
+    got, took = {}, {}
+
+    def call(i):
+        start = time.monotonic()
+        got[i] = sorted(r.metadata.reply_to_message_id for r in grid.send_and_receive([f"{i}-a", f"{i}-b"]))
+        took[i] = time.monotonic() - start
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert got == {i: [f"{i}-a", f"{i}-b"] for i in range(20)}
+    assert all(delays[i] <= took[i] < delays[i] + 0.15 for i in range(20)), took
+    # One pull asks for every call's replies: about one pull per pause (>= 10 ms), not one per call.
+    assert grid.wrapped.pulls <= 40, grid.wrapped.pulls
+    assert max(len(ids) for ids in grid.wrapped.asked) >= 30
+    assert not grid._waiting and not grid._arrived  # nothing is kept after the calls
+
+
+def test_a_call_that_times_out_leaves_the_others_waiting():
+    grid = PollingGrid(SharedGrid([0.2, 60.0]))
+    out = {}
+
+    def call(i, timeout):
+        out[i] = [r.metadata.reply_to_message_id for r in grid.send_and_receive([f"{i}-a"], timeout=timeout)]
+
+    threads = [threading.Thread(target=call, args=(0, None)), threading.Thread(target=call, args=(1, 0.05))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert out == {0: ["0-a"], 1: []}
 
 
 def test_replies_come_back_soon_after_the_last_one_and_pulls_stay_few():

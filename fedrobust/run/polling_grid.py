@@ -4,16 +4,18 @@ Flower's grids wait for replies in fixed pauses between pulls: 3 s for the Super
 deployment, and ``flwr run`` simulations), 0.1 s for the in-memory grid of ``run_simulation``. A
 round whose clients answer in 50 ms thus lasts up to 3 s. fedrobust's ServerApps (both APIs) give
 their strategies this wrapper around such a grid of Flower's (:class:`PollingServerApp`): a pause is a tenth of the time
-already waited in that call, at least 10 ms per call in flight (so that many client threads of a
-legacy round do not pull more often together than one would) and at most the wrapped grid's own
-pause. A long round is polled as Flower polls it; a short one ends within about a tenth of its
-length after its last reply. Only the waiting changes: the same messages are pushed and pulled.
+the youngest waiting call has waited, at least 10 ms and at most the wrapped grid's own pause, and
+the calls waiting at the same time share their pulls (a legacy round waits for each of its clients
+in a thread of its own: one pull asks for all their replies). A long round is polled as Flower
+polls it; a short one ends within about a tenth of its length after its last reply. Only the
+waiting changes: the same messages are pushed and pulled.
 Any other grid (fedrobust's :class:`~fedrobust.messageapi.LocalGrid`, a grid of the user's) is
 handed over as it is: only Flower's loop is known to be a loop of fixed pauses.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterable
@@ -22,9 +24,9 @@ from typing import Any
 from flwr.app import Context, Message
 from flwr.serverapp import Grid, ServerApp
 
-#: The shortest pause (s) per ``send_and_receive`` call in flight.
+#: The shortest pause (s) between two pulls.
 SHORTEST_PAUSE = 0.01
-#: A pause is at most this fraction of the time already waited in the call.
+#: A pause is at most this fraction of the time the youngest waiting call has waited.
 PAUSE_FRACTION = 0.1
 #: The wrapped grid's own pause when it has no ``pull_interval`` (the SuperLink's grid: 3 s).
 FLOWER_GRPC_PAUSE = 3.0
@@ -47,19 +49,23 @@ def polls_in_fixed_pauses(grid: Grid) -> bool:
     return any(method is cls.send_and_receive for cls in _flower_polling_grids())
 
 
-def pause(waited: float, in_flight: int, longest: float) -> float:
-    """Seconds to sleep before the next pull, after ``waited`` seconds with ``in_flight`` calls waiting.
+def pause(waited: float, longest: float) -> float:
+    """Seconds to sleep before the next pull, when the youngest call waiting has waited ``waited`` seconds.
 
     Examples
     --------
-    >>> pause(0.0, 1, 3.0), pause(1.0, 1, 3.0), pause(1.0, 20, 3.0), pause(100.0, 1, 3.0)
-    (0.01, 0.1, 0.2, 3.0)
+    >>> pause(0.0, 3.0), pause(1.0, 3.0), pause(100.0, 3.0), pause(100.0, 0.1)
+    (0.01, 0.1, 3.0, 0.1)
     """
-    return min(longest, max(SHORTEST_PAUSE * max(1, in_flight), PAUSE_FRACTION * waited))
+    return min(longest, max(SHORTEST_PAUSE, PAUSE_FRACTION * waited))
 
 
 class PollingGrid(Grid):
     """``grid`` with :meth:`send_and_receive` polling in growing pauses; everything else is ``grid``'s.
+
+    The calls waiting at the same time (a legacy round waits for each client in a thread of its
+    own) share their pulls: one of them pulls the replies of all, and a pull happens at most every
+    :func:`pause` of the youngest call's wait, however many calls wait.
 
     Parameters
     ----------
@@ -70,8 +76,11 @@ class PollingGrid(Grid):
     def __init__(self, grid: Grid) -> None:
         self.wrapped = grid
         self.longest = float(getattr(grid, "pull_interval", FLOWER_GRPC_PAUSE))
-        self._lock = threading.Lock()
-        self._in_flight = 0
+        self._changed = threading.Condition()
+        self._waiting: dict[str, float] = {}  # message id -> when the call waiting for its reply began
+        self._arrived: dict[str, Message] = {}  # message id -> its reply, until its call takes it
+        self._pulling = False
+        self._last_pull = -math.inf
 
     # Grid's abstract methods, and anything else, are the wrapped grid's.
     def set_run(self, run: Any) -> None:
@@ -100,31 +109,50 @@ class PollingGrid(Grid):
         return getattr(self.wrapped, name)
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
-        """Push ``messages``, then pull their replies until all are in or ``timeout`` seconds pass."""
-        pending = set(self.push_messages(messages))
+        """Push ``messages``, then wait for their replies until all are in or ``timeout`` seconds pass."""
+        mine = list(self.push_messages(messages))
         del messages
         started = time.monotonic()
+        pending = set(mine)
         replies: list[Message] = []
-        with self._lock:
-            self._in_flight += 1
+        with self._changed:
+            self._waiting.update(dict.fromkeys(mine, started))
         try:
             while True:
-                # self.pull_messages, looked up at every pull: an interrupt replaces it (run.interrupt.close_grids)
-                received = list(self.pull_messages(pending))
-                replies.extend(received)
-                pending.difference_update(m.metadata.reply_to_message_id for m in received)
-                waited = time.monotonic() - started
-                if not pending or (timeout is not None and waited >= timeout):
-                    return replies
-                with self._lock:
-                    in_flight = self._in_flight
-                wait = pause(waited, in_flight, self.longest)
-                if timeout is not None:
-                    wait = min(wait, max(0.0, timeout - waited))
-                time.sleep(wait)
+                with self._changed:
+                    for message_id in [m for m in pending if m in self._arrived]:
+                        replies.append(self._arrived.pop(message_id))
+                        pending.discard(message_id)
+                    now = time.monotonic()
+                    left = None if timeout is None else timeout - (now - started)
+                    if not pending or (left is not None and left <= 0):
+                        return replies
+                    due = self._last_pull + pause(now - max(self._waiting.values()), self.longest)
+                    if self._pulling or now < due:  # another call pulls, or not yet
+                        wait = None if self._pulling else due - now
+                        if left is not None:
+                            wait = left if wait is None else min(wait, left)
+                        self._changed.wait(wait)
+                        continue
+                    self._pulling = True
+                    wanted = set(self._waiting)
+                received: list[Message] = []
+                try:
+                    # self.pull_messages, looked up at every pull: an interrupt replaces it (run.interrupt.close_grids)
+                    received = list(self.pull_messages(wanted))
+                finally:
+                    with self._changed:
+                        self._pulling = False
+                        self._last_pull = time.monotonic()
+                        for reply in received:
+                            if reply.metadata.reply_to_message_id in self._waiting:
+                                self._arrived[reply.metadata.reply_to_message_id] = reply
+                        self._changed.notify_all()
         finally:
-            with self._lock:
-                self._in_flight -= 1
+            with self._changed:
+                for message_id in mine:
+                    self._waiting.pop(message_id, None)
+                    self._arrived.pop(message_id, None)
 
 
 class PollingServerApp(ServerApp):
