@@ -36,6 +36,7 @@ from ..config import ConfigError, RunConfig
 from ..core.results import RoundRecord
 from ..strategies import VectorStrategy
 from ..run.build import build_attack
+from ..run.handover import take_over
 from .grid import LocalGrid
 from .records import content_to_fitins, fitres_to_content, properties_to_content
 from .strategy import MessageStrategy
@@ -76,17 +77,19 @@ def make_server_app(
     return app
 
 
-def make_client_app(cfg: RunConfig | None = None) -> ClientApp:
+def make_client_app(cfg: RunConfig | None = None, handover: str | None = None) -> ClientApp:
     """A Message-API ClientApp for ``cfg`` (None: read it from ``context.run_config``).
 
     With ``cfg`` given, its attack is built here, once, and travels with the app to the client
-    processes (as :func:`fedrobust.run.app.make_client_app` does).
+    processes (as :func:`fedrobust.run.app.make_client_app` does), and so does ``handover`` (the
+    driver's splits and partitions, :mod:`fedrobust.run.handover`).
     """
     attack = build_attack(cfg) if cfg is not None else None
     app = ClientApp()
 
     def client(context: Context):
         run_cfg = cfg if cfg is not None else RunConfig.from_mapping(context.run_config)
+        take_over(handover)
         return make_client(run_cfg, context, attack)
 
     @app.train()

@@ -42,6 +42,7 @@ from .checkpoint import (
 from ..clients.round import RoundClient
 from ..config import ConfigError, RunConfig, config_warnings, parse_params, run_compressor_name
 from .evaluation import make_attack_success_fn, make_evaluate_fn
+from .handover import take_over
 from .polling_grid import PollingServerApp
 from ..models import flat_params
 from ..core.results import RoundRecord, write_results
@@ -308,16 +309,19 @@ def make_server_app(
     return PollingServerApp(server_fn=server_fn)
 
 
-def make_client_app(cfg: RunConfig | None = None) -> ClientApp:
+def make_client_app(cfg: RunConfig | None = None, handover: str | None = None) -> ClientApp:
     """A ClientApp for ``cfg`` (None: read it from ``context.run_config``).
 
     With ``cfg`` given, its attack is built here, once, and travels with the app to the client
     processes, so an attack registered only in the calling process (a script, a notebook) works too.
+    ``handover`` is a file of :func:`fedrobust.run.handover.write_handover`: the client processes
+    that can read it use its splits and partitions instead of loading the dataset again.
     """
     attack = build_attack(cfg) if cfg is not None else None
 
     def client_fn(context: Context) -> Client:
         run_cfg = cfg if cfg is not None else RunConfig.from_mapping(context.run_config)
+        take_over(handover)
         return make_client(run_cfg, context, attack)
 
     return ClientApp(client_fn=client_fn)

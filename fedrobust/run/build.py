@@ -48,11 +48,40 @@ __all__ = [
     "build_attack",
     "byzantine_clients",
     "poisoned_client_data",
+    "handed_data",
+    "take_over",
 ]
+
+
+_handed: dict[tuple, object] = {}
+"""Splits and partitions another process built and handed over (:mod:`fedrobust.run.handover`),
+by the key of the cached function that builds them here."""
+
+
+def handed_data(cfg: RunConfig) -> dict[tuple, object]:
+    """The run's dataset splits and client partitions, by their cache keys (built when not yet cached).
+
+    What :func:`take_over` in another process accepts: it then uses these values instead of
+    loading and partitioning the dataset again.
+    """
+    partitions = _partition_args(cfg)
+    return {
+        ("splits", *_splits_args(cfg)): load_splits(cfg),
+        ("partitions", *partitions): _partitions(*partitions),
+    }
+
+
+def take_over(items: dict[tuple, object]) -> None:
+    """Use ``items`` (from :func:`handed_data` in another process) for the splits and partitions
+    of their keys in this process."""
+    _handed.update(items)
 
 
 @functools.lru_cache(maxsize=4)
 def _splits(dataset: str, data_dir: str, seed: int, dataset_params: str = "") -> DatasetSplits:
+    handed = _handed.get(("splits", dataset, data_dir, seed, dataset_params))
+    if handed is not None:
+        return handed  # type: ignore[return-value]
     options = parse_params(dataset_params, "dataset-params")
     return load_dataset(dataset, data_dir=data_dir or None, seed=seed, **options)
 
@@ -114,6 +143,10 @@ def _partitions(
     dataset: str, data_dir: str, seed: int, num_clients: int, partitioner: str, alpha: float, held_out: int = 0,
     validation: int = 0, partitioner_params: str = "", dataset_params: str = "",
 ) -> tuple[np.ndarray, ...]:
+    handed = _handed.get(("partitions", dataset, data_dir, seed, num_clients, partitioner, alpha, held_out, validation,
+                          partitioner_params, dataset_params))
+    if handed is not None:
+        return handed  # type: ignore[return-value]
     labels = _splits(dataset, data_dir, seed, dataset_params).y_train
     kwargs = _partitioner_kwargs(partitioner, alpha, partitioner_params)
     rest = None
@@ -128,9 +161,13 @@ def _partitions(
         raise type(err)(f"{err} (dataset {dataset}: {n} training examples for num-clients={num_clients})") from None
 
 
+def _splits_args(cfg: RunConfig) -> tuple:
+    return cfg.dataset, cfg.data_dir, cfg.seed, cfg.dataset_params
+
+
 def load_splits(cfg: RunConfig) -> DatasetSplits:
     """The run's dataset (train and test splits), loaded once per process."""
-    return _splits(cfg.dataset, cfg.data_dir, cfg.seed, cfg.dataset_params)
+    return _splits(*_splits_args(cfg))
 
 
 def root_size(cfg: RunConfig) -> int:
@@ -208,11 +245,15 @@ def validation_data(cfg: RunConfig) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(splits.x_train[idx]), torch.from_numpy(splits.y_train[idx])
 
 
-def _run_partitions(cfg: RunConfig) -> tuple[np.ndarray, ...]:
-    return _partitions(
+def _partition_args(cfg: RunConfig) -> tuple:
+    return (
         cfg.dataset, cfg.data_dir, cfg.seed, cfg.num_clients, cfg.partitioner, cfg.dirichlet_alpha, root_size(cfg),
         int(cfg.validation_size), cfg.partitioner_params, cfg.dataset_params,
     )
+
+
+def _run_partitions(cfg: RunConfig) -> tuple[np.ndarray, ...]:
+    return _partitions(*_partition_args(cfg))
 
 
 def client_indices(cfg: RunConfig, partition_id: int) -> np.ndarray:

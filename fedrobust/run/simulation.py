@@ -12,6 +12,7 @@ import contextlib
 import logging
 import math
 import os
+import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -19,6 +20,7 @@ from typing import Any
 
 from ..config import RunConfig
 from .flower_polling import flower_polling
+from .handover import write_handover
 from .interrupt import RunStopped, catch_interrupt, close_grids, close_strategies, stop_run, stop_strategy
 from ..core.results import RoundRecord
 
@@ -193,7 +195,9 @@ def simulate(
     # close_strategies exits last: after stop_run has stopped an interrupted run's server thread.
     with close_strategies(strategies), catch_interrupt(request_stop) as caught, \
             _progress_bar(cfg, enabled=progress) as advance, _flower_log_level(quiet_level), \
-            flower_polling(cfg.num_clients):
+            flower_polling(cfg.num_clients), tempfile.TemporaryDirectory(prefix="fedrobust-handover-") as folder:
+        # The splits and partitions check_runnable built, for the client actors (run.handover).
+        handover = write_handover(cfg, folder)
 
         def record_round(record: RoundRecord) -> None:
             advance(record)
@@ -203,7 +207,7 @@ def simulate(
         try:
             run_simulation(
                 server_app=make_server_app(cfg, on_round=record_round, on_strategy=strategies.append, warn=warn),
-                client_app=make_client_app(cfg),
+                client_app=make_client_app(cfg, handover=handover),
                 num_supernodes=cfg.num_clients,
                 backend_name="ray",
                 backend_config=resources,
