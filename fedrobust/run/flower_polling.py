@@ -7,9 +7,12 @@ for every node, then waits 0.1 s: every round waits up to 0.1 s before its first
 
 :func:`flower_polling` shortens the feeder's wait for the duration of a run, scaled with the
 number of nodes so that a large federation is not polled more often than Flower's default allows
-for (:func:`poll_interval`). Only the waiting changes, never which message goes where or when a
-client runs (the records of a run are the same). Where the installed Flower does not have this
-hook as expected, nothing is changed. Together with the PollingGrid, on 2 CPU cores (mnist5k, mlp,
+for (:func:`poll_interval`). It also shortens the end of a run: Flower's workers wait for the next
+instruction, and its injector for the next reply, in turns of 1 s between looks at the stop event,
+so the runtime stopped up to 1 s after the ServerApp's last round; within the block they look
+every :data:`STOP_CHECK` s. Only the waiting changes, never which message goes where or when a
+client runs (the records of a run are the same). Where the installed Flower does not have these
+hooks as expected, nothing is changed. Together with the PollingGrid, on 2 CPU cores (mnist5k, mlp,
 10 clients, one gradient each): 0.333 s per round with Flower's intervals, 0.18 s with these.
 """
 
@@ -18,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import queue
+from queue import Empty
 from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
@@ -28,6 +33,8 @@ SHORTEST_INTERVAL = 0.01
 #: Seconds of interval per node polled (the feeder asks every node at every poll): 100 nodes are
 #: polled every 0.02 s, 500 and more at Flower's 0.1 s.
 SECONDS_PER_NODE = 2e-4
+#: Seconds between a waiting worker's or injector's looks at the stop event (Flower's: 1 s).
+STOP_CHECK = 0.05
 
 
 def poll_interval(nodes: int) -> float:
@@ -42,15 +49,47 @@ def poll_interval(nodes: int) -> float:
 
 
 def _engine():
-    """Flower's engine module when its feeder has the expected signature, else None."""
+    """Flower's engine module when its feeder and injector have the expected signatures, else None."""
     try:
         from flwr.server.superlink.fleet.vce import vce_api
     except ImportError:
         return None
-    feeder = getattr(vce_api, "add_messages_to_queue", None)
-    if feeder is None or list(inspect.signature(feeder).parameters) != ["state", "queue", "nodes_mapping", "f_stop"]:
-        return None
+    expected = {
+        "add_messages_to_queue": ["state", "queue", "nodes_mapping", "f_stop"],
+        "put_message_into_state": ["state", "queue", "f_stop"],
+    }
+    for name, parameters in expected.items():
+        hook = getattr(vce_api, name, None)
+        if hook is None or list(inspect.signature(hook).parameters) != parameters:
+            return None
     return vce_api
+
+
+def wakeful(messages: queue.Queue) -> queue.Queue:
+    """``messages``, whose ``get`` with a timeout longer than :data:`STOP_CHECK` waits at most that
+    long (then raises ``queue.Empty``, as a timed-out ``get`` does): Flower's worker loop, which
+    waits 1 s per ``get``, then looks at its stop event that often.
+
+    Examples
+    --------
+    >>> import queue, time
+    >>> q = wakeful(queue.Queue())
+    >>> start = time.monotonic()
+    >>> try:
+    ...     q.get(timeout=1.0)
+    ... except queue.Empty:
+    ...     time.monotonic() - start < 0.5
+    True
+    """
+    get = messages.get
+
+    def short_get(block: bool = True, timeout: float | None = None):
+        if block and timeout is not None and timeout > STOP_CHECK:
+            timeout = STOP_CHECK
+        return get(block, timeout)
+
+    messages.get = short_get  # type: ignore[method-assign]
+    return messages
 
 
 @contextlib.contextmanager
@@ -65,18 +104,29 @@ def flower_polling(nodes: int) -> Iterator[bool]:
         yield False
         return
     wait = poll_interval(nodes)
-    original = vce_api.add_messages_to_queue
+    original = vce_api.add_messages_to_queue, vce_api.put_message_into_state
 
     def add_messages_to_queue(state, queue, nodes_mapping, f_stop) -> None:
-        # Flower's loop: each node's next instruction into the queue, then a (shorter) wait.
+        # Flower's loop: each node's next instruction into the queue, then a (shorter) wait. The
+        # workers wait on this queue: they look at f_stop every STOP_CHECK s.
+        wakeful(queue)
         while not f_stop.is_set():
             for node_id in nodes_mapping.keys():
                 for message in state.get_message_ins(node_id=node_id, limit=1):
                     queue.put(message)
             f_stop.wait(wait)
 
-    vce_api.add_messages_to_queue = add_messages_to_queue
+    def put_message_into_state(state, queue, f_stop) -> None:
+        # Flower's loop: every reply into the LinkState, looking at f_stop every STOP_CHECK s.
+        while not f_stop.is_set():
+            try:
+                reply = queue.get(timeout=STOP_CHECK)
+            except Empty:
+                continue
+            state.store_message_res(reply)
+
+    vce_api.add_messages_to_queue, vce_api.put_message_into_state = add_messages_to_queue, put_message_into_state
     try:
         yield True
     finally:
-        vce_api.add_messages_to_queue = original
+        vce_api.add_messages_to_queue, vce_api.put_message_into_state = original
