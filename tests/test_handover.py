@@ -65,3 +65,7 @@ def test_a_run_with_other_data_settings_builds_its_own(tmp_path):
 
 def test_a_missing_file_is_no_hand_over(tmp_path):
     assert take_over(None) is False and take_over(str(tmp_path / "absent")) is False
+
+
+def test_a_hand_over_that_cannot_be_written_is_none(tmp_path):
+    assert write_handover(RunConfig.from_mapping(CFG), str(tmp_path / "no" / "such" / "folder")) is None

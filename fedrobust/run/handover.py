@@ -14,6 +14,7 @@ driver's folder does not exist) builds its data itself, as it always did.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -30,11 +31,22 @@ _taken: set[str] = set()
 _lock = threading.Lock()
 
 
-def write_handover(cfg: RunConfig, folder: str) -> str:
-    """Write ``cfg``'s splits and partitions (built here when not yet cached) into ``folder``; returns the file's path."""
+def write_handover(cfg: RunConfig, folder: str) -> str | None:
+    """Write ``cfg``'s splits and partitions (built here when not yet cached) into ``folder``.
+
+    Returns the file's path, or None when it cannot be written (a full disk, say): the actors then
+    load their data themselves.
+    """
+    items = build.handed_data(cfg)
     path = os.path.join(folder, FILE_NAME)
-    with open(path, "wb") as file:
-        pickle.dump(build.handed_data(cfg), file, protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        with open(path, "wb") as file:
+            pickle.dump(items, file, protocol=pickle.HIGHEST_PROTOCOL)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError) as err:
+        log.warning("the client actors load their own data: the hand-over could not be written to %s (%s)", path, err)
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        return None
     return path
 
 
