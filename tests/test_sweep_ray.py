@@ -74,3 +74,11 @@ def test_in_process_cells_run_as_ray_tasks_on_a_cluster_with_the_records_of_a_se
         assert not ray.is_initialized()  # the sweep detached from the cluster
     assert (one.ran, tasks.ran) == (4, 4)
     assert rounds_of(tmp_path / "one") == rounds_of(tmp_path / "tasks")
+
+
+def test_the_heads_component_ports_are_never_among_its_worker_ports(monkeypatch):
+    # `ray start` refuses a component port inside the worker port range (a CI run drew one there).
+    low = 40_000
+    draws = iter([low, low + 5, low + 200, 50_000, 50_000, 50_001, low - 1, low + 201])
+    monkeypatch.setattr(ray_head, "_free_port", lambda: next(draws))
+    assert ray_head.head_ports(4) == (low, [50_000, 50_001, low - 1, low + 201])

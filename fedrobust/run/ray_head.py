@@ -37,10 +37,33 @@ _PORT_FLAGS = (
 )
 
 
+#: Ports the head's workers may use, from a free one on.
+WORKER_PORTS = 200
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def head_ports(count: int) -> tuple[int, list[int]]:
+    """The lowest worker port, and ``count`` distinct free ports for the head's components, none of
+    them among the workers' (``ray start`` refuses a component port in the worker port range).
+
+    Examples
+    --------
+    >>> low, ports = head_ports(8)
+    >>> len(set(ports)) == 8 and not any(low <= p <= low + WORKER_PORTS for p in ports)
+    True
+    """
+    low = _free_port()
+    ports: list[int] = []
+    while len(ports) < count:
+        port = _free_port()
+        if not low <= port <= low + WORKER_PORTS and port not in ports:
+            ports.append(port)
+    return low, ports
 
 
 def _ray_command() -> str:
@@ -66,16 +89,15 @@ def local_ray_head(num_cpus: int | None = None, timeout: float = 180.0) -> Itera
     """
     # Ray's socket paths must stay short: a fresh folder directly in the system temp dir.
     temp_dir = Path(tempfile.mkdtemp(prefix="fr-ray-"))
-    port = _free_port()
-    low = _free_port()
+    low, (port, *components) = head_ports(1 + len(_PORT_FLAGS))
     cmd = [
         _ray_command(), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
         "--temp-dir", str(temp_dir), "--num-cpus", str(num_cpus or os.cpu_count() or 1),
         "--include-dashboard", "false", "--disable-usage-stats",
-        "--min-worker-port", str(low), "--max-worker-port", str(low + 200),
+        "--min-worker-port", str(low), "--max-worker-port", str(low + WORKER_PORTS),
     ]
-    for flag in _PORT_FLAGS:
-        cmd += [f"--{flag}", str(_free_port())]
+    for flag, component in zip(_PORT_FLAGS, components):
+        cmd += [f"--{flag}", str(component)]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", MARKER: str(temp_dir)}
     try:
         started = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
