@@ -115,6 +115,14 @@ def test_descendants_lists_grandchildren_and_end_processes_kills_them():
 
 
 def test_catch_interrupt_raises_once_then_ignores_further_sigints():
+    # catch_interrupt installs its handler over Python's default one only, and the signal must reach
+    # the main thread. In one CI run of the whole suite the first block raised nothing: start from
+    # Python's default handler with SIGINT unblocked, and say what was there.
+    found = signal.getsignal(signal.SIGINT)
+    blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if found is not signal.default_int_handler or blocked:
+        print(f"before the test: SIGINT handler {found!r}, blocked in the main thread: {blocked}")
     with pytest.raises(KeyboardInterrupt):
         with catch_interrupt() as caught:
             os.kill(os.getpid(), signal.SIGINT)
