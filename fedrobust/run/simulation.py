@@ -2,8 +2,8 @@
 
 The ServerApp runs in a thread of this process; every client runs in a Ray actor process that
 reserves ``num-cpus`` CPUs and ``num-gpus`` GPUs (a fraction shares a GPU: ``num-gpus = 0.25``
-puts 4 client actors on each GPU). Ray stays initialised after a run, so further simulations in
-the same process start faster (its resources are fixed by the first one).
+puts 4 client actors on each GPU). Flower's engine shuts Ray down when the run ends (a private
+instance stops, an attached process disconnects), so every run starts or attaches again.
 """
 
 from __future__ import annotations
