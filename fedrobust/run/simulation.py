@@ -173,6 +173,8 @@ def simulate(
     """
     from flwr.simulation import run_simulation
 
+    from .ray_transport import shared_parameters
+
     if isinstance(config, RunConfig):
         cfg = config.replace(**overrides) if overrides else config
     else:
@@ -195,7 +197,8 @@ def simulate(
     # close_strategies exits last: after stop_run has stopped an interrupted run's server thread.
     with close_strategies(strategies), catch_interrupt(request_stop) as caught, \
             _progress_bar(cfg, enabled=progress) as advance, _flower_log_level(quiet_level), \
-            flower_polling(cfg.num_clients), tempfile.TemporaryDirectory(prefix="fedrobust-handover-") as folder:
+            flower_polling(cfg.num_clients), shared_parameters(), \
+            tempfile.TemporaryDirectory(prefix="fedrobust-handover-") as folder:
         # The splits and partitions check_runnable built, for the client actors (run.handover).
         handover = write_handover(cfg, folder)
 

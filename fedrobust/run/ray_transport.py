@@ -1,0 +1,190 @@
+"""A round's parameters into Ray's object store once, not once per message: :func:`shared_parameters`.
+
+Flower's Ray backend submits every instruction to a client actor with its whole content, so in
+a round of n clients the same model is pickled and copied into Ray's object store n times by
+the driver and copied out again by the actors. Within :func:`shared_parameters` (which
+:func:`~fedrobust.run.simulation.simulate` enters), Flower's engine builds
+:class:`SharedParametersBackend` instead of its ``RayBackend``: every array of at least
+:data:`MIN_SHARED_BYTES` in an instruction travels as a reference to one object put once per
+distinct payload (the messages of a round carry the same ``bytes`` objects), and each actor
+copies a payload out once and keeps the last few. The instruction an actor's ClientApp gets has
+the same bytes as before, so the clients and the records are the same. Replies travel as
+before (each one is different).
+
+Where the installed Flower does not have these parts as expected, nothing is changed.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import copy
+import inspect
+import logging
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import ray
+from flwr.app import ArrayRecord, Context, Message, RecordDict
+from flwr.common.constant import PARTITION_ID_KEY
+from flwr.server.superlink.fleet.vce.backend import raybackend
+from flwr.simulation.ray_transport.ray_actor import BasicActorPool, VirtualClientEngineActor
+
+log = logging.getLogger(__name__)
+
+#: Arrays smaller than this (bytes) travel inside their message, as Flower sends them.
+MIN_SHARED_BYTES = 1 << 16
+#: Payloads the driver keeps in the object store, and each actor keeps copied out (a few rounds').
+KEPT_PAYLOADS = 8
+
+#: Where each shared array goes back, and the objects: ``([(record, array, token)], {token: ref})``.
+Shared = tuple[list[tuple[str, str, str]], dict[str, Any]]
+
+
+class _Puts:
+    """The driver's payloads in the object store, by the identity of their ``bytes`` (kept alive
+    here, so an id is not reused while it is a key)."""
+
+    def __init__(self, keep: int = KEPT_PAYLOADS) -> None:
+        self.keep = keep
+        self.puts = 0
+        self._held: collections.OrderedDict[int, tuple[bytes, str, Any]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, data: bytes) -> tuple[str, Any]:
+        with self._lock:
+            held = self._held.get(id(data))
+            if held is not None and held[0] is data:
+                self._held.move_to_end(id(data))
+                return held[1], held[2]
+            token, ref = uuid.uuid4().hex, ray.put(np.frombuffer(data, dtype=np.uint8))
+            self.puts += 1
+            self._held[id(data)] = (data, token, ref)
+            while len(self._held) > self.keep:
+                self._held.popitem(last=False)
+            return token, ref
+
+
+def lighten(message: Message, puts: _Puts) -> tuple[Message, Shared]:
+    """``message`` with its large arrays' data replaced by references (a copy: ``message`` is left
+    as it is, and so are the records other messages may share with it)."""
+    if message.has_error() or not message.has_content():
+        return message, ([], {})
+    where: list[tuple[str, str, str]] = []
+    refs: dict[str, Any] = {}
+    records: dict[str, Any] = {}
+    for name, record in message.content.items():
+        if isinstance(record, ArrayRecord) and any(len(a.data) >= MIN_SHARED_BYTES for a in record.values()):
+            light = {}
+            for key, array in record.items():
+                if len(array.data) >= MIN_SHARED_BYTES:
+                    token, ref = puts.get(array.data)
+                    refs[token] = ref
+                    where.append((name, key, token))
+                    array = copy.copy(array)
+                    array.data = b""
+                light[key] = array
+            record = ArrayRecord(light)
+        records[name] = record
+    if not where:
+        return message, ([], {})
+    out = copy.copy(message)
+    out.__dict__["_content"] = RecordDict(records)
+    return out, (where, refs)
+
+
+def restore(message: Message, shared: Shared, payloads: collections.OrderedDict[str, bytes]) -> Message:
+    """Put the shared payloads back into ``message`` (in an actor; ``payloads``: those it copied out)."""
+    where, refs = shared
+    for name, key, token in where:
+        data = payloads.get(token)
+        if data is None:
+            data = ray.get(refs[token]).tobytes()
+            payloads[token] = data
+            while len(payloads) > KEPT_PAYLOADS:
+                payloads.popitem(last=False)
+        message.content[name][key].data = data
+    return message
+
+
+@ray.remote
+class SharedParametersActor(VirtualClientEngineActor):
+    """Flower's ``ClientAppActor``, whose instructions may come with shared payloads (:func:`restore`)."""
+
+    def __init__(self, on_actor_init_fn: Any = None) -> None:
+        super().__init__()
+        if on_actor_init_fn:
+            on_actor_init_fn()
+        self.payloads: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+
+    def run_shared(self, client_app_fn: Any, message: Message, cid: str, context: Context, shared: Shared):
+        return self.run(client_app_fn, restore(message, shared, self.payloads), cid, context)
+
+
+class SharedParametersBackend(raybackend.RayBackend):
+    """Flower's ``RayBackend``, sending each instruction's large arrays as shared objects."""
+
+    def build(self, app_fn: Any) -> None:
+        self.pool = BasicActorPool(
+            actor_type=SharedParametersActor, client_resources=self.client_resources, actor_kwargs=self.actor_kwargs
+        )
+        self.pool.add_actors_to_pool(self.pool.actors_capacity)
+        self.app_fn = app_fn
+        self.puts = _Puts()
+
+    def process_message(self, message: Message, context: Context) -> tuple[Message, Context]:
+        partition_id = context.node_config[PARTITION_ID_KEY]
+        if self.pool is None:
+            raise ValueError("The actor pool is empty, unfit to process messages.")
+        if self.app_fn is None:
+            raise ValueError("Unspecified function to load a `ClientApp`; call the backend's `build()` first.")
+        light, shared = lighten(message, self.puts)
+        future = None
+        try:
+            future = self.pool.submit(
+                lambda actor, app_fn, msg, cid, state: actor.run_shared.remote(app_fn, msg, cid, state, shared),
+                (self.app_fn, light, str(partition_id), context),
+            )
+            return self.pool.fetch_result_and_return_actor_to_pool(future)
+        except Exception:
+            if future is not None:
+                self.pool.add_actor_back_to_pool(future)
+            raise
+
+
+def _as_expected() -> bool:
+    """Whether Flower's Ray backend and actor pool are the ones this module was written against."""
+    backend = raybackend.RayBackend
+    expected = {
+        backend.build: ["self", "app_fn"],
+        backend.process_message: ["self", "message", "context"],
+        BasicActorPool.__init__: ["self", "actor_type", "client_resources", "actor_kwargs"],
+        BasicActorPool.submit: ["self", "actor_fn", "job"],
+        BasicActorPool.fetch_result_and_return_actor_to_pool: ["self", "future"],
+        VirtualClientEngineActor.run: ["self", "client_app_fn", "message", "cid", "context"],
+    }
+    try:  # Ray's tracing adds a _ray_trace_ctx parameter to the methods of actor classes
+        return all([q for q in inspect.signature(f).parameters if q != "_ray_trace_ctx"] == p for f, p in expected.items())
+    except (TypeError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def shared_parameters() -> Iterator[bool]:
+    """Within the block, Flower's simulation engine uses :class:`SharedParametersBackend`.
+
+    Yields whether it does (False: Flower's parts are not as expected, its backend is kept).
+    """
+    if not _as_expected():
+        log.debug("Flower's Ray backend is not as expected: its own transport is kept")
+        yield False
+        return
+    original = raybackend.RayBackend
+    raybackend.RayBackend = SharedParametersBackend
+    try:
+        yield True
+    finally:
+        raybackend.RayBackend = original

@@ -1,0 +1,112 @@
+"""A round's parameters put into Ray's object store once (fedrobust.run.ray_transport): the
+instruction is copied with references in place of its large arrays, the original and the records
+other messages share are left as they are, an actor gets the same bytes back, and a simulation
+through it gives the records of Flower's own backend."""
+
+import collections
+import contextlib
+
+import numpy as np
+import pytest
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
+from flwr.supercore.task_identity import TaskIdentity
+
+import fedrobust.run.ray_transport as rt
+
+BIG = np.arange(rt.MIN_SHARED_BYTES // 4 + 10, dtype=np.float32)  # just over the threshold
+SMALL = np.ones(5, dtype=np.float32)
+
+
+class _Puts:
+    """The driver's object store, without Ray: one token per distinct payload (by identity)."""
+
+    def __init__(self):
+        self.stored = {}
+
+    def get(self, data):
+        for token, held in self.stored.items():
+            if held is data:
+                return token, f"ref-{token}"
+        token = f"t{len(self.stored)}"
+        self.stored[token] = data
+        return token, f"ref-{token}"
+
+
+@pytest.fixture(autouse=True)
+def _task_identity():  # what Flower asks of a process that builds an instruction
+    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1
+    yield
+    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
+
+
+def _message(record):
+    content = RecordDict({"arrays": record, "config": ConfigRecord({"lr": 0.1})})
+    return Message(content, dst_node_id=1, message_type="train")
+
+
+def test_large_arrays_travel_as_references_and_the_original_is_left_as_it_is():
+    record = ArrayRecord({"w": Array(BIG), "b": Array(SMALL)})
+    data = record["w"].data
+    first, second = _message(record), _message(record)  # two messages sharing one record
+    puts = _Puts()
+    light, (where, refs) = rt.lighten(first, puts)
+    light2, (where2, _) = rt.lighten(second, puts)
+    assert where == [("arrays", "w", "t0")] and where2 == where and refs == {"t0": "ref-t0"}
+    assert len(puts.stored) == 1  # the shared payload is put once
+    assert light.content["arrays"]["w"].data == b"" and light.content["arrays"]["b"].data == record["b"].data
+    assert light.content["config"]["lr"] == 0.1 and light.metadata is first.metadata
+    assert first.content["arrays"] is record and record["w"].data is data  # nothing shared was changed
+
+
+def test_an_actor_gets_the_same_bytes_back_and_copies_a_payload_out_once(monkeypatch):
+    record = ArrayRecord({"w": Array(BIG), "b": Array(SMALL)})
+    light, shared = rt.lighten(_message(record), _Puts())
+    fetched = []
+    monkeypatch.setattr(rt.ray, "get", lambda ref: fetched.append(ref) or np.frombuffer(record["w"].data, np.uint8))
+    payloads = collections.OrderedDict()
+    again, shared_again = rt.lighten(_message(record), _Puts())
+    for message, sh in ((light, shared), (again, shared_again)):
+        out = rt.restore(message, sh, payloads)
+        assert out.content["arrays"]["w"].data == record["w"].data
+        assert np.array_equal(out.content["arrays"]["w"].numpy(), BIG)
+    assert fetched == ["ref-t0"]  # the second message found it in the actor's copies
+
+
+def test_a_message_without_large_arrays_travels_as_it_is():
+    message = _message(ArrayRecord({"b": Array(SMALL)}))
+    assert rt.lighten(message, _Puts()) == (message, ([], {}))
+
+
+def test_the_backend_is_swapped_within_the_block_and_restored_after():
+    original = rt.raybackend.RayBackend
+    with rt.shared_parameters() as used:
+        assert used and rt.raybackend.RayBackend is rt.SharedParametersBackend
+    assert rt.raybackend.RayBackend is original
+
+
+@pytest.mark.slow
+def test_a_simulation_gives_the_records_of_flowers_own_backend(monkeypatch):
+    from fedrobust import simulate
+
+    cfg = dict(strategy="bgmd", dataset="digits", model="mlp", num_clients=4, clients_per_round=4, rounds=2,
+               lr=0.1, batch_size=16, seed=1, attack="alie", byzantine_fraction=0.25)
+    puts = []
+    get = rt._Puts.get
+
+    def counted(self, data):
+        puts.append(len(data))
+        return get(self, data)
+
+    monkeypatch.setattr(rt._Puts, "get", counted)
+    shared = simulate(cfg, warn=False)
+    assert puts and min(puts) >= rt.MIN_SHARED_BYTES  # the instructions went through the shared objects
+
+    @contextlib.contextmanager
+    def flowers():
+        yield False
+
+    monkeypatch.setattr(rt, "shared_parameters", flowers)
+    plain = simulate(cfg, warn=False)
+    keys = ("accuracy", "loss", "bytes_up", "bytes_down", "accepted_clients", "relative_residual")
+    assert [{k: r.get(k) for k in keys} for r in shared["rounds"]] == [{k: r.get(k) for k in keys} for r in plain["rounds"]]
