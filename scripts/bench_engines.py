@@ -155,12 +155,16 @@ def engine(cfg: RunConfig, name: str) -> tuple[float, list[float], torch.Tensor 
         from flwr.server.superlink.fleet.vce.backend.raybackend import RayBackend
 
         from fedrobust import simulate
+        from fedrobust.run import ray_transport
         from fedrobust.strategies.base import VectorStrategy
+
+        # The backend simulate runs: fedrobust's (a round's parameters shared) where Flower's parts are as expected.
+        backend = ray_transport.SharedParametersBackend if ray_transport.flower_parts_as_expected() else RayBackend
 
         with contextlib.ExitStack() as stack:
             # In the driver: each message's round trip through Ray (its transport, the wait for a free
             # actor and the client's work there), and the server's evaluation.
-            stack.enter_context(timed(spent, "ray messages", RayBackend, "process_message", trips))
+            stack.enter_context(timed(spent, "ray messages", backend, "process_message", trips))
             stack.enter_context(timed(spent, "evaluation", VectorStrategy, "evaluate"))
             results = simulate(cfg, warn=False)
     wall = time.perf_counter() - t0
