@@ -155,7 +155,7 @@ class SharedParametersBackend(raybackend.RayBackend):
             raise
 
 
-def _as_expected() -> bool:
+def flower_parts_as_expected() -> bool:
     """Whether Flower's Ray backend and actor pool are the ones this module was written against."""
     backend = raybackend.RayBackend
     expected = {
@@ -178,7 +178,7 @@ def shared_parameters() -> Iterator[bool]:
 
     Yields whether it does (False: Flower's parts are not as expected, its backend is kept).
     """
-    if not _as_expected():
+    if not flower_parts_as_expected():
         log.debug("Flower's Ray backend is not as expected: its own transport is kept")
         yield False
         return
