@@ -3,7 +3,6 @@ instruction is copied with references in place of its large arrays, the original
 other messages share are left as they are, an actor gets the same bytes back, and a simulation
 through it gives the records of Flower's own backend."""
 
-import collections
 import contextlib
 
 import numpy as np
@@ -23,7 +22,7 @@ class _Puts:
     def __init__(self):
         self.stored = {}
 
-    def get(self, data):
+    def get(self, data, instruction_bytes=0):
         for token, held in self.stored.items():
             if held is data:
                 return token, f"ref-{token}"
@@ -64,13 +63,27 @@ def test_an_actor_gets_the_same_bytes_back_and_copies_a_payload_out_once(monkeyp
     light, shared = rt.lighten(_message(record), _Puts())
     fetched = []
     monkeypatch.setattr(rt.ray, "get", lambda ref: fetched.append(ref) or np.frombuffer(record["w"].data, np.uint8))
-    payloads = collections.OrderedDict()
+    payloads = rt.actor_payloads()
     again, shared_again = rt.lighten(_message(record), _Puts())
     for message, sh in ((light, shared), (again, shared_again)):
         out = rt.restore(message, sh, payloads)
         assert out.content["arrays"]["w"].data == record["w"].data
         assert np.array_equal(out.content["arrays"]["w"].numpy(), BIG)
     assert fetched == ["ref-t0"]  # the second message found it in the actor's copies
+
+
+def test_the_driver_keeps_two_instructions_worth_of_payloads_however_many_arrays_they_have(monkeypatch):
+    monkeypatch.setattr(rt.ray, "put", lambda value: object())
+    puts = rt._Puts()
+    rounds = [[bytes(rt.MIN_SHARED_BYTES) + bytes([r, i]) for i in range(20)] for r in range(3)]  # 20 arrays a model
+    for arrays in rounds:
+        record = ArrayRecord({f"a{i}": Array("float32", (len(a) // 4,), "numpy.ndarray", a[: len(a) // 4 * 4])
+                              for i, a in enumerate(arrays)})
+        for _ in range(5):  # five clients a round: the model is put once
+            rt.lighten(_message(record), puts)
+    assert puts.puts == 60  # each round's 20 arrays once, not once per client
+    held = {id(data) for data, _, _ in puts._held.values()}
+    assert len(held) == 40  # this round's and the one before: a bounded store, no thrashing
 
 
 def test_a_message_without_large_arrays_travels_as_it_is():
@@ -94,9 +107,9 @@ def test_a_simulation_gives_the_records_of_flowers_own_backend(monkeypatch):
     puts = []
     get = rt._Puts.get
 
-    def counted(self, data):
+    def counted(self, data, *rest):
         puts.append(len(data))
-        return get(self, data)
+        return get(self, data, *rest)
 
     monkeypatch.setattr(rt._Puts, "get", counted)
     shared = simulate(cfg, warn=False)

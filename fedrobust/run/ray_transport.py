@@ -7,9 +7,10 @@ the driver and copied out again by the actors. Within :func:`shared_parameters` 
 :class:`SharedParametersBackend` instead of its ``RayBackend``: every array of at least
 :data:`MIN_SHARED_BYTES` in an instruction travels as a reference to one object put once per
 distinct payload (the messages of a round carry the same ``bytes`` objects), and each actor
-copies a payload out once and keeps the last few. The instruction an actor's ClientApp gets has
-the same bytes as before, so the clients and the records are the same. Replies travel as
-before (each one is different).
+copies a payload out once. Both keep payloads up to :data:`KEPT_INSTRUCTIONS` times the largest
+instruction's shared bytes (the round's model and the one before it), however many arrays a
+model has. The instruction an actor's ClientApp gets has the same bytes as before, so the
+clients and the records are the same. Replies travel as before (each one is different).
 
 Where the installed Flower does not have these parts as expected, nothing is changed.
 """
@@ -37,24 +38,41 @@ log = logging.getLogger(__name__)
 
 #: Arrays smaller than this (bytes) travel inside their message, as Flower sends them.
 MIN_SHARED_BYTES = 1 << 16
-#: Payloads the driver keeps in the object store, and each actor keeps copied out (a few rounds').
-KEPT_PAYLOADS = 8
+#: Payloads the driver keeps in the object store, and each actor keeps copied out: those of the
+#: largest instruction seen, this many times over (the round's, and the one before it).
+KEPT_INSTRUCTIONS = 2
 
 #: Where each shared array goes back, and the objects: ``([(record, array, token)], {token: ref})``.
 Shared = tuple[list[tuple[str, str, str]], dict[str, Any]]
+
+
+class _Kept(collections.OrderedDict):
+    """Payloads by key, oldest first, at most :data:`KEPT_INSTRUCTIONS` times the largest
+    instruction's shared bytes (``size``: one payload's bytes)."""
+
+    def __init__(self, size) -> None:
+        super().__init__()
+        self.size, self.total, self.largest = size, 0, 0
+
+    def keep(self, key: Any, value: Any, instruction_bytes: int) -> None:
+        self[key] = value
+        self.total += self.size(value)
+        self.largest = max(self.largest, instruction_bytes)
+        while len(self) > 1 and self.total > KEPT_INSTRUCTIONS * self.largest:
+            _, dropped = self.popitem(last=False)
+            self.total -= self.size(dropped)
 
 
 class _Puts:
     """The driver's payloads in the object store, by the identity of their ``bytes`` (kept alive
     here, so an id is not reused while it is a key)."""
 
-    def __init__(self, keep: int = KEPT_PAYLOADS) -> None:
-        self.keep = keep
+    def __init__(self) -> None:
         self.puts = 0
-        self._held: collections.OrderedDict[int, tuple[bytes, str, Any]] = collections.OrderedDict()
+        self._held = _Kept(lambda held: len(held[0]))  # id(bytes) -> (bytes, token, ref)
         self._lock = threading.Lock()
 
-    def get(self, data: bytes) -> tuple[str, Any]:
+    def get(self, data: bytes, instruction_bytes: int = 0) -> tuple[str, Any]:
         with self._lock:
             held = self._held.get(id(data))
             if held is not None and held[0] is data:
@@ -62,9 +80,7 @@ class _Puts:
                 return held[1], held[2]
             token, ref = uuid.uuid4().hex, ray.put(np.frombuffer(data, dtype=np.uint8))
             self.puts += 1
-            self._held[id(data)] = (data, token, ref)
-            while len(self._held) > self.keep:
-                self._held.popitem(last=False)
+            self._held.keep(id(data), (data, token, ref), max(instruction_bytes, len(data)))
             return token, ref
 
 
@@ -76,12 +92,14 @@ def lighten(message: Message, puts: _Puts) -> tuple[Message, Shared]:
     where: list[tuple[str, str, str]] = []
     refs: dict[str, Any] = {}
     records: dict[str, Any] = {}
+    shared_bytes = sum(len(a.data) for record in message.content.array_records.values() for a in record.values()
+                       if len(a.data) >= MIN_SHARED_BYTES)
     for name, record in message.content.items():
         if isinstance(record, ArrayRecord) and any(len(a.data) >= MIN_SHARED_BYTES for a in record.values()):
             light = {}
             for key, array in record.items():
                 if len(array.data) >= MIN_SHARED_BYTES:
-                    token, ref = puts.get(array.data)
+                    token, ref = puts.get(array.data, shared_bytes)
                     refs[token] = ref
                     where.append((name, key, token))
                     array = copy.copy(array)
@@ -96,17 +114,24 @@ def lighten(message: Message, puts: _Puts) -> tuple[Message, Shared]:
     return out, (where, refs)
 
 
-def restore(message: Message, shared: Shared, payloads: collections.OrderedDict[str, bytes]) -> Message:
-    """Put the shared payloads back into ``message`` (in an actor; ``payloads``: those it copied out)."""
+def actor_payloads() -> _Kept:
+    """An actor's payloads copied out of the object store, by token (see :func:`restore`)."""
+    return _Kept(len)
+
+
+def restore(message: Message, shared: Shared, payloads: _Kept) -> Message:
+    """Put the shared payloads back into ``message`` (in an actor; ``payloads``: those it copied
+    out, from :func:`actor_payloads`)."""
     where, refs = shared
+    fetched = {}
     for name, key, token in where:
-        data = payloads.get(token)
+        data = payloads.get(token) or fetched.get(token)
         if data is None:
-            data = ray.get(refs[token]).tobytes()
-            payloads[token] = data
-            while len(payloads) > KEPT_PAYLOADS:
-                payloads.popitem(last=False)
+            data = fetched[token] = ray.get(refs[token]).tobytes()
         message.content[name][key].data = data
+    total = sum(len(message.content[name][key].data) for name, key, _ in where)
+    for token, data in fetched.items():
+        payloads.keep(token, data, total)
     return message
 
 
@@ -118,7 +143,7 @@ class SharedParametersActor(VirtualClientEngineActor):
         super().__init__()
         if on_actor_init_fn:
             on_actor_init_fn()
-        self.payloads: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+        self.payloads = actor_payloads()
 
     def run_shared(self, client_app_fn: Any, message: Message, cid: str, context: Context, shared: Shared):
         return self.run(client_app_fn, restore(message, shared, self.payloads), cid, context)
