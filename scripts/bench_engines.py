@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import os
 import statistics
 import time
 
@@ -48,6 +47,7 @@ from fedrobust.core.rng import seeded_global_rng
 from fedrobust.models import flat_grad, flat_params, get_model, set_flat_params
 from fedrobust.run.build import client_indices, load_splits
 from fedrobust.run.inprocess import run_inprocess
+from fedrobust.run.simulation import local_actors
 
 DEFAULT_SIZES = "mlp:10,mlp:100,lenet:10"
 ALL_THREADS = "inprocess, client-threads 0"
@@ -58,13 +58,6 @@ ALL_THREADS = "inprocess, client-threads 0"
 def config(model: str, clients: int, rounds: int, device: str = "cpu") -> RunConfig:
     return RunConfig(strategy="mean-sgd", dataset="mnist5k", model=model, num_clients=clients,
                      clients_per_round=clients, rounds=rounds, lr=0.1, batch_size=32, seed=0, device=device)
-
-
-def ray_actors(cfg: RunConfig) -> int:
-    """Client actors Flower's Ray engine runs side by side on this machine for ``cfg``."""
-    from fedrobust.run.simulation import client_resources
-
-    return max(1, int((os.cpu_count() or 1) // max(client_resources(cfg)["num_cpus"], 1e-9)))
 
 
 def _sync(device: torch.device) -> None:
@@ -238,7 +231,7 @@ def main(argv=None) -> None:
                                 f"{'holds' if s <= 1.3 * p else 'fails'} ({s / p:.2f}x)")
             else:
                 print("| Ray, in the driver | " + ", ".join(f"{k} {v:.3f}" for k, v in phases.items())
-                      + f" ({ray_actors(cfg)} actors serve the messages side by side) | | | | |")
+                      + f" ({local_actors(cfg)} actors serve the messages side by side) | | | | |")
             if name == "ray" and int(clients) == 10:
                 verdicts.append(f"{model}/{clients}: Ray ≤ 2x plain per round: {'holds' if s <= 2 * p else 'fails'} "
                                 f"({s / p:.2f}x)")

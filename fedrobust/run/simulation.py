@@ -24,7 +24,13 @@ from .handover import write_handover
 from .interrupt import RunStopped, catch_interrupt, close_grids, close_strategies, stop_run, stop_strategy
 from ..core.results import RoundRecord
 
-__all__ = ["simulate", "check_runnable", "backend_config", "client_resources"]
+__all__ = ["simulate", "check_runnable", "backend_config", "client_resources", "local_actors"]
+
+
+def local_actors(cfg: RunConfig) -> int:
+    """Client actors that fit side by side on this machine's CPUs, ``num-cpus`` each (at least one)."""
+    return max(1, math.floor((os.cpu_count() or 1) / cfg.num_cpus))
+
 
 def client_resources(cfg: RunConfig) -> dict[str, float]:
     """Ray resources of one client actor: ``num-cpus``, and ``num-gpus`` GPUs.
@@ -36,8 +42,7 @@ def client_resources(cfg: RunConfig) -> dict[str, float]:
     if gpus == 0 and cfg.torch_device().type == "cuda":
         import torch
 
-        actors = max(1, math.floor((os.cpu_count() or 1) / cfg.num_cpus))
-        gpus = math.floor(10_000 * min(1.0, torch.cuda.device_count() / actors)) / 10_000
+        gpus = math.floor(10_000 * min(1.0, torch.cuda.device_count() / local_actors(cfg))) / 10_000
     return {"num_cpus": cfg.num_cpus, "num_gpus": gpus}
 
 
