@@ -11,7 +11,10 @@ stacking. Its final model is compared with the engines' (largest absolute differ
 The in-process engine runs twice: with the defaults (the whole run, server and clients, at
 ``client-threads = 1``, as Flower's engine runs its actors, so both give the same model bit for
 bit) and with ``client-threads = 0``, the whole run on all of the process's threads as the plain
-loop is (the gradients then differ from the actors' in the last bits).
+loop is (the gradients then differ from the actors' in the last bits). The plain loop runs twice
+too when the process has more than one thread: on all of them, the yardstick of every ratio, and
+at the defaults' one thread, so that the defaults are also compared with plain torch on the same
+cores (its final model against the defaults' is the last column of that row).
 
 For each size (mlp and lenet on mnist5k; 10 and 100 clients) it prints, from one run, seconds
 per round (the median over rounds 2 and later), start-up seconds (everything before round 1, the
@@ -43,6 +46,7 @@ import torch
 from fedrobust.clients.base import batch_generator
 from fedrobust.clients.round import round_seed
 from fedrobust.config import RunConfig
+from fedrobust.core.threads import kept_torch_threads
 from fedrobust.core.rng import seeded_global_rng
 from fedrobust.models import flat_grad, flat_params, get_model, set_flat_params
 from fedrobust.run.build import client_indices, load_splits
@@ -63,6 +67,13 @@ def config(model: str, clients: int, rounds: int, device: str = "cpu") -> RunCon
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def plain_loop_at(cfg: RunConfig, threads: int) -> tuple[float, list[float], torch.Tensor]:
+    """:func:`plain_loop` at ``threads`` torch threads, the caller's count back after it."""
+    with kept_torch_threads():
+        torch.set_num_threads(threads)
+        return plain_loop(cfg)
 
 
 def plain_loop(cfg: RunConfig) -> tuple[float, list[float], torch.Tensor]:
@@ -203,9 +214,13 @@ def main(argv=None) -> None:
         cfg = config(model, int(clients), args.rounds, args.device)
         load_splits(cfg)  # the dataset is read once per process, before any timing
         names = ("inprocess", ALL_THREADS) + (() if args.no_ray else ("ray",))
+        same = cfg.client_threads  # the defaults' thread count
+        plain_same = f"plain torch loop, {same} thread{'s' if same > 1 else ''}" if torch.get_num_threads() > same else None
         runs: dict[str, list] = {}
         for turn in range(args.repeat):  # in turns, so that a noisy stretch of the machine hits every row
             runs.setdefault("plain", []).append(plain_loop(cfg))
+            if plain_same:
+                runs.setdefault(plain_same, []).append(plain_loop_at(cfg, same))
             for name in names if turn == 0 else names[:2]:  # the Ray engine once: its start-up is long
                 run_cfg = cfg.replace(client_threads=0) if name == ALL_THREADS else cfg
                 runs.setdefault(name, []).append(engine(run_cfg, "inprocess" if name == ALL_THREADS else name))
@@ -216,6 +231,13 @@ def main(argv=None) -> None:
         print("| engine | s/round | × plain | start-up s | whole run s | final model: max |Δ| vs plain |")
         print("|---|---:|---:|---:|---:|---:|")
         print(f"| plain torch loop | {p:.3f} | 1.00 | {p_start:.2f} | {p_start + sum(p_rounds):.1f} | – |")
+        p1 = None
+        if plain_same:
+            s_start, s_rounds, s_x = fastest[plain_same]
+            p1 = statistics.median(s_rounds[1:] or s_rounds)
+            defaults_x = fastest["inprocess"][2]
+            diff = f"{float((defaults_x.to(s_x.device) - s_x).abs().max()):.1e} (vs the defaults)" if defaults_x is not None else "–"
+            print(f"| {plain_same} | {p1:.3f} | {p1 / p:.2f} | {s_start:.2f} | {s_start + sum(s_rounds):.1f} | {diff} |")
         walls = {}
         for name in names:
             start, rounds, x, phases, wall = fastest[name]
@@ -229,6 +251,9 @@ def main(argv=None) -> None:
                       + f"; the rest {rest:.3f} (server: parameters, validation, stacking) | | | | |")
                 verdicts.append(f"{model}/{clients}: {name.replace('inprocess', 'in-process')} ≤ 1.3x plain per round: "
                                 f"{'holds' if s <= 1.3 * p else 'fails'} ({s / p:.2f}x)")
+                if name == "inprocess" and p1:
+                    verdicts.append(f"{model}/{clients}: in-process ≤ 1.3x plain at its own {same} thread(s) per round: "
+                                    f"{'holds' if s <= 1.3 * p1 else 'fails'} ({s / p1:.2f}x)")
             else:
                 print("| Ray, in the driver | " + ", ".join(f"{k} {v:.3f}" for k, v in phases.items())
                       + f" ({local_actors(cfg)} actors serve the messages side by side) | | | | |")

@@ -1,5 +1,6 @@
 """The benchmark scripts run and print the tables they promise (small sizes)."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -85,9 +86,13 @@ def test_bench_engines_compares_the_plain_loop_with_the_in_process_engine():
     out = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "bench_engines.py"), "--rounds", "2", "--sizes", "mlp:2", "--no-ray"],
         capture_output=True, text=True, timeout=300, check=True,
+        env={**os.environ, "OMP_NUM_THREADS": "2"},  # two threads: the plain loop runs at one thread too
     ).stdout
     for label in ("inprocess", "inprocess, client-threads 0"):  # clients at one thread, then at all of them
         row = next(line for line in out.splitlines() if line.startswith(f"| {label} |"))
         assert float(row.split("|")[-2]) < 1e-6  # the same final model as the plain loop, up to summation order
+    row = next(line for line in out.splitlines() if line.startswith("| plain torch loop, 1 thread |"))
+    assert float(row.split("|")[-2].split()[0]) < 1e-6  # the defaults' model, from plain torch at their thread count
     assert "mlp/2: in-process ≤ 1.3x plain per round:" in out
+    assert "mlp/2: in-process ≤ 1.3x plain at its own 1 thread(s) per round:" in out
     assert "mlp/2: in-process, client-threads 0 ≤ 1.3x plain per round:" in out
