@@ -2,11 +2,13 @@
 
 import threading
 
+import numpy as np
+import pytest
 import torch
 
 from fedrobust.config import RunConfig
-from fedrobust.models.params import reset_to
-from fedrobust.run.build import build_model, client_model
+from fedrobust.models.params import copy_parameters, reset_to
+from fedrobust.run.build import build_model, client_model, model_template
 
 CFG = RunConfig(dataset="digits", model="mlp")
 
@@ -65,3 +67,47 @@ def test_reset_to_restores_buffers_and_refuses_other_structures():
     assert reset_to(model, template) and equal_models(model, template)
     assert not reset_to(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)), template)
     assert not reset_to(torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.BatchNorm2d(3)), template)
+
+
+def test_a_copy_reset_without_its_parameters_keeps_them_and_resets_the_rest():
+    model = client_model(CFG)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(7.0)
+    model(torch.randn(4, 64)).sum().backward()
+    model.eval()
+    again = client_model(CFG, parameters=False)
+    assert again is model
+    assert all(bool((p == 7.0).all()) for p in again.parameters())  # the values are left
+    assert again.training and all(p.grad is None and p.requires_grad for p in again.parameters())
+    copy_parameters(again, model_template(CFG))
+    assert equal_models(again, build_model(CFG))
+
+
+def _client(parameters_from):
+    from fedrobust.clients.gradient import GradientClient
+
+    x, y = torch.randn(8, 64), torch.randint(0, 10, (8,))
+    model = client_model(CFG)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("nan"))  # a previous message's values, stale
+    return GradientClient(client_model(CFG, parameters=False), x, y, partition_id=0, parameters_from=parameters_from)
+
+
+def test_a_client_takes_the_template_values_at_first_use_unless_it_loads_first():
+    template = model_template(CFG)
+    fresh = [p.detach().numpy().copy() for p in template.parameters()]
+    # Read before any load: the template's values, as a freshly reset model has.
+    assert all(np.array_equal(a, b) for a, b in zip(_client(template).get_parameters({}), fresh))
+    # Loaded first: the server's values, and the template's are never copied in.
+    client = _client(template)
+    sent = [np.full_like(a, 0.5) for a in fresh]
+    vec = client.load(sent)
+    assert client._parameters_from is None
+    assert all(bool((p == 0.5).all()) for p in client.model.parameters()) and bool((vec == 0.5).all())
+    # A load that fails leaves the template to be copied in at the next use.
+    client = _client(template)
+    with pytest.raises(ValueError):
+        client.load(sent[:-1])
+    assert all(np.array_equal(a, b) for a, b in zip(client.get_parameters({}), fresh))

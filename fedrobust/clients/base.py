@@ -20,6 +20,7 @@ from flwr.common.constant import PARTITION_ID_KEY
 from ..core.rng import stream_generator
 from .adapter import as_client
 from ..models import flat_params, set_flat_params
+from ..models.params import copy_parameters
 from ..core.ndarrays import flatten, payload_bytes, to_ndarrays
 
 __all__ = ["HonestClient", "STATE_KEY", "batch_generator"]
@@ -55,6 +56,11 @@ class HonestClient(NumPyClient):
         Where the client computes.
     state : flwr.common.RecordDict, optional
         ``Context.state``: per-client memory that survives between rounds.
+    parameters_from : torch.nn.Module, optional
+        A model of the same structure whose parameter values ``model`` takes at its first use,
+        unless :meth:`load` overwrites them all first (then they are never copied): the engines
+        pass a working model reset without its parameters (:func:`fedrobust.run.build.client_model`)
+        and the run's template, which spares one copy of the model per message.
     """
 
     protocol: ClassVar[str] = ""
@@ -72,16 +78,33 @@ class HonestClient(NumPyClient):
         partition_id: int,
         device: torch.device | str = "cpu",
         state: RecordDict | None = None,
+        parameters_from: torch.nn.Module | None = None,
     ) -> None:
         if len(x) != len(y) or len(x) == 0:
             raise ValueError(f"x and y must hold the same, non-zero number of examples, got {len(x)} and {len(y)}")
         self.device = torch.device(device)
-        self.model = model.to(self.device)
+        self._model = model.to(self.device)
+        # The model whose parameter values ours takes at its first use, unless load() sets them all
+        # first (a working model reset without its parameters: run.build.client_model).
+        self._parameters_from = parameters_from
         self.x = x.to(self.device)
         self.y = y.to(self.device)
         self.partition_id = int(partition_id)
         self.state = state if state is not None else RecordDict()
-        self.shapes = [tuple(p.shape) for p in self.model.parameters()]
+        self.shapes = [tuple(p.shape) for p in self._model.parameters()]
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The client's model. Built with ``parameters_from``, it takes that model's parameter
+        values here, at its first use, unless :meth:`load` has already overwritten them all."""
+        if self._parameters_from is not None:
+            copy_parameters(self._model, self._parameters_from)
+            self._parameters_from = None
+        return self._model
+
+    @model.setter
+    def model(self, model: torch.nn.Module) -> None:
+        self._model, self._parameters_from = model, None
 
     # ------------------------------------------------------------------------- Flower interface
     def to_client(self) -> Client:
@@ -104,7 +127,8 @@ class HonestClient(NumPyClient):
     def load(self, parameters: Sequence[np.ndarray]) -> torch.Tensor:
         """Set the model to the received parameters; return them as a flat vector on the device."""
         vec = flatten(parameters).to(self.device)
-        set_flat_params(self.model, vec)
+        set_flat_params(self._model, vec)  # every parameter: none is left to take from parameters_from
+        self._parameters_from = None
         return vec
 
     def minibatches(self, config: dict[str, Scalar], steps: int) -> list[tuple[torch.Tensor, torch.Tensor]]:

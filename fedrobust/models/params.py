@@ -84,13 +84,32 @@ def flat_grad(model: nn.Module) -> torch.Tensor:
     return torch.cat(chunks)
 
 
-def reset_to(model: nn.Module, template: nn.Module) -> bool:
+def copy_parameters(model: nn.Module, template: nn.Module) -> None:
+    """Copy the values of ``template``'s parameters into ``model``'s (the same structure), in place.
+
+    Examples
+    --------
+    >>> a, b = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    >>> copy_parameters(a, b)
+    >>> torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+    True
+    """
+    with torch.no_grad():
+        for p, t in zip(model.parameters(), template.parameters(), strict=True):
+            p.copy_(t)
+
+
+def reset_to(model: nn.Module, template: nn.Module, *, parameters: bool = True) -> bool:
     """Make ``model`` what ``copy.deepcopy(template)`` would be, in place; False (``model`` left
     as it may be) when it no longer has the template's structure, so only a new copy will do.
 
     Parameters and buffers take the template's values, dtypes checked (the device stays
     ``model``'s); gradients are cleared; ``requires_grad`` and every module's train/eval mode are
     the template's. Far cheaper than a deep copy for a model rebuilt per message.
+
+    With ``parameters=False`` the parameters keep their values (everything else is reset): for a
+    caller that overwrites every parameter before it reads one, or copies the template's in later
+    (:func:`copy_parameters`).
 
     Examples
     --------
@@ -119,7 +138,8 @@ def reset_to(model: nn.Module, template: nn.Module) -> bool:
             return False
     with torch.no_grad():
         for (_, p), (_, t) in pairs:
-            p.copy_(t)
+            if parameters:
+                p.copy_(t)
             p.grad = None
             p.requires_grad_(t.requires_grad)
         for (_, buf), (_, t) in buffers:

@@ -48,8 +48,8 @@ from ..models import flat_params
 from ..core.results import RoundRecord, write_results
 from ..strategies import STRATEGIES, VectorStrategy
 from .build import (
-    build_attack, build_model, byzantine_clients, client_data, client_model, load_splits, poisoned_client_data, root_data,
-    validation_data,
+    build_attack, build_model, byzantine_clients, client_data, client_model, load_splits, model_template,
+    poisoned_client_data, root_data, validation_data,
 )
 
 __all__ = [
@@ -219,7 +219,8 @@ def make_client(cfg: RunConfig, context: Context, attack: Attack | None = None) 
     x, y = client_data(cfg, partition_id)
     client_cls = CLIENTS[STRATEGIES[cfg.strategy].protocol]
     client = client_cls(
-        client_model(cfg), x, y, partition_id=partition_id, device=cfg.torch_device(), state=context.state
+        client_model(cfg, parameters=False), x, y, partition_id=partition_id, device=cfg.torch_device(),
+        state=context.state, parameters_from=model_template(cfg),  # the template's values only if fit does not load
     )
     if not may_be_byzantine(cfg, partition_id):
         return _round_client(cfg, context, client.to_client())

@@ -279,18 +279,14 @@ def build_model(cfg: RunConfig, splits: DatasetSplits | None = None) -> torch.nn
     each time (a third of a small in-process round) would buy nothing; the copy has the same weights
     bit for bit, and the global RNG is left as it is either way.
     """
-    splits = splits if splits is not None else load_splits(cfg)
-    # The builder is part of the key: a model registered again under the same name builds anew.
-    builder = MODELS.get(cfg.model)
-    return copy.deepcopy(_model_template(builder, cfg.model, tuple(splits.input_shape), int(splits.num_classes),
-                                         int(cfg.seed)))
+    return copy.deepcopy(model_template(cfg, splits))
 
 
 _working = threading.local()
 """Per thread: the clients' working copies, ``{id(template): (template, model)}``."""
 
 
-def client_model(cfg: RunConfig, splits: DatasetSplits | None = None) -> torch.nn.Module:
+def client_model(cfg: RunConfig, splits: DatasetSplits | None = None, *, parameters: bool = True) -> torch.nn.Module:
     """The run's model for a client built for one message: :func:`build_model`'s, without its copy.
 
     Each thread keeps one working copy per model and resets it (:func:`~fedrobust.models.params.reset_to`)
@@ -298,6 +294,12 @@ def client_model(cfg: RunConfig, splits: DatasetSplits | None = None) -> torch.n
     copy. The model returned earlier in the same thread is that same object: a caller must be done
     with it (a client built per message, used for it, then dropped, as every engine does) before
     it asks again. The server's models come from :func:`build_model`.
+
+    With ``parameters=False`` the parameters may keep the values of the previous message (buffers,
+    gradients and modes are reset all the same): for a client that copies
+    :func:`model_template`'s parameters in at their first use unless the server's overwrite them
+    first (:class:`~fedrobust.clients.base.BaseClient`'s ``parameters_from``), which spares one
+    copy of the model per message.
 
     Examples
     --------
@@ -309,20 +311,34 @@ def client_model(cfg: RunConfig, splits: DatasetSplits | None = None) -> torch.n
     >>> b is a, all(torch.equal(p, q) for p, q in zip(b.parameters(), build_model(cfg).parameters()))
     (True, True)
     """
-    splits = splits if splits is not None else load_splits(cfg)
-    template = _model_template(MODELS.get(cfg.model), cfg.model, tuple(splits.input_shape), int(splits.num_classes),
-                               int(cfg.seed))
+    template = model_template(cfg, splits)
     copies = getattr(_working, "copies", None)
     if copies is None:
         copies = _working.copies = {}
     held = copies.get(id(template))
-    if held is not None and held[0] is template and reset_to(held[1], template):
+    if held is not None and held[0] is template and reset_to(held[1], template, parameters=parameters):
         return held[1]
     if len(copies) >= 4:  # as many as templates are kept
         copies.clear()
     model = copy.deepcopy(template)
     copies[id(template)] = (template, model)
     return model
+
+
+def model_template(cfg: RunConfig, splits: DatasetSplits | None = None) -> torch.nn.Module:
+    """The process's one model of this run's setting, initialised from the run seed, that
+    :func:`build_model` copies and :func:`client_model` resets to. Never modify it.
+
+    Examples
+    --------
+    >>> cfg = RunConfig(dataset="digits", model="logistic")
+    >>> model_template(cfg) is model_template(cfg)
+    True
+    """
+    splits = splits if splits is not None else load_splits(cfg)
+    # The builder is part of the key: a model registered again under the same name builds anew.
+    return _model_template(MODELS.get(cfg.model), cfg.model, tuple(splits.input_shape), int(splits.num_classes),
+                           int(cfg.seed))
 
 
 @functools.lru_cache(maxsize=4)
