@@ -1,5 +1,7 @@
 """VectorStrategy: seeded sampling by partition id, reply validation, stacking, round records."""
 
+import weakref
+
 import numpy as np
 import pytest
 import torch
@@ -132,3 +134,38 @@ def test_registry_and_wrong_x0_size():
     assert set(STRATEGIES) >= {"mean-sgd", "fedavg"}
     with pytest.raises(ValueError, match="x0 has 3 entries"):
         MeanSGD(RunConfig(device="cpu"), torch.zeros(3), SHAPES)
+
+
+def test_a_round_stacks_into_the_last_rounds_buffer_unless_a_tensor_of_it_survived():
+    s = strategy()
+    s.configure_fit(1, Parameters([], ""), manager([str(i) for i in range(6)]))
+    s.aggregate_fit(1, [reply(np.ones(7)), reply(2 * np.ones(7))], [])
+    first = weakref.ref(s._spare)  # a weak reference: a strong one would itself keep the buffer from reuse
+    assert first().shape == (2, 7)
+    # Fewer rows: the same buffer, its first row; the step's result is this round's mean only.
+    s.configure_fit(2, Parameters([], ""), manager([str(i) for i in range(6)]))
+    params, _ = s.aggregate_fit(2, [reply(4 * np.ones(7))], [])
+    assert s._spare is first()
+    np.testing.assert_allclose(np.concatenate([a.ravel() for a in parameters_to_ndarrays(params)]), -2.75 * np.ones(7))
+    # More rows than it has: a new buffer.
+    s.configure_fit(3, Parameters([], ""), manager([str(i) for i in range(6)]))
+    s.aggregate_fit(3, [reply(np.ones(7))] * 3, [])
+    assert first() is None and s._spare.shape == (3, 7)
+
+
+def test_a_stack_a_step_kept_is_never_written_again():
+    class Keeping(MeanSGD):
+        def step(self, updates, weights):
+            self.kept = updates  # a view of the round's stack, kept past its round
+            return super().step(updates, weights)
+
+    cfg = RunConfig(device="cpu", strategy="mean-sgd", num_clients=6, clients_per_round=3, lr=0.5)
+    s = Keeping(cfg, torch.zeros(7), SHAPES)
+    for r, value in ((1, 1.0), (2, 5.0), (3, 9.0)):
+        s.configure_fit(r, Parameters([], ""), manager([str(i) for i in range(6)]))
+        before = s.kept.clone() if r > 1 else None
+        kept = s.kept if r > 1 else None
+        s.aggregate_fit(r, [reply(value * np.ones(7))] * 2, [])
+        if kept is not None:
+            assert torch.equal(kept, before)  # the earlier round's rows are as they were
+    assert float(s.kept[0, 0]) == 9.0

@@ -133,6 +133,9 @@ class RowStack:
         At most ``n`` rows of ``d`` entries.
     dtype : numpy dtype
         The buffer's dtype.
+    buffer : numpy.ndarray, optional
+        An (n, d) array of ``dtype`` to stack into instead of a new one (its contents are
+        overwritten): a round's stack reusing the last round's memory.
 
     Attributes
     ----------
@@ -154,8 +157,10 @@ class RowStack:
     ([[1.0, 2.0], [3.0, 4.0]], [0, 2], [('client 1', '1 non-finite value(s) (NaN or ±Inf)')])
     """
 
-    def __init__(self, n: int, d: int, dtype: object = np.float32) -> None:
-        self.buffer = np.empty((n, d), dtype=dtype)
+    def __init__(self, n: int, d: int, dtype: object = np.float32, buffer: np.ndarray | None = None) -> None:
+        if buffer is not None and (buffer.shape != (n, d) or buffer.dtype != np.dtype(dtype)):
+            raise ValueError(f"buffer must be a ({n}, {d}) {np.dtype(dtype)} array, got {buffer.shape} {buffer.dtype}")
+        self.buffer = np.empty((n, d), dtype=dtype) if buffer is None else buffer
         self.accepted: list[int] = []
         self.rejections: list[tuple[object, str]] = []
 

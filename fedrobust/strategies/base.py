@@ -39,6 +39,7 @@ sampled client receives), :meth:`~VectorStrategy.reply_length` and
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -184,6 +185,7 @@ class VectorStrategy(Strategy):
         self.round_partitions: list[int] = []  # partition id of each row step() receives
         self.round_metrics: list[dict[str, Scalar]] = []  # the reply metrics of each row step() receives
         self.round_rejections: list[tuple[int, str]] = []  # (partition id, reason) of each rejected reply
+        self._spare: np.ndarray | None = None  # the last round's stack buffer, for the next (_spare_rows)
         # Rounds finished before this strategy started (a resumed run): Flower numbers the rounds it
         # drives from 1 again, and the Flower interface below adds this offset (see fedrobust.run.checkpoint).
         self.round_offset = 0
@@ -575,12 +577,19 @@ class VectorStrategy(Strategy):
     def _stack(
         self, results: list[tuple[ClientProxy, FitRes]], server_round: int = 0
     ) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-        """Valid replies as an (n, reply_length) float32 CPU tensor (one copy, into a preallocated buffer)."""
+        """Valid replies as an (n, reply_length) float32 CPU tensor (one copy, into a preallocated buffer).
+
+        The buffer is the last round's again when nothing holds on to that one any more
+        (:meth:`_spare_rows`): a fresh (n, d) matrix costs the first touch of every page, 30 ms of
+        a 0.6 s round for 100 clients of a 3.2 MB model on a 2-core CPU.
+        """
         d = self.reply_length(server_round)
         too_big = server_memory_problem(type(self), self.cfg, self.x.numel(), n=len(results))
         if too_big is not None:  # more replies than clients-per-round (direct calls): refuse, do not stack
             return self._reject_all(results, server_round, too_big, d)
-        stack = RowStack(len(results), d, np.float32)
+        spare = self._spare_rows(len(results), d)
+        stack = RowStack(len(results), d, np.float32, buffer=None if spare is None else spare[: len(results)])
+        self._spare = stack.buffer if spare is None else spare
         weights = np.empty(len(results), dtype=np.float64)
         bytes_up = 0
         self.round_partitions = []
@@ -601,6 +610,17 @@ class VectorStrategy(Strategy):
         self.round_rejections = [(int(p), r) for p, r in stack.rejections]
         n = len(stack.accepted)
         return torch.from_numpy(stack.rows), torch.from_numpy(weights[:n]), bytes_up, len(self.round_rejections)
+
+    def _spare_rows(self, n: int, d: int) -> np.ndarray | None:
+        """The last round's stack buffer, if it has room for ``n`` rows of ``d`` and nothing but this
+        strategy refers to it (no tensor or view of it survived its round: a step, a pre-aggregation
+        or an attack that kept one leaves it to them, and this round stacks into a new buffer)."""
+        spare = self._spare
+        self._spare = None
+        if spare is None or spare.shape[1] != d or spare.shape[0] < n:
+            return None
+        # References: the local name and getrefcount's argument; any other one is a survivor's.
+        return spare if sys.getrefcount(spare) == 2 else None
 
     def _reject_all(
         self, results: list[tuple[ClientProxy, FitRes]], server_round: int, reason: str, d: int

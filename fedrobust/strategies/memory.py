@@ -15,6 +15,10 @@ estimated as
 - ``state``: what the strategy keeps between rounds (``x``; BGMD's mean memory, one d-vector;
   FL-BGMD's per-client residual rows, ``num-clients`` x d floats).
 
+The stacked matrix's buffer is kept from one round to the next and stacked into again (a fresh
+one would cost the first touch of all its pages), so it is held between rounds, during the central
+evaluation too; the peak of a round is the same.
+
 The replies Flower holds while the server aggregates (at most one more n x L float32 matrix for
 uncompressed messages, far less for compressed ones) and the process's own baseline (Python,
 torch, the test split) come on top and are not counted.
