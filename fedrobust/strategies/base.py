@@ -619,8 +619,10 @@ class VectorStrategy(Strategy):
         self._spare = None
         if spare is None or spare.shape[1] != d or spare.shape[0] < n:
             return None
-        # References: the local name and getrefcount's argument; any other one is a survivor's.
-        return spare if sys.getrefcount(spare) == 2 else None
+        # An object held by one local name only, counted the same way (how many references the
+        # call itself adds differs between Python versions): any further one is a survivor's.
+        probe = object()
+        return spare if sys.getrefcount(spare) == sys.getrefcount(probe) else None
 
     def _reject_all(
         self, results: list[tuple[ClientProxy, FitRes]], server_round: int, reason: str, d: int
