@@ -169,3 +169,12 @@ def test_a_stack_a_step_kept_is_never_written_again():
         if kept is not None:
             assert torch.equal(kept, before)  # the earlier round's rows are as they were
     assert float(s.kept[0, 0]) == 9.0
+
+
+def test_close_releases_the_stack_buffer():
+    s = strategy()
+    s.configure_fit(1, Parameters([], ""), manager([str(i) for i in range(6)]))
+    s.aggregate_fit(1, [reply(np.ones(7))], [])
+    assert s._spare is not None
+    s.close()
+    assert s._spare is None

@@ -298,7 +298,7 @@ def client_model(cfg: RunConfig, splits: DatasetSplits | None = None, *, paramet
     With ``parameters=False`` the parameters may keep the values of the previous message (buffers,
     gradients and modes are reset all the same): for a client that copies
     :func:`model_template`'s parameters in at their first use unless the server's overwrite them
-    first (:class:`~fedrobust.clients.base.BaseClient`'s ``parameters_from``), which spares one
+    first (:class:`~fedrobust.clients.base.HonestClient`'s ``parameters_from``), which spares one
     copy of the model per message.
 
     Examples

@@ -517,11 +517,13 @@ class VectorStrategy(Strategy):
         self.stopped = True
 
     def close(self) -> None:
-        """Release what the run keeps open (the callables in :attr:`closers`, each called once).
+        """Release what the run keeps open (the callables in :attr:`closers`, each called once) and
+        the last round's stack buffer.
 
         The App closes the strategy after its last round; the engines close it again when a run
         ends, fails or is interrupted (a second call does nothing).
         """
+        self._spare = None
         closers, self.closers = self.closers, []
         for close in closers:
             close()
