@@ -123,3 +123,59 @@ def test_a_simulation_gives_the_records_of_flowers_own_backend(monkeypatch):
     plain = simulate(cfg, warn=False)
     keys = ("accuracy", "loss", "bytes_up", "bytes_down", "accepted_clients", "relative_residual")
     assert [{k: r.get(k) for k in keys} for r in shared["rounds"]] == [{k: r.get(k) for k in keys} for r in plain["rounds"]]
+
+
+def _backend_without_init():
+    backend = object.__new__(rt.SharedParametersBackend)
+    backend.init_args_key = "init_args"
+    return backend
+
+
+def test_a_private_ray_starts_without_a_job_runtime_env_and_with_the_drivers_path(monkeypatch):
+    calls = []
+    monkeypatch.setattr(rt.ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(rt.ray, "init", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
+    monkeypatch.syspath_prepend("/only/in/memory")
+    _backend_without_init().init_ray({"init_args": {"logging_level": "ERROR"}})
+    assert calls == [{"logging_level": "ERROR", "include_dashboard": False}]
+    path = rt.os.environ["PYTHONPATH"].split(rt.os.pathsep)
+    assert path[0] == "/only/in/memory" and path[-1] == "/somewhere/else"
+
+
+def test_a_cluster_to_attach_to_gets_flowers_own_start_with_its_runtime_env(monkeypatch):
+    calls = []
+    monkeypatch.setattr(rt.ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(rt.ray, "init", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setenv("PYTHONPATH", "")
+    _backend_without_init().init_ray({"init_args": {"address": "10.0.0.1:6379"}})
+    assert len(calls) == 1 and calls[0]["address"] == "10.0.0.1:6379"
+    assert "PYTHONPATH" in calls[0]["runtime_env"]["env_vars"]
+
+
+def test_an_initialised_ray_is_left_as_it_is(monkeypatch):
+    monkeypatch.setattr(rt.ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(rt.ray, "init", lambda **kwargs: pytest.fail("ray.init called again"))
+    _backend_without_init().init_ray({"init_args": {}})
+
+
+@pytest.mark.slow
+def test_the_workers_of_a_private_ray_import_from_the_drivers_in_memory_path(tmp_path, monkeypatch):
+    import ray
+
+    (tmp_path / "fedrobust_path_probe.py").write_text("VALUE = 41 + 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", "")
+    if ray.is_initialized():
+        ray.shutdown()
+    _backend_without_init().init_ray({"init_args": {"logging_level": "ERROR", "num_cpus": 1}})
+    try:
+        @ray.remote(num_cpus=1)
+        def probe():
+            import fedrobust_path_probe
+
+            return fedrobust_path_probe.VALUE
+
+        assert ray.get(probe.remote(), timeout=120) == 42
+    finally:
+        ray.shutdown()

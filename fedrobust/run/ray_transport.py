@@ -22,6 +22,8 @@ import contextlib
 import copy
 import inspect
 import logging
+import os
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -150,7 +152,27 @@ class SharedParametersActor(VirtualClientEngineActor):
 
 
 class SharedParametersBackend(raybackend.RayBackend):
-    """Flower's ``RayBackend``, sending each instruction's large arrays as shared objects."""
+    """Flower's ``RayBackend``, sending each instruction's large arrays as shared objects.
+
+    A private Ray instance (no ``address`` among the ``init_args``) is started without Flower's
+    job ``runtime_env``: Flower sets the driver's ``PYTHONPATH`` in ``os.environ`` and again as the
+    job's environment variable, and Ray starts a job that has a ``runtime_env`` of its own in fresh
+    worker processes (through its runtime-env agent) instead of the ones it started beforehand.
+    The processes of a private instance are children of this one and inherit ``os.environ``, so
+    the workers see the same ``PYTHONPATH``. A cluster to attach to gets Flower's ``runtime_env``.
+    """
+
+    def init_ray(self, backend_config: Any) -> None:
+        init_args = dict(backend_config.get(self.init_args_key) or {})
+        if ray.is_initialized() or "address" in init_args:
+            super().init_ray(backend_config)
+            return
+        init_args.setdefault("include_dashboard", False)
+        pythonpath = os.pathsep.join(sys.path)  # as Flower's init_ray sets it
+        if os.environ.get("PYTHONPATH"):
+            pythonpath = f"{pythonpath}{os.pathsep}{os.environ['PYTHONPATH']}"
+        os.environ["PYTHONPATH"] = pythonpath
+        ray.init(**init_args)
 
     def build(self, app_fn: Any) -> None:
         self.pool = BasicActorPool(
@@ -184,6 +206,7 @@ def flower_parts_as_expected() -> bool:
     """Whether Flower's Ray backend and actor pool are the ones this module was written against."""
     backend = raybackend.RayBackend
     expected = {
+        backend.init_ray: ["self", "backend_config"],
         backend.build: ["self", "app_fn"],
         backend.process_message: ["self", "message", "context"],
         BasicActorPool.__init__: ["self", "actor_type", "client_resources", "actor_kwargs"],
