@@ -136,6 +136,7 @@ def test_a_private_ray_starts_without_a_job_runtime_env_and_with_the_drivers_pat
     monkeypatch.setattr(rt.ray, "is_initialized", lambda: False)
     monkeypatch.setattr(rt.ray, "init", lambda **kwargs: calls.append(kwargs))
     monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.syspath_prepend("/only/in/memory")
     _backend_without_init().init_ray({"init_args": {"logging_level": "ERROR"}})
     assert calls == [{"logging_level": "ERROR", "include_dashboard": False}]
@@ -143,13 +144,18 @@ def test_a_private_ray_starts_without_a_job_runtime_env_and_with_the_drivers_pat
     assert path[0] == "/only/in/memory" and path[-1] == "/somewhere/else"
 
 
-def test_a_cluster_to_attach_to_gets_flowers_own_start_with_its_runtime_env(monkeypatch):
+@pytest.mark.parametrize("by_env", [False, True])
+def test_a_cluster_to_attach_to_gets_flowers_own_start_with_its_runtime_env(monkeypatch, by_env):
     calls = []
     monkeypatch.setattr(rt.ray, "is_initialized", lambda: False)
     monkeypatch.setattr(rt.ray, "init", lambda **kwargs: calls.append(kwargs))
     monkeypatch.setenv("PYTHONPATH", "")
-    _backend_without_init().init_ray({"init_args": {"address": "10.0.0.1:6379"}})
-    assert len(calls) == 1 and calls[0]["address"] == "10.0.0.1:6379"
+    if by_env:
+        monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    else:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    _backend_without_init().init_ray({"init_args": {} if by_env else {"address": "10.0.0.1:6379"}})
+    assert len(calls) == 1 and calls[0].get("address") == (None if by_env else "10.0.0.1:6379")
     assert "PYTHONPATH" in calls[0]["runtime_env"]["env_vars"]
 
 
@@ -166,6 +172,7 @@ def test_the_workers_of_a_private_ray_import_from_the_drivers_in_memory_path(tmp
     (tmp_path / "fedrobust_path_probe.py").write_text("VALUE = 41 + 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PYTHONPATH", "")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
     if ray.is_initialized():
         ray.shutdown()
     _backend_without_init().init_ray({"init_args": {"logging_level": "ERROR", "num_cpus": 1}})

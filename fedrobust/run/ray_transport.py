@@ -159,12 +159,13 @@ class SharedParametersBackend(raybackend.RayBackend):
     job's environment variable, and Ray starts a job that has a ``runtime_env`` of its own in fresh
     worker processes (through its runtime-env agent) instead of the ones it started beforehand.
     The processes of a private instance are children of this one and inherit ``os.environ``, so
-    the workers see the same ``PYTHONPATH``. A cluster to attach to gets Flower's ``runtime_env``.
+    the workers see the same ``PYTHONPATH``. A cluster to attach to (``address``, or the
+    ``RAY_ADDRESS`` environment variable) gets Flower's ``runtime_env``.
     """
 
     def init_ray(self, backend_config: Any) -> None:
         init_args = dict(backend_config.get(self.init_args_key) or {})
-        if ray.is_initialized() or "address" in init_args:
+        if ray.is_initialized() or "address" in init_args or os.environ.get("RAY_ADDRESS"):  # an attach
             super().init_ray(backend_config)
             return
         init_args.setdefault("include_dashboard", False)
