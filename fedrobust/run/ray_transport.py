@@ -12,7 +12,9 @@ instruction's shared bytes (the round's model and the one before it), however ma
 model has. The instruction an actor's ClientApp gets has the same bytes as before, so the
 clients and the records are the same. Replies travel as before (each one is different).
 
-Where the installed Flower does not have these parts as expected, nothing is changed.
+The same backend starts a private Ray instance without Flower's job ``runtime_env``, so that the
+client actors start in the workers Ray has ready (:class:`SharedParametersBackend`). Where the
+installed Flower does not have these parts as expected, nothing is changed.
 """
 
 from __future__ import annotations
@@ -169,10 +171,8 @@ class SharedParametersBackend(raybackend.RayBackend):
             super().init_ray(backend_config)
             return
         init_args.setdefault("include_dashboard", False)
-        pythonpath = os.pathsep.join(sys.path)  # as Flower's init_ray sets it
-        if os.environ.get("PYTHONPATH"):
-            pythonpath = f"{pythonpath}{os.pathsep}{os.environ['PYTHONPATH']}"
-        os.environ["PYTHONPATH"] = pythonpath
+        # The driver's sys.path, then the PYTHONPATH it had: the value Flower's init_ray gives it.
+        os.environ["PYTHONPATH"] = os.pathsep.join([*sys.path, *filter(None, [os.environ.get("PYTHONPATH")])])
         ray.init(**init_args)
 
     def build(self, app_fn: Any) -> None:
