@@ -105,6 +105,51 @@ def test_calls_waiting_together_share_their_pulls_and_each_gets_its_own_replies(
     assert not grid._waiting and not grid._arrived  # nothing is kept after the calls
 
 
+class _Unavailable(_Reply):
+    """The error reply Flower's link state gives for an instruction it no longer has."""
+
+
+class PullOnceGrid(SharedGrid):
+    """Flower's in-memory grid's terms: a reply is pulled once, and its instruction is then
+    deleted, so asking for it again gets a "Message Unavailable" error reply in its place."""
+
+    def __init__(self, delays):
+        super().__init__(delays)
+        self.delivered, self.asked_again = set(), []
+
+    def pull_messages(self, message_ids):
+        asked = set(message_ids)
+        with self._lock:
+            again = asked & self.delivered
+            self.asked_again.extend(again)
+        replies = super().pull_messages(asked - again)
+        with self._lock:
+            self.delivered.update(r.metadata.reply_to_message_id for r in replies)
+        return replies + [_Unavailable(m) for m in again]
+
+
+def test_a_reply_is_pulled_once_and_no_call_gets_an_unavailable_error_in_its_place():
+    # Flower's grid deletes an instruction once its reply is pulled: asking again gets an error.
+    grid = PollingGrid(PullOnceGrid([0.0, 0.1, 0.3]))
+    replies = grid.send_and_receive(["0-a", "1-a", "2-a"])
+    assert sorted(type(r).__name__ for r in replies) == ["_Reply"] * 3
+    assert grid.wrapped.asked_again == []
+    # A legacy round: a thread per client, replies coming in while other calls pull.
+    delays = [0.002 * (i % 17) for i in range(60)]
+    grid = PollingGrid(PullOnceGrid(delays))
+    got = {}
+
+    def call(i):
+        got[i] = [type(r).__name__ for r in grid.send_and_receive([f"{i}-a"])]
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(60)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert got == {i: ["_Reply"] for i in range(60)} and grid.wrapped.asked_again == []
+
+
 def test_a_call_that_times_out_leaves_the_others_waiting():
     grid = PollingGrid(SharedGrid([0.2, 60.0]))
     out = {}

@@ -77,7 +77,7 @@ class PollingGrid(Grid):
         self.wrapped = grid
         self.longest = float(getattr(grid, "pull_interval", FLOWER_GRPC_PAUSE))
         self._changed = threading.Condition()
-        self._waiting: dict[str, float] = {}  # message id -> when the call waiting for its reply began
+        self._waiting: dict[str, float] = {}  # message id -> when its call began, until its reply is pulled
         self._arrived: dict[str, Message] = {}  # message id -> its reply, until its call takes it
         self._pulling = False
         self._last_pull = -math.inf
@@ -135,7 +135,7 @@ class PollingGrid(Grid):
                         self._changed.wait(wait)
                         continue
                     self._pulling = True
-                    wanted = set(self._waiting)
+                    wanted = set(self._waiting)  # the replies not pulled yet
                 received: list[Message] = []
                 try:
                     # self.pull_messages, looked up at every pull: an interrupt replaces it (run.interrupt.close_grids)
@@ -145,7 +145,9 @@ class PollingGrid(Grid):
                         self._pulling = False
                         self._last_pull = time.monotonic()
                         for reply in received:
-                            if reply.metadata.reply_to_message_id in self._waiting:
+                            # A reply is pulled once: Flower's grid then deletes its instruction, and
+                            # asking for it again gets a "Message Unavailable" error in its place.
+                            if self._waiting.pop(reply.metadata.reply_to_message_id, None) is not None:
                                 self._arrived[reply.metadata.reply_to_message_id] = reply
                         self._changed.notify_all()
         finally:
