@@ -10,6 +10,7 @@ import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
 
+import fedrobust.run.ray_actor as ra
 import fedrobust.run.ray_transport as rt
 
 BIG = np.arange(rt.MIN_SHARED_BYTES // 4 + 10, dtype=np.float32)  # just over the threshold
@@ -62,11 +63,11 @@ def test_an_actor_gets_the_same_bytes_back_and_copies_a_payload_out_once(monkeyp
     record = ArrayRecord({"w": Array(BIG), "b": Array(SMALL)})
     light, shared = rt.lighten(_message(record), _Puts())
     fetched = []
-    monkeypatch.setattr(rt.ray, "get", lambda ref: fetched.append(ref) or np.frombuffer(record["w"].data, np.uint8))
-    payloads = rt.actor_payloads()
+    monkeypatch.setattr(ra.ray, "get", lambda ref: fetched.append(ref) or np.frombuffer(record["w"].data, np.uint8))
+    payloads = ra.actor_payloads()
     again, shared_again = rt.lighten(_message(record), _Puts())
     for message, sh in ((light, shared), (again, shared_again)):
-        out = rt.restore(message, sh, payloads)
+        out = ra.restore(message, sh, payloads)
         assert out.content["arrays"]["w"].data == record["w"].data
         assert np.array_equal(out.content["arrays"]["w"].numpy(), BIG)
     assert fetched == ["ref-t0"]  # the second message found it in the actor's copies

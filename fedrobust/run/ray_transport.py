@@ -7,19 +7,20 @@ the driver and copied out again by the actors. Within :func:`shared_parameters` 
 :class:`SharedParametersBackend` instead of its ``RayBackend``: every array of at least
 :data:`MIN_SHARED_BYTES` in an instruction travels as a reference to one object put once per
 distinct payload (the messages of a round carry the same ``bytes`` objects), and each actor
-copies a payload out once. Both keep payloads up to :data:`KEPT_INSTRUCTIONS` times the largest
+copies a payload out once. Both keep payloads up to
+:data:`~fedrobust.run.ray_actor.KEPT_INSTRUCTIONS` times the largest
 instruction's shared bytes (the round's model and the one before it), however many arrays a
 model has. The instruction an actor's ClientApp gets has the same bytes as before, so the
 clients and the records are the same. Replies travel as before (each one is different).
 
 The same backend starts a private Ray instance without Flower's job ``runtime_env``, so that the
-client actors start in the workers Ray has ready (:class:`SharedParametersBackend`). Where the
-installed Flower does not have these parts as expected, nothing is changed.
+client actors start in the workers Ray has ready (:class:`SharedParametersBackend`), and its
+actors are fedrobust's (:mod:`fedrobust.run.ray_actor`), which import only what a client needs.
+Where the installed Flower does not have these parts as expected, nothing is changed.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import copy
 import inspect
@@ -38,33 +39,12 @@ from flwr.common.constant import PARTITION_ID_KEY
 from flwr.server.superlink.fleet.vce.backend import raybackend
 from flwr.simulation.ray_transport.ray_actor import BasicActorPool, VirtualClientEngineActor
 
+from .ray_actor import Shared, SharedParametersActor, _Kept
+
 log = logging.getLogger(__name__)
 
 #: Arrays smaller than this (bytes) travel inside their message, as Flower sends them.
 MIN_SHARED_BYTES = 1 << 16
-#: Payloads the driver keeps in the object store, and each actor keeps copied out: those of the
-#: largest instruction seen, this many times over (the round's, and the one before it).
-KEPT_INSTRUCTIONS = 2
-
-#: Where each shared array goes back, and the objects: ``([(record, array, token)], {token: ref})``.
-Shared = tuple[list[tuple[str, str, str]], dict[str, Any]]
-
-
-class _Kept(collections.OrderedDict):
-    """Payloads by key, oldest first, at most :data:`KEPT_INSTRUCTIONS` times the largest
-    instruction's shared bytes (``size``: one payload's bytes)."""
-
-    def __init__(self, size) -> None:
-        super().__init__()
-        self.size, self.total, self.largest = size, 0, 0
-
-    def keep(self, key: Any, value: Any, instruction_bytes: int) -> None:
-        self[key] = value
-        self.total += self.size(value)
-        self.largest = max(self.largest, instruction_bytes)
-        while len(self) > 1 and self.total > KEPT_INSTRUCTIONS * self.largest:
-            _, dropped = self.popitem(last=False)
-            self.total -= self.size(dropped)
 
 
 class _Puts:
@@ -116,41 +96,6 @@ def lighten(message: Message, puts: _Puts) -> tuple[Message, Shared]:
     out = copy.copy(message)
     out.__dict__["_content"] = RecordDict(records)
     return out, (where, refs)
-
-
-def actor_payloads() -> _Kept:
-    """An actor's payloads copied out of the object store, by token (see :func:`restore`)."""
-    return _Kept(len)
-
-
-def restore(message: Message, shared: Shared, payloads: _Kept) -> Message:
-    """Put the shared payloads back into ``message`` (in an actor; ``payloads``: those it copied
-    out, from :func:`actor_payloads`)."""
-    where, refs = shared
-    fetched = {}
-    for name, key, token in where:
-        data = payloads.get(token) or fetched.get(token)
-        if data is None:
-            data = fetched[token] = ray.get(refs[token]).tobytes()
-        message.content[name][key].data = data
-    total = sum(len(message.content[name][key].data) for name, key, _ in where)
-    for token, data in fetched.items():
-        payloads.keep(token, data, total)
-    return message
-
-
-@ray.remote
-class SharedParametersActor(VirtualClientEngineActor):
-    """Flower's ``ClientAppActor``, whose instructions may come with shared payloads (:func:`restore`)."""
-
-    def __init__(self, on_actor_init_fn: Any = None) -> None:
-        super().__init__()
-        if on_actor_init_fn:
-            on_actor_init_fn()
-        self.payloads = actor_payloads()
-
-    def run_shared(self, client_app_fn: Any, message: Message, cid: str, context: Context, shared: Shared):
-        return self.run(client_app_fn, restore(message, shared, self.payloads), cid, context)
 
 
 class SharedParametersBackend(raybackend.RayBackend):

@@ -1,0 +1,77 @@
+"""fedrobust's client actor (fedrobust.run.ray_actor): it runs a ClientApp as Flower's actor does
+(the reply, or the app's error as a ClientAppException, a load error as it is), and a worker that
+imports it does not import Flower's simulation engine."""
+
+import inspect
+import subprocess
+import sys
+
+import pytest
+from flwr.app import ConfigRecord, Context, Message, RecordDict
+from flwr.clientapp.client_app import ClientAppException, LoadClientAppError
+from flwr.supercore.task_identity import TaskIdentity
+
+import fedrobust.run.ray_actor as ra
+
+
+@pytest.fixture(autouse=True)
+def _task_identity():  # what Flower asks of a process that builds a message
+    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1
+    yield
+    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
+
+
+def _context():
+    return Context(run_id=1, node_id=3, node_config={}, state=RecordDict(), run_config={})
+
+
+def _message():
+    return Message(RecordDict({"config": ConfigRecord({"lr": 0.1})}), dst_node_id=3, message_type="train")
+
+
+def test_the_client_app_gets_the_message_and_context_and_its_reply_comes_back_with_the_cid():
+    seen = []
+
+    def app(message, context):
+        seen.append((message, context))
+        return "reply"
+
+    message, context = _message(), _context()
+    assert ra.run_client_app(lambda: app, message, "7", context) == ("7", "reply", context)
+    assert seen == [(message, context)]
+
+
+def test_an_error_in_the_client_app_comes_out_as_a_client_app_exception():
+    def app(message, context):
+        raise ValueError("a client failed")
+
+    with pytest.raises(ClientAppException, match="a client failed") as caught:
+        ra.run_client_app(lambda: app, _message(), "0", _context())
+    assert isinstance(caught.value.__cause__, ValueError)
+
+
+def test_an_app_that_cannot_be_loaded_raises_its_load_error():
+    def load():
+        raise LoadClientAppError("no such app")
+
+    with pytest.raises(LoadClientAppError, match="no such app"):
+        ra.run_client_app(load, _message(), "0", _context())
+
+
+def test_the_actor_has_the_methods_flowers_actor_pool_calls_with_their_parameters():
+    from flwr.simulation.ray_transport.ray_actor import VirtualClientEngineActor
+
+    def parameters(method):  # Ray's tracing may add a _ray_trace_ctx parameter to actor methods
+        return [p for p in inspect.signature(method).parameters if p != "_ray_trace_ctx"]
+
+    actor_class = ra.SharedParametersActor.__ray_metadata__.modified_class
+    for method in ("run", "terminate"):
+        assert parameters(getattr(actor_class, method)) == parameters(getattr(VirtualClientEngineActor, method))
+
+
+def test_a_worker_that_imports_the_actor_does_not_import_flowers_simulation_engine():
+    probe = ("import sys, fedrobust.run.ray_actor; "
+             "print(sorted(m for m in sys.modules if m.startswith(('flwr.simulation', 'flwr.server.superlink.linkstate'))))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
