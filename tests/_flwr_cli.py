@@ -30,14 +30,26 @@ def pids_with_env(name, value):
     return pids
 
 
-def stop(pids):
+def _alive(pid):
+    """Whether process ``pid`` still runs (a zombie, which only waits for its parent, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def stop(pids, grace=2.0):
+    """SIGTERM, then SIGKILL to what is left after ``grace`` seconds (or sooner, once all are gone)."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
-        time.sleep(2)
+        deadline = time.monotonic() + grace
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def flwr(args, env, timeout=120, *, cwd=ROOT, executable=None):
@@ -64,6 +76,26 @@ def flwr_json(args, env, attempts=4, **where):
             return payload
         time.sleep(5)
     raise AssertionError(f"flwr {' '.join(args[:2])} failed {attempts} times: {payload}")
+
+
+def wait_for_run(run_id, env, timeout, *, connection=(), **where):
+    """Wait until run ``run_id`` has finished, at most ``timeout`` seconds; return its status.
+
+    ``flwr log --stream`` returns when the run's log ends, that is when the run finishes: one CLI
+    process for the whole wait, and no polling interval added to the run. The status is then read
+    with ``flwr ls``, again every second while it is not yet "finished" (until ``timeout``).
+    ``connection``: the SuperLink argument of ``flwr log`` and ``flwr ls`` (none: the local one).
+    """
+    deadline = time.monotonic() + timeout
+    try:
+        flwr(["log", str(run_id), *connection, "--stream"], env, timeout=timeout, **where)
+    except subprocess.TimeoutExpired:
+        pass
+    while True:
+        status = flwr_json(["ls", *connection, "--run-id", str(run_id), "--format", "json"], env, **where)["runs"][0]["status"]
+        if status.startswith("finished") or time.monotonic() >= deadline:
+            return status
+        time.sleep(1)
 
 
 def free_port():

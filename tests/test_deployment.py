@@ -22,7 +22,7 @@ from fedrobust.run.app import may_be_byzantine
 from fedrobust.config import RunConfig
 from fedrobust.core.results import read_results
 
-from _flwr_cli import flwr_json
+from _flwr_cli import flwr_json, wait_for_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -199,10 +199,7 @@ def test_bgmd_on_three_supernodes_with_one_byzantine(tmp_path):
         assert len(dep.pids) == 7  # SuperLink, 3 SuperNodes, 3 executors
         env = deploy.deployment_env(run_dir, dep.flwr_home)
         run_id = flwr_json(["run", ".", dep.connection, "--format", "json", "--run-config", overrides], env)["run-id"]
-        status, deadline = "", time.monotonic() + 600
-        while not status.startswith("finished") and time.monotonic() < deadline:
-            time.sleep(3)
-            status = flwr_json(["ls", dep.connection, "--run-id", run_id, "--format", "json"], env)["runs"][0]["status"]
+        status = wait_for_run(run_id, env, 600, connection=(dep.connection,))
         assert status == "finished:completed", (run_dir / "logs" / "superlink.log").read_text()[-5000:]
         results = read_results(out)
         assert [r["round"] for r in results["rounds"]] == [1, 2]

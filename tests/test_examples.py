@@ -10,12 +10,11 @@ import os
 import re
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from _flwr_cli import ROOT, flwr, flwr_env, flwr_json, free_port, pids_with_env, stop  # noqa: F401 - flwr_env: fixture
+from _flwr_cli import ROOT, flwr, flwr_env, flwr_json, free_port, pids_with_env, stop, wait_for_run  # noqa: F401 - flwr_env: fixture
 
 pytestmark = pytest.mark.slow
 
@@ -58,10 +57,7 @@ def run_app(app: Path, env: dict, api: str) -> float:
         ],
         env,
     )["run-id"]
-    status, deadline = "", time.monotonic() + 480
-    while not status.startswith("finished") and time.monotonic() < deadline:
-        time.sleep(5)
-        status = flwr_json(["ls", "--run-id", str(run_id), "--format", "json"], env)["runs"][0]["status"]
+    status = wait_for_run(run_id, env, 480)
     logs = flwr(["log", str(run_id), "--show"], env).stdout
     assert status == "finished:completed", f"{status}\n{logs[-5000:]}"
     accuracy = final_accuracy(logs, api)

@@ -8,7 +8,6 @@ import logging
 import os
 import re
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from flwr.serverapp import strategy as message_flwr
 from flwr.supercore.task_identity import TaskIdentity
 
 from _flower_log import FlowerLog
-from _flwr_cli import ROOT, flwr, flwr_env, flwr_json, free_port, pids_with_env, stop  # noqa: F401 - flwr_env: fixture
+from _flwr_cli import ROOT, flwr, flwr_env, flwr_json, free_port, pids_with_env, stop, wait_for_run  # noqa: F401 - flwr_env: fixture
 from fedrobust.attacks import ATTACKS as REGISTERED
 from fedrobust.attacks import AdversaryView, OmniscientAttack, byzantine_ids, get_attack
 from fedrobust.plugin import Attacked, legacy, message
@@ -474,10 +473,7 @@ def run_app(env, run_config):
         ],
         env,
     )["run-id"]
-    status, deadline = "", time.monotonic() + 480
-    while not status.startswith("finished") and time.monotonic() < deadline:
-        time.sleep(5)
-        status = flwr_json(["ls", "--run-id", str(run_id), "--format", "json"], env)["runs"][0]["status"]
+    status = wait_for_run(run_id, env, 480)
     logs = ANSI.sub("", flwr(["log", str(run_id), "--show"], env).stdout)
     assert status == "finished:completed", f"{status}\n{logs[-5000:]}"
     return logs

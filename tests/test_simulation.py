@@ -6,7 +6,6 @@ Both runs are slow (Ray start-up, actors importing torch); they are marked ``slo
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from fedrobust.core.results import read_results
 from fedrobust.run.build import build_model
 
 from _flwr_cli import flwr_json as _flwr_json, free_port as _free_port, pids_with_env as _pids_with_env, stop as _stop
+from _flwr_cli import wait_for_run as _wait_for_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD_KEYS = {
@@ -68,10 +68,7 @@ def test_flwr_run_dot_completes_offline(tmp_path):
             ],
             env,
         )["run-id"]
-        status, deadline = "", time.monotonic() + 240
-        while not status.startswith("finished") and time.monotonic() < deadline:
-            time.sleep(3)
-            status = _flwr_json(["ls", "--run-id", run_id, "--format", "json"], env)["runs"][0]["status"]
+        status = _wait_for_run(run_id, env, 240)
         log = home / "local-superlink" / "superlink.log"
         assert status == "finished:completed", log.read_text() if log.exists() else status
         results = read_results(out)

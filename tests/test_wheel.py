@@ -15,14 +15,13 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import time
 import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from _flwr_cli import flwr, flwr_json, free_port, pids_with_env, stop
+from _flwr_cli import flwr, flwr_json, free_port, pids_with_env, stop, wait_for_run
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -110,11 +109,7 @@ def test_the_wheel_alone_runs_help_the_demo_and_a_new_app(tmp_path):
         where = {"cwd": work, "executable": venv / "bin" / "flwr"}
         run = flwr_json(["run", "app", "--format", "json", "--federation-config",
                          "num-supernodes=2 client-resources-num-cpus=1"], flwr_env, **where)
-        status, deadline = "", time.monotonic() + 300
-        while not status.startswith("finished") and time.monotonic() < deadline:
-            time.sleep(3)
-            status = flwr_json(["ls", "--run-id", str(run["run-id"]), "--format", "json"], flwr_env,
-                               **where)["runs"][0]["status"]
+        status = wait_for_run(run["run-id"], flwr_env, 300, **where)
         assert status == "finished:completed", flwr(["log", str(run["run-id"]), "--show"], flwr_env,
                                                     **where).stdout[-4000:]
     finally:

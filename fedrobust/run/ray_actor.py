@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import collections
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ray
 from flwr.app import Context, Message
