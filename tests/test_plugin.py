@@ -11,7 +11,6 @@ from flwr.common import Code, EvaluateRes, FitRes, Parameters, Status, ndarrays_
 from flwr.server.strategy import FedAvg as LegacyFedAvg
 from flwr.serverapp.exception import InconsistentMessageReplies
 from flwr.serverapp.strategy import FedAvg as MessageFedAvg
-from flwr.supercore.task_identity import TaskIdentity
 
 from _flower_log import FlowerLog
 from fedrobust.aggregators import coordinate_median
@@ -291,13 +290,7 @@ def test_bgmd_block_draw_is_seeded_by_round():
 
 
 # ------------------------------------------------------------------------------------- Message API
-@pytest.fixture
-def task_identity():
-    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1
-    yield
-    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
-
+# task_identity: the fixture of conftest.py
 
 class _Grid:
     def get_node_ids(self):

@@ -17,7 +17,6 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Error, Message, MetricRec
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
 from flwr.server import strategy as legacy_flwr
 from flwr.serverapp import strategy as message_flwr
-from flwr.supercore.task_identity import TaskIdentity
 
 from _flower_log import FlowerLog
 from _flwr_cli import ROOT, flwr, flwr_env, flwr_json, free_port, pids_with_env, stop, wait_for_run  # noqa: F401 - flwr_env: fixture
@@ -208,13 +207,7 @@ def test_legacy_reply_without_partition_id_is_honest_with_one_warning():
 
 
 # ------------------------------------------------------------------------------------- Message API
-@pytest.fixture
-def task_identity():
-    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1
-    yield
-    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
-
+# task_identity: the fixture of conftest.py
 
 class _Grid:
     def __init__(self, ids=range(101, 101 + NODES)):

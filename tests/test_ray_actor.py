@@ -9,17 +9,11 @@ import sys
 import pytest
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp.client_app import ClientAppException, LoadClientAppError
-from flwr.supercore.task_identity import TaskIdentity
 
 import fedrobust.run.ray_actor as ra
 
 
-@pytest.fixture(autouse=True)
-def _task_identity():  # what Flower asks of a process that builds a message
-    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1
-    yield
-    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
+pytestmark = pytest.mark.usefixtures("task_identity")  # Flower asks it of a process that builds messages
 
 
 def _context():

@@ -8,7 +8,6 @@ import contextlib
 import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
-from flwr.supercore.task_identity import TaskIdentity
 
 import fedrobust.run.ray_actor as ra
 import fedrobust.run.ray_transport as rt
@@ -32,12 +31,7 @@ class _Puts:
         return token, f"ref-{token}"
 
 
-@pytest.fixture(autouse=True)
-def _task_identity():  # what Flower asks of a process that builds an instruction
-    saved = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1
-    yield
-    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = saved
+pytestmark = pytest.mark.usefixtures("task_identity")  # Flower asks it of a process that builds messages
 
 
 def _message(record):
