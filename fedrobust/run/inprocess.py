@@ -19,11 +19,25 @@ the process's own count: a sweep's cells give the same records with one job (eve
 ``--jobs N`` (cores / N each). Torch does not promise the same bits at another thread count
 (whole-vector sums split by thread). ``client-threads = 0`` computes on all of the process's
 threads: faster on a small machine, the same records only at the same thread count.
+
+While a round's clients fit, the previous round's model is evaluated in a thread of its own (the
+legacy API's loop here; the Message API runs Flower's own loop, one step after the other): at the
+default one thread, a 2-core machine's second core takes the evaluation, which otherwise adds to
+every round. The evaluation only reads ``x``, which changes at the next ``aggregate_fit``, after
+the next round's fits; the round's record is closed (checkpoint, ``on_round``, ``after_round``)
+just before it. The records are the same as one step after the other (the same computations at
+the same thread count), and a run stopped or failing during the next round's fits still closes the
+finished round. There is no evaluation thread on a GPU, with ``client-threads = 0``, or when two
+threads of ``client-threads`` do not fit in the caller's torch threads (a sweep job's share of the
+cores). A model of one's own must not draw from torch's global RNG in its evaluation (``eval()``)
+forward: it would draw beside the clients' seeded fits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import torch
@@ -121,6 +135,7 @@ def run_inprocess(
         marked ``"interrupted"`` (:func:`fedrobust.run.interrupt.partial_results`).
     """
     strategies: list[Any] = []
+    threads = torch.get_num_threads()  # the caller's: what the run may use
     with kept_torch_threads(), close_strategies(strategies), catch_interrupt():
         if cfg.client_threads:  # the clients would set it at their first build: the server computes so too
             torch.set_num_threads(cfg.client_threads)
@@ -129,7 +144,7 @@ def run_inprocess(
                 from ..messageapi import run_local
 
                 return run_local(cfg, on_round, after_round, on_strategy=strategies.append, warn=warn)
-            return _run_legacy(cfg, on_round, after_round, strategies.append, warn)
+            return _run_legacy(cfg, on_round, after_round, strategies.append, warn, threads)
         except KeyboardInterrupt:
             raise stop_run(cfg.output, strategies[-1] if strategies else None, {}) from None
 
@@ -140,6 +155,7 @@ def _run_legacy(
     after_round: Callable[[Any, int], None] | None,
     on_strategy: Callable[[Any], None],
     warn: bool,
+    threads: int,
 ) -> dict[str, Any]:
     from .app import make_strategy
 
@@ -149,18 +165,56 @@ def _run_legacy(
     for p in range(cfg.num_clients):
         manager.register(LocalProxy(cfg, p))
     strategy.evaluate(0, None)
-    for rnd in range(1, strategy.rounds_left + 1):  # a resumed run starts after its checkpoint
-        results: list[tuple[ClientProxy, FitRes]] = []
-        failures: list[tuple[ClientProxy, FitRes] | BaseException] = []
-        for proxy, ins in strategy.configure_fit(rnd, None, manager):
-            try:
-                res = proxy.fit(ins, None, rnd)
-            except Exception as err:  # noqa: BLE001 - a failing client is a round failure, as in Flower
-                failures.append(err)
-                continue
-            (results if res.status.code == Code.OK else failures).append((proxy, res))
-        strategy.aggregate_fit(rnd, results, failures)
-        strategy.evaluate(rnd, None)
+    last = strategy.rounds_left  # a resumed run starts after its checkpoint
+    pending: tuple[int, Future] | None = None  # the last aggregated round, its model being evaluated
+
+    def close(rnd: int, measured: tuple[float | None, float | None, float]) -> None:
+        strategy.close_round(rnd, measured)
         if after_round is not None:
             after_round(strategy, rnd)
+
+    with _evaluation_thread(cfg, threads) as evaluator:
+        try:
+            for rnd in range(1, last + 1):
+                results: list[tuple[ClientProxy, FitRes]] = []
+                failures: list[tuple[ClientProxy, FitRes] | BaseException] = []
+                for proxy, ins in strategy.configure_fit(rnd, None, manager):
+                    try:
+                        res = proxy.fit(ins, None, rnd)
+                    except Exception as err:  # noqa: BLE001 - a failing client is a round failure, as in Flower
+                        failures.append(err)
+                        continue
+                    (results if res.status.code == Code.OK else failures).append((proxy, res))
+                if pending is not None:  # the last round's evaluation ran while these clients fit
+                    (done, future), pending = pending, None
+                    close(done, future.result())
+                strategy.aggregate_fit(rnd, results, failures)
+                if evaluator is None or rnd == last:
+                    strategy.evaluate(rnd, None)
+                    if after_round is not None:
+                        after_round(strategy, rnd)
+                else:  # x stays this round's model until the next aggregate_fit, after the next fits
+                    pending = (rnd, evaluator.submit(strategy.measure))
+        except BaseException:
+            if pending is not None:  # a finished round keeps its record, as it would have without the overlap
+                with contextlib.suppress(Exception):
+                    close(pending[0], pending[1].result())
+            raise
     return strategy.results()
+
+
+@contextlib.contextmanager
+def _evaluation_thread(cfg: RunConfig, threads: int) -> Iterator[ThreadPoolExecutor | None]:
+    """A thread that evaluates a round's model while the next round's clients fit (None: no overlap).
+
+    The evaluation runs at the run's torch threads (``client-threads``), as it would in the main
+    thread: the same bits. There is a thread for it on a CPU run whose clients and evaluation,
+    side by side, stay within the caller's torch threads (2 x ``client-threads`` <= ``threads``, the
+    count before the run: the second core of a 2-core machine at the default 1); otherwise they would
+    only compete for the same cores.
+    """
+    if cfg.torch_device().type != "cpu" or not 0 < 2 * cfg.client_threads <= threads:
+        yield None
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedrobust-evaluate") as pool:
+        yield pool

@@ -17,7 +17,9 @@ Each round a :class:`VectorStrategy`
 
 A round's ``round_seconds`` runs from the moment its clients are known to its evaluation; the
 time from the strategy's construction to round 1's start (the nodes connecting, Ray's actors
-starting) is recorded once, as the results' ``startup_seconds``.
+starting) is recorded once, as the results' ``startup_seconds``. Where a round's evaluation runs
+beside the next round's clients (the in-process engine), that round's seconds start only when
+the previous round's evaluation ended: the rounds' seconds still add up to the time the rounds took.
 
 Reliability rules of the loop (see docs/reliability.md):
 
@@ -170,6 +172,7 @@ class VectorStrategy(Strategy):
         self.startup_seconds: float | None = None
         self.warnings: list[str] = []  # the run's config warnings, for the results (set by the App)
         self.records: list[RoundRecord] = []
+        self._measured_at: float | None = None  # when the last closed round's (or x0's) evaluation ended
         self.initial: dict[str, float] = {}
         # Further metrics of the initial model, merged into initial (set by the App: the validation
         # split's val_accuracy and val_loss); None: none.
@@ -488,10 +491,30 @@ class VectorStrategy(Strategy):
         self._check_running()
         if self.round_offset and server_round == 0:  # a resumed run: the initial model was evaluated before
             return None
-        server_round += self.round_offset
+        return self.close_round(server_round, self.measure())
+
+    def measure(self) -> tuple[float | None, float | None, float]:
+        """The test loss and accuracy of ``x`` now (None without ``evaluate_fn``), and when they
+        were measured (``time.perf_counter()``): what :meth:`close_round` takes.
+
+        It only reads ``x``. The in-process engine runs it in a thread of its own while the next
+        round's clients fit (:func:`fedrobust.run.inprocess.run_inprocess`).
+        """
         loss = accuracy = None
         if self.evaluate_fn is not None:
             loss, accuracy = (float(v) for v in self.evaluate_fn(self.x))
+        return loss, accuracy, time.perf_counter()
+
+    def close_round(
+        self, server_round: int, measured: tuple[float | None, float | None, float]
+    ) -> tuple[float, dict[str, Scalar]] | None:
+        """Close round ``server_round``'s record with :meth:`measure`'s output for the model it
+        left, as :meth:`evaluate` does (round 0: the initial model). A stopped strategy still
+        closes it: the round finished before the stop."""
+        if self.round_offset and server_round == 0:
+            return None
+        server_round += self.round_offset
+        loss, accuracy, measured_at = measured
         if server_round == 0:
             self.initial = {"accuracy": accuracy, "loss": loss}
             if self.initial_metrics_fn is not None:
@@ -501,10 +524,12 @@ class VectorStrategy(Strategy):
         elif server_round in self._open:
             started, record = self._open.pop(server_round)
             record.accuracy, record.loss = accuracy, loss
-            record.round_seconds = time.perf_counter() - started
+            # From the round's start, or from the previous evaluation's end where it ran beside this round.
+            record.round_seconds = measured_at - max(started, self._measured_at or started)
             self.records.append(record)
             if self.on_round is not None:
                 self.on_round(record)
+        self._measured_at = measured_at
         return None if loss is None else (loss, {"accuracy": accuracy})
 
     def stop(self) -> None:
