@@ -52,7 +52,7 @@ from fedrobust.core.threads import kept_torch_threads
 from fedrobust.core.rng import seeded_global_rng
 from fedrobust.models import flat_grad, flat_params, get_model, set_flat_params
 from fedrobust.run.build import client_indices, load_splits
-from fedrobust.run.inprocess import run_inprocess
+from fedrobust.run.inprocess import EVALUATION_THREAD, run_inprocess
 from fedrobust.run.simulation import local_actors
 
 DEFAULT_SIZES = "mlp:10,mlp:100,lenet:10"
@@ -130,7 +130,8 @@ def timed(spent: dict[str, float], label: str, owner: type, method: str, calls: 
             return original(*args, **kwargs)
         finally:
             took = time.perf_counter() - t
-            key = label if threading.current_thread() is threading.main_thread() else f"{label} {BESIDE}"
+            beside = threading.current_thread().name.startswith(EVALUATION_THREAD)  # the in-process engine's
+            key = f"{label} {BESIDE}" if beside else label
             spent[key] = spent.get(key, 0.0) + took
             if calls is not None:
                 calls.append(took)

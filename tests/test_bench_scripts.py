@@ -93,6 +93,9 @@ def test_bench_engines_compares_the_plain_loop_with_the_in_process_engine():
         assert float(row.split("|")[-2]) < 1e-6  # the same final model as the plain loop, up to summation order
     row = next(line for line in out.splitlines() if line.startswith("| plain torch loop, 1 thread |"))
     assert float(row.split("|")[-2].split()[0]) < 1e-6  # the defaults' model, from plain torch at their thread count
+    defaults, all_threads = [line for line in out.splitlines() if line.startswith("| in-process, per round (mean s) |")]
+    # round 1's evaluation ran beside round 2's clients at the defaults (2 x 1 thread), not at client-threads 0
+    assert "evaluation beside the next round's fits" in defaults and "beside" not in all_threads
     assert "mlp/2: in-process ≤ 1.3x plain per round:" in out
     assert "mlp/2: in-process ≤ 1.3x plain at its own 1 thread(s) per round:" in out
     assert "mlp/2: in-process, client-threads 0 ≤ 1.3x plain per round:" in out

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fedrobust.config import RunConfig
-from fedrobust.run.inprocess import LocalProxy, run_inprocess
+from fedrobust.run.inprocess import EVALUATION_THREAD, LocalProxy, run_inprocess
 from fedrobust.run.interrupt import Interrupted
 from fedrobust.strategies.base import VectorStrategy
 
@@ -58,7 +58,7 @@ def test_the_overlapped_run_gives_the_records_of_the_sequential_one(monkeypatch,
     alone, alone_where, alone_seen = _observed_run(monkeypatch, _cfg())
     main = threading.main_thread().name
     # x0 and the last round in the main thread, rounds 1 .. R-1 beside the next round's clients
-    assert where[0] == where[-1] == main and all(w.startswith("fedrobust-evaluate") for w in where[1:-1])
+    assert where[0] == where[-1] == main and all(w.startswith(EVALUATION_THREAD) for w in where[1:-1])
     assert len(where) == ROUNDS + 1 and set(alone_where) == {main}
     assert _records(doc) == _records(alone) and doc["initial"] == alone["initial"]
     assert [r["round"] for r in doc["rounds"]] == list(range(1, ROUNDS + 1))

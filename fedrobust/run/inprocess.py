@@ -65,7 +65,10 @@ from ..core.threads import kept_torch_threads
 from .interrupt import catch_interrupt, close_strategies, stop_run
 from ..core.results import RoundRecord
 
-__all__ = ["LocalProxy", "run_inprocess"]
+__all__ = ["EVALUATION_THREAD", "LocalProxy", "run_inprocess"]
+
+#: The name (prefix) of the thread that evaluates a round's model beside the next round's clients.
+EVALUATION_THREAD = "fedrobust-evaluate"
 
 
 class LocalProxy(ClientProxy):
@@ -216,5 +219,5 @@ def _evaluation_thread(cfg: RunConfig, threads: int) -> Iterator[ThreadPoolExecu
     if cfg.torch_device().type != "cpu" or not 0 < 2 * cfg.client_threads <= threads:
         yield None
         return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedrobust-evaluate") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=EVALUATION_THREAD) as pool:
         yield pool
