@@ -119,3 +119,20 @@ def test_a_failing_evaluation_beside_the_fits_fails_the_run(monkeypatch, threads
     monkeypatch.setattr(VectorStrategy, "measure", failing)
     with pytest.raises(RuntimeError, match="evaluation broke"):
         run_inprocess(_cfg(), warn=False)
+
+
+def test_a_strategy_with_an_evaluate_of_its_own_gets_it_called_every_round(monkeypatch, threads):
+    threads(2)
+    from fedrobust.strategies import STRATEGIES
+
+    calls = []
+    base = STRATEGIES["mean-sgd"]
+
+    class Own(base):
+        def evaluate(self, server_round, parameters):
+            calls.append(server_round)
+            return super().evaluate(server_round, parameters)
+
+    monkeypatch.setitem(STRATEGIES._classes, "mean-sgd", Own)  # the table of built-in classes, for this test
+    _, where, _ = _observed_run(monkeypatch, _cfg())
+    assert calls == list(range(ROUNDS + 1)) and set(where) == {threading.main_thread().name}

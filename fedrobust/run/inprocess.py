@@ -27,9 +27,9 @@ every round. The evaluation only reads ``x``, which changes at the next ``aggreg
 the next round's fits; the round's record is closed (checkpoint, ``on_round``, ``after_round``)
 just before it. The records are the same as one step after the other (the same computations at
 the same thread count), and a run stopped or failing during the next round's fits still closes the
-finished round. There is no evaluation thread on a GPU, with ``client-threads = 0``, or when two
+finished round. There is no evaluation thread on a GPU, with ``client-threads = 0``, when two
 threads of ``client-threads`` do not fit in the caller's torch threads (a sweep job's share of the
-cores). A model of one's own must not draw from torch's global RNG in its evaluation (``eval()``)
+cores), or for a strategy with an ``evaluate`` of its own. A model of one's own must not draw from torch's global RNG in its evaluation (``eval()``)
 forward: it would draw beside the clients' seeded fits.
 """
 
@@ -176,7 +176,7 @@ def _run_legacy(
         if after_round is not None:
             after_round(strategy, rnd)
 
-    with _evaluation_thread(cfg, threads) as evaluator:
+    with _evaluation_thread(cfg, threads, strategy) as evaluator:
         try:
             for rnd in range(1, last + 1):
                 results: list[tuple[ClientProxy, FitRes]] = []
@@ -207,16 +207,20 @@ def _run_legacy(
 
 
 @contextlib.contextmanager
-def _evaluation_thread(cfg: RunConfig, threads: int) -> Iterator[ThreadPoolExecutor | None]:
+def _evaluation_thread(cfg: RunConfig, threads: int, strategy: Any) -> Iterator[ThreadPoolExecutor | None]:
     """A thread that evaluates a round's model while the next round's clients fit (None: no overlap).
 
     The evaluation runs at the run's torch threads (``client-threads``), as it would in the main
     thread: the same bits. There is a thread for it on a CPU run whose clients and evaluation,
     side by side, stay within the caller's torch threads (2 x ``client-threads`` <= ``threads``, the
     count before the run: the second core of a 2-core machine at the default 1); otherwise they would
-    only compete for the same cores.
+    only compete for the same cores. A strategy with an ``evaluate`` of its own (an extension's) gets
+    it called as before, one step after the other.
     """
-    if cfg.torch_device().type != "cpu" or not 0 < 2 * cfg.client_threads <= threads:
+    from ..strategies.base import VectorStrategy
+
+    own_evaluate = type(strategy).evaluate is not VectorStrategy.evaluate
+    if own_evaluate or cfg.torch_device().type != "cpu" or not 0 < 2 * cfg.client_threads <= threads:
         yield None
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=EVALUATION_THREAD) as pool:
