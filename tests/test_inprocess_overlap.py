@@ -2,6 +2,7 @@
 clients fit: the same records, rounds and model as one after the other, and a finished round keeps
 its record when the run stops or fails during the next one."""
 
+import sys
 import threading
 import time
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from fedrobust.config import RunConfig
+from fedrobust.run import inprocess
 from fedrobust.run.inprocess import EVALUATION_THREAD, LocalProxy, run_inprocess
 from fedrobust.run.interrupt import Interrupted
 from fedrobust.strategies.base import VectorStrategy
@@ -136,3 +138,25 @@ def test_a_strategy_with_an_evaluate_of_its_own_gets_it_called_every_round(monke
     monkeypatch.setitem(STRATEGIES._classes, "mean-sgd", Own)  # the table of built-in classes, for this test
     _, where, _ = _observed_run(monkeypatch, _cfg())
     assert calls == list(range(ROUNDS + 1)) and set(where) == {threading.main_thread().name}
+
+
+def test_a_stop_while_waiting_for_the_evaluation_keeps_the_finished_round(monkeypatch, threads):
+    """Ctrl-C in the main thread's wait for round 2's evaluation (after round 3's fits): round 2 is
+    closed on the way out, as it was closed before round 3 began one step after the other."""
+    from concurrent.futures import Future
+
+    threads(2)
+    result = Future.result
+    waits = []
+
+    def interrupted(self, timeout=None):
+        if sys._getframe(1).f_code.co_filename == inprocess.__file__:  # the engine's waits, not the partition queries'
+            waits.append(1)
+            if len(waits) == 2:  # round 2's evaluation, waited for after round 3's fits
+                raise KeyboardInterrupt
+        return result(self, timeout)
+
+    monkeypatch.setattr(Future, "result", interrupted)
+    with pytest.raises(Interrupted) as caught:
+        run_inprocess(_cfg(), warn=False)
+    assert [r["round"] for r in caught.value.results["rounds"]] == [1, 2]

@@ -189,8 +189,9 @@ def _run_legacy(
                         continue
                     (results if res.status.code == Code.OK else failures).append((proxy, res))
                 if pending is not None:  # the last round's evaluation ran while these clients fit
-                    (done, future), pending = pending, None
-                    close(done, future.result())
+                    measured = pending[1].result()  # (a Ctrl-C in this wait: closed on the way out)
+                    done, pending = pending[0], None
+                    close(done, measured)
                 strategy.aggregate_fit(rnd, results, failures)
                 if evaluator is None or rnd == last:
                     strategy.evaluate(rnd, None)
