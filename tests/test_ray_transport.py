@@ -181,3 +181,47 @@ def test_the_workers_of_a_private_ray_import_from_the_drivers_in_memory_path(tmp
         assert ray.get(probe.remote(), timeout=120) == 42
     finally:
         ray.shutdown()
+
+
+@pytest.mark.slow
+def test_a_private_rays_monitor_is_ended_before_ray_shuts_down(monkeypatch):
+    """Ray's own shutdown waits a second for the monitor, which tries to report its end to the
+    GCS already stopped; the backend ends it first."""
+    import ray
+    from ray._private import worker
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    if ray.is_initialized():
+        ray.shutdown()
+    backend = _backend_without_init()
+    backend.pool = None
+    backend.init_ray({"init_args": {"logging_level": "ERROR", "num_cpus": 1}})
+    monitor = [info.process for info in worker._global_node.all_processes["monitor"]]
+    at_shutdown = []
+    shutdown = ray.shutdown
+
+    def observed(*args, **kwargs):
+        at_shutdown.append([p.poll() for p in monitor])
+        return shutdown(*args, **kwargs)
+
+    monkeypatch.setattr(ray, "shutdown", observed)
+    assert backend.private and len(monitor) == 1 and monitor[0].poll() is None
+    backend.terminate()
+    assert len(at_shutdown) == 1 and all(code is not None for code in at_shutdown[0])  # ended before the shutdown
+    assert not ray.is_initialized()
+
+
+def test_an_attached_backend_leaves_the_clusters_monitor_alone(monkeypatch):
+    monkeypatch.setattr(rt, "end_monitor", lambda: pytest.fail("a cluster's monitor is not this run's"))
+    monkeypatch.setattr(rt.ray, "shutdown", lambda: None)
+    backend = _backend_without_init()
+    backend.pool = None
+    assert not backend.private  # init_ray attached (or never ran)
+    backend.terminate()
+
+
+def test_end_monitor_does_nothing_without_a_private_ray(monkeypatch):
+    from ray._private import worker
+
+    monkeypatch.setattr(worker, "_global_node", None)
+    assert rt.end_monitor() is False

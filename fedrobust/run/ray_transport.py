@@ -15,8 +15,10 @@ clients and the records are the same. Replies travel as before (each one is diff
 
 The same backend starts a private Ray instance without Flower's job ``runtime_env``, so that the
 client actors start in the workers Ray has ready (:class:`SharedParametersBackend`), and its
-actors are fedrobust's (:mod:`fedrobust.run.ray_actor`), which import only what a client needs.
-Where the installed Flower does not have these parts as expected, nothing is changed.
+actors are fedrobust's (:mod:`fedrobust.run.ray_actor`), which import only what a client needs,
+and it ends that instance's autoscaler monitor before ``ray.shutdown()`` (:func:`end_monitor`:
+a second less at every run's end). Where the installed Flower does not have these parts as
+expected, nothing is changed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import copy
 import inspect
 import logging
 import os
+import subprocess
 import sys
 import threading
 import uuid
@@ -110,6 +113,9 @@ class SharedParametersBackend(raybackend.RayBackend):
     ``RAY_ADDRESS`` environment variable) gets Flower's ``runtime_env``.
     """
 
+    #: Whether :meth:`init_ray` started a private Ray instance (False: it attached to one).
+    private = False
+
     def init_ray(self, backend_config: Any) -> None:
         init_args = dict(backend_config.get(self.init_args_key) or {})
         if ray.is_initialized() or "address" in init_args or os.environ.get("RAY_ADDRESS"):  # an attach
@@ -119,6 +125,14 @@ class SharedParametersBackend(raybackend.RayBackend):
         # The driver's sys.path, then the PYTHONPATH it had: the value Flower's init_ray gives it.
         os.environ["PYTHONPATH"] = os.pathsep.join([*sys.path, *filter(None, [os.environ.get("PYTHONPATH")])])
         ray.init(**init_args)
+        self.private = True
+
+    def terminate(self) -> None:
+        """Flower's ``terminate`` (the actors, then ``ray.shutdown()``); a private instance's
+        autoscaler monitor is ended first (:func:`end_monitor`)."""
+        if self.private:
+            end_monitor()
+        super().terminate()
 
     def build(self, app_fn: Any) -> None:
         self.pool = BasicActorPool(
@@ -148,6 +162,32 @@ class SharedParametersBackend(raybackend.RayBackend):
             raise
 
 
+def end_monitor() -> bool:
+    """End this process's private Ray instance's autoscaler monitor now; True when one was running.
+
+    ``ray.shutdown()`` stops the GCS first, then sends the monitor SIGTERM; the monitor's handler
+    reports its own end to the GCS, which is gone by then, and Ray kills it after a grace of one
+    second (Ray 2.55's ``Node._kill_process_impl``): a second at the end of every run. A private
+    instance has no autoscaler to keep, so the monitor gets now what Ray gives it after the grace
+    (SIGKILL), and ``ray.shutdown()`` then skips it as already ended. This reads Ray's private
+    node object; where that is not as expected it does nothing.
+    """
+    try:
+        from ray._private import ray_constants, worker
+
+        infos = list(worker._global_node.all_processes.get(ray_constants.PROCESS_TYPE_MONITOR, []))
+        processes = [info.process for info in infos]
+    except Exception:  # noqa: BLE001 - Ray's internals moved: its own shutdown, a second slower
+        return False
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
+        process.kill()
+    for process in running:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+    return bool(running)
+
+
 def flower_parts_as_expected() -> bool:
     """Whether Flower's Ray backend and actor pool are the ones this module was written against."""
     backend = raybackend.RayBackend
@@ -155,6 +195,7 @@ def flower_parts_as_expected() -> bool:
         backend.init_ray: ["self", "backend_config"],
         backend.build: ["self", "app_fn"],
         backend.process_message: ["self", "message", "context"],
+        backend.terminate: ["self"],
         BasicActorPool.__init__: ["self", "actor_type", "client_resources", "actor_kwargs"],
         BasicActorPool.submit: ["self", "actor_fn", "job"],
         BasicActorPool.fetch_result_and_return_actor_to_pool: ["self", "future"],
