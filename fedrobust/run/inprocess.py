@@ -29,8 +29,9 @@ just before it. The records are the same as one step after the other (the same c
 the same thread count), and a run stopped or failing during the next round's fits still closes the
 finished round. There is no evaluation thread on a GPU, with ``client-threads = 0``, when two
 threads of ``client-threads`` do not fit in the caller's torch threads (a sweep job's share of the
-cores), or for a strategy with an ``evaluate`` of its own. A model of one's own must not draw from torch's global RNG in its evaluation (``eval()``)
-forward: it would draw beside the clients' seeded fits.
+cores), or for a strategy with an ``evaluate`` of its own. A model of one's own must not draw
+from torch's global RNG in its evaluation (``eval()``) forward: it would draw beside the clients'
+seeded fits.
 """
 
 from __future__ import annotations
