@@ -39,8 +39,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import threading
 import statistics
+import threading
 import time
 
 import torch
@@ -57,9 +57,10 @@ from fedrobust.run.simulation import local_actors
 
 DEFAULT_SIZES = "mlp:10,mlp:100,lenet:10"
 ALL_THREADS = "inprocess, client-threads 0"
-BESIDE = "beside the next round's fits"  # a phase that ran in the in-process engine's evaluation thread
 """The in-process engine on all of the process's threads, as the plain loop (the default,
 ``client-threads = 1``, computes a run as a Ray actor does: one thread, the same bits)."""
+BESIDE = "beside the next round's fits"
+"""The label's suffix of a phase that ran in the in-process engine's evaluation thread."""
 
 
 def config(model: str, clients: int, rounds: int, device: str = "cpu") -> RunConfig:
