@@ -9,6 +9,7 @@ import time
 import pytest
 import torch
 
+from _records import untimed
 from fedrobust.config import RunConfig
 from fedrobust.run import inprocess
 from fedrobust.run.inprocess import EVALUATION_THREAD, LocalProxy, run_inprocess
@@ -33,7 +34,7 @@ def _cfg(**keys) -> RunConfig:
 
 
 def _records(doc: dict) -> list[dict]:
-    return [{k: v for k, v in r.items() if "seconds" not in k} for r in doc["rounds"]]
+    return untimed(doc["rounds"])
 
 
 def _observed_run(monkeypatch, cfg: RunConfig) -> tuple[dict, list[str], list[tuple]]:

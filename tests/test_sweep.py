@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from _records import untimed
 from fedrobust import grids, sweep
 from fedrobust.cli import main
 from fedrobust.config import ConfigError, RunConfig
@@ -345,8 +346,7 @@ def test_parallel_jobs_write_the_same_records_in_the_same_order_as_one_job(tmp_p
     grid = {**GRID, "attack": "alie", "byzantine-fraction": 0.34, "num-clients": 3, "clients-per-round": 3}
 
     def records(folder):
-        return [(r["cell"], r["num_classes"], [{k: v for k, v in x.items() if "seconds" not in k}
-                                              for x in r["results"]["rounds"]]) for r in read_sweep(folder)]
+        return [(r["cell"], r["num_classes"], untimed(r["results"]["rounds"])) for r in read_sweep(folder)]
 
     one = run_sweep(grid, tmp_path / "one", run_cell=ENGINES["inprocess"], progress=False)
     two = run_sweep(grid, tmp_path / "two", run_cell=ENGINES["inprocess"], progress=False, jobs=2)

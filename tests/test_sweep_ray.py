@@ -3,6 +3,7 @@
 import ray
 import pytest
 
+from _records import untimed
 from fedrobust.experiments.sweep import ENGINES, read_sweep, run_sweep
 from fedrobust.run import ray_head
 
@@ -14,8 +15,7 @@ GRID = {"strategy": ["mean-sgd", "gmd"], "dataset": "digits", "num-clients": 3, 
 
 def rounds_of(folder):
     """Each record's cell and per-round numbers, without the clocks."""
-    return [(r["cell"], r["config"], [{k: v for k, v in x.items() if "seconds" not in k} for x in r["results"]["rounds"]])
-            for r in read_sweep(folder)]
+    return [(r["cell"], r["config"], untimed(r["results"]["rounds"])) for r in read_sweep(folder)]
 
 
 def test_a_ray_engine_sweep_starts_one_head_for_all_its_cells_and_stops_it(tmp_path, monkeypatch):
