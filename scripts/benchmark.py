@@ -8,7 +8,7 @@ gives test accuracy there: the worst case over attacks per ψ × heterogeneity, 
 achieved it, the chosen values, and one heatmap per strategy.
 
 Default: the shipped grid ``benchmark`` (``fedrobust/grids/benchmark.toml``: 196 runs of 15 rounds on mnist5k / mlp, 10 clients,
-in process; about 35 minutes on 2 CPU cores). ``--full``: ``benchmark-full``
+in process; about 8 minutes on 2 CPU cores). ``--full``: ``benchmark-full``
 (4,680 runs: 10 strategies, 6 attacks, 3 partitions, lr and worker momentum tuned, 3 seeds, 40
 rounds; for a bigger machine, with ``--device cuda`` on a GPU). The sweep resumes where it stopped
 when rerun with the same ``--output``. The report lands in ``OUTPUT/report``; ``--publish DIR``
