@@ -1,13 +1,15 @@
 """A round's parameters put into Ray's object store once (fedrobust.run.ray_transport): the
 instruction is copied with references in place of its large arrays, the original and the records
-other messages share are left as they are, an actor gets the same bytes back, and a simulation
-through it gives the records of Flower's own backend."""
+other messages share are left as they are, an actor gets the same bytes back; a reply's large
+arrays go back out of band and are the same bytes at the driver; and a simulation through it
+gives the records of Flower's own backend."""
 
 import contextlib
+import pickle
 
 import numpy as np
 import pytest
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Error, Message, RecordDict
 
 import fedrobust.run.ray_actor as ra
 import fedrobust.run.ray_transport as rt
@@ -86,6 +88,45 @@ def test_a_message_without_large_arrays_travels_as_it_is():
     assert rt.lighten(message, _Puts()) == (message, ([], {}))
 
 
+def _context(record):
+    return Context(run_id=1, node_id=1, node_config={}, state=RecordDict({"momentum": record}), run_config={})
+
+
+def _pickled(*objects):
+    """``objects`` pickled as Ray pickles them (protocol 5): the pickle and its out-of-band buffers."""
+    buffers = []
+    return pickle.dumps(objects, protocol=5, buffer_callback=buffers.append), buffers
+
+
+def test_a_replys_large_arrays_go_out_of_band_and_are_the_same_bytes_at_the_driver():
+    reply, context = _message(ArrayRecord({"w": Array(BIG), "b": Array(SMALL)})), _context(ArrayRecord({"m": Array(BIG)}))
+    w, b, m = reply.content["arrays"]["w"].data, reply.content["arrays"]["b"].data, context.state["momentum"]["m"].data
+    in_pickle, buffers = _pickled(reply, context)
+    assert not buffers and len(in_pickle) > 2 * len(w)  # bytes are copied into the pickle
+
+    ra.out_of_band(reply, context)  # in the actor
+    sent = reply.content["arrays"]["w"].data
+    assert isinstance(sent, np.ndarray) and sent.base is w  # a view of the reply's bytes, not a copy
+    assert context.state["momentum"]["m"].data.base is m
+    assert reply.content["arrays"]["b"].data is b  # a small array stays in the pickle
+    out_of_band, buffers = _pickled(reply, context)
+    assert sorted(len(buffer.raw()) for buffer in buffers) == [len(w), len(m)] and len(out_of_band) < rt.MIN_SHARED_BYTES
+
+    got, got_context = pickle.loads(out_of_band, buffers=buffers)  # at the driver
+    rt.in_band(got, got_context)
+    arrays = got.content["arrays"]
+    assert type(arrays["w"].data) is bytes and arrays["w"].data == w and arrays["b"].data == b
+    assert type(got_context.state["momentum"]["m"].data) is bytes and got_context.state["momentum"]["m"].data == m
+    assert np.array_equal(arrays["w"].numpy(), BIG) and got.content["config"]["lr"] == 0.1
+
+
+def test_an_error_reply_goes_back_as_it_is():
+    error = Message(Error(code=0, reason="the client failed"), reply_to=_message(ArrayRecord({"w": Array(BIG)})))
+    context = _context(ArrayRecord({"m": Array(BIG)}))
+    ra.out_of_band(error, context)
+    assert type(context.state["momentum"]["m"].data) is bytes and error.error.reason == "the client failed"
+
+
 def test_the_backend_is_swapped_within_the_block_and_restored_after():
     original = rt.raybackend.RayBackend
     with rt.shared_parameters() as used:
@@ -107,8 +148,18 @@ def test_a_simulation_gives_the_records_of_flowers_own_backend(monkeypatch):
         return get(self, data, *rest)
 
     monkeypatch.setattr(rt._Puts, "get", counted)
+    back = []
+    in_band = rt.in_band
+
+    def received(reply, context):
+        back.extend(len(a.data) for r in reply.content.array_records.values() for a in r.values()
+                    if isinstance(a.data, np.ndarray))
+        in_band(reply, context)
+
+    monkeypatch.setattr(rt, "in_band", received)
     shared = simulate(cfg, warn=False)
     assert puts and min(puts) >= rt.MIN_SHARED_BYTES  # the instructions went through the shared objects
+    assert back and min(back) >= rt.MIN_SHARED_BYTES  # and the replies came back out of band
 
     @contextlib.contextmanager
     def flowers():

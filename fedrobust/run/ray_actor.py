@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import ray
-from flwr.app import Context, Message
+from flwr.app import Context, Message, RecordDict
 from flwr.clientapp.client_app import ClientApp, ClientAppException, LoadClientAppError
 
 log = logging.getLogger(__name__)
+
+#: Arrays smaller than this (bytes) travel inside their message's pickle, as Flower sends them;
+#: larger ones of an instruction as shared objects (:mod:`fedrobust.run.ray_transport`), of a
+#: reply out of band (:func:`out_of_band`).
+MIN_SHARED_BYTES = 1 << 16
 
 #: Payloads the driver keeps in the object store, and each actor keeps copied out: those of the
 #: largest instruction seen, this many times over (the round's, and the one before it).
@@ -66,6 +72,39 @@ def restore(message: Message, shared: Shared, payloads: _Kept) -> Message:
     return message
 
 
+def _large_arrays(*records: RecordDict) -> Iterator[Any]:
+    for record_dict in records:
+        for record in record_dict.array_records.values():
+            for array in record.values():
+                yield array
+
+
+def out_of_band(reply: Message, context: Context) -> None:
+    """Give the large arrays of ``reply`` and of ``context.state`` NumPy views of their ``bytes``
+    (in the actor, before Ray pickles them back to the driver; :func:`in_band` undoes it there).
+
+    Ray pickles with protocol 5: a NumPy array's buffer goes into the object store out of band,
+    in one copy, where ``bytes`` are copied into the pickle first and out of it again at the
+    driver (a 3.2 MB reply: about 10 ms against 4-5 ms on 2 cores). The bytes are the same; the
+    array's other fields, and any identifier Flower cached for it, are left as they are.
+    """
+    if reply.has_error() or not reply.has_content():
+        return
+    for array in _large_arrays(reply.content, context.state):
+        if isinstance(array.data, bytes) and len(array.data) >= MIN_SHARED_BYTES:
+            array.__dict__["data"] = np.frombuffer(array.data, dtype=np.uint8)
+
+
+def in_band(reply: Message, context: Context) -> None:
+    """Turn the arrays :func:`out_of_band` sent as NumPy views back into ``bytes`` (at the driver:
+    a copy out of the object store, whose read-only buffer Ray lends only while it is referenced)."""
+    if reply.has_error() or not reply.has_content():
+        return
+    for array in _large_arrays(reply.content, context.state):
+        if isinstance(array.data, np.ndarray):
+            array.__dict__["data"] = array.data.tobytes()
+
+
 def run_client_app(
     client_app_fn: Callable[[], ClientApp], message: Message, cid: str, context: Context
 ) -> tuple[str, Message, Context]:
@@ -88,8 +127,9 @@ def run_client_app(
 class SharedParametersActor:
     """A client actor whose instructions may come with shared payloads (:func:`restore`).
 
-    It has the methods Flower's actor pool calls: ``run`` (:func:`run_client_app`) and
-    ``terminate``; and ``run_shared``, which restores the payloads first.
+    It has the methods Flower's actor pool calls: ``run`` (:func:`run_client_app`, whose reply
+    goes back :func:`out_of_band`) and ``terminate``; and ``run_shared``, which restores the
+    payloads first.
     """
 
     def __init__(self, on_actor_init_fn: Callable[[], None] | None = None) -> None:
@@ -98,10 +138,12 @@ class SharedParametersActor:
         self.payloads = actor_payloads()
 
     def run(self, client_app_fn: Any, message: Message, cid: str, context: Context):
-        return run_client_app(client_app_fn, message, cid, context)
+        cid, reply, context = run_client_app(client_app_fn, message, cid, context)
+        out_of_band(reply, context)
+        return cid, reply, context
 
     def run_shared(self, client_app_fn: Any, message: Message, cid: str, context: Context, shared: Shared):
-        return run_client_app(client_app_fn, restore(message, shared, self.payloads), cid, context)
+        return self.run(client_app_fn, restore(message, shared, self.payloads), cid, context)
 
     def terminate(self) -> None:
         log.debug("Terminating a client actor")

@@ -11,7 +11,10 @@ copies a payload out once. Both keep payloads up to
 :data:`~fedrobust.run.ray_actor.KEPT_INSTRUCTIONS` times the largest
 instruction's shared bytes (the round's model and the one before it), however many arrays a
 model has. The instruction an actor's ClientApp gets has the same bytes as before, so the
-clients and the records are the same. Replies travel as before (each one is different).
+clients and the records are the same. Each reply is different: its large arrays travel out of
+band instead, as NumPy views of their bytes that Ray copies into the object store once
+(:func:`~fedrobust.run.ray_actor.out_of_band`), and are bytes again when the driver gets them
+(:func:`~fedrobust.run.ray_actor.in_band`), so the server reads the same bytes.
 
 The same backend starts a private Ray instance without Flower's job ``runtime_env``, so that the
 client actors start in the workers Ray has ready (:class:`SharedParametersBackend`), and its
@@ -42,12 +45,9 @@ from flwr.common.constant import PARTITION_ID_KEY
 from flwr.server.superlink.fleet.vce.backend import raybackend
 from flwr.simulation.ray_transport.ray_actor import BasicActorPool, VirtualClientEngineActor
 
-from .ray_actor import Shared, SharedParametersActor, _Kept
+from .ray_actor import MIN_SHARED_BYTES, Shared, SharedParametersActor, _Kept, in_band
 
 log = logging.getLogger(__name__)
-
-#: Arrays smaller than this (bytes) travel inside their message, as Flower sends them.
-MIN_SHARED_BYTES = 1 << 16
 
 
 class _Puts:
@@ -155,11 +155,13 @@ class SharedParametersBackend(raybackend.RayBackend):
                 lambda actor, app_fn, msg, cid, state: actor.run_shared.remote(app_fn, msg, cid, state, shared),
                 (self.app_fn, light, str(partition_id), context),
             )
-            return self.pool.fetch_result_and_return_actor_to_pool(future)
+            reply, context = self.pool.fetch_result_and_return_actor_to_pool(future)
         except Exception:
             if future is not None:
                 self.pool.add_actor_back_to_pool(future)
             raise
+        in_band(reply, context)
+        return reply, context
 
 
 def end_monitor() -> bool:
