@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
-from flwr.common import Code, FitIns, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.common import Code, FitIns, FitRes, Parameters, Status, ndarrays_to_parameters, parameters_to_ndarrays
 
 from fedrobust import app as legacy_app
 from fedrobust import messageapi
 from fedrobust.config import ConfigError, RunConfig
+from fedrobust.core import wire
 from fedrobust.messageapi import LocalGrid, MessageStrategy
 from fedrobust.messageapi.records import (
     MalformedContent,
@@ -87,6 +88,23 @@ def test_train_records_round_trip_keep_the_wire_bytes():
     assert got.num_examples == 17 and got.metrics == {"bytes_sent": 32, "tag": "x", "ok": True}
     assert got.parameters.tensors == res.parameters.tensors
     assert [a.dtype for a in parameters_to_ndarrays(got.parameters)] == [np.float32, np.float32]
+
+
+@pytest.mark.parametrize("encode", [ndarrays_to_parameters, wire.ndarrays_to_parameters], ids=["flower", "fedrobust"])
+def test_a_replys_record_is_flowers_own_for_its_arrays_and_keeps_the_bytes_it_was_given(encode):
+    arrays = [np.arange(6, dtype=np.float32).reshape(2, 3), np.arange(3, dtype=">f4"), np.array(5, dtype=np.int64),
+              np.zeros((0, 4), np.float32), np.asfortranarray(np.ones((2, 3)))]
+    res = FitRes(Status(Code.OK, ""), encode(arrays), 1, {})
+    record = fitres_to_content(res)["arrays"]
+    flowers = ArrayRecord([np.asarray(a) for a in parameters_to_ndarrays(res.parameters)])
+    assert list(record) == list(flowers)
+    assert [(a.dtype, a.shape, a.stype, a.data) for a in record.values()] == [
+        (a.dtype, a.shape, a.stype, a.data) for a in flowers.values()]
+    kept = [a.data is t for a, t in zip(record.values(), res.parameters.tensors)]
+    assert kept == [True, True, True, True, False]  # passed on as they are; the Fortran-order one is encoded again
+    odd = res.parameters.tensors[0][:-1]  # shorter than its header says: the same error as decoding it
+    with pytest.raises(ValueError, match="EOF"):
+        fitres_to_content(FitRes(Status(Code.OK, ""), Parameters([odd], "numpy.ndarray"), 1, {}))
 
 
 def test_reply_records_that_are_missing_or_of_the_wrong_kind_are_malformed():

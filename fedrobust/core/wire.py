@@ -40,7 +40,7 @@ from flwr.common import Parameters
 from flwr.common import bytes_to_ndarray as _flower_bytes_to_ndarray
 from flwr.common import ndarray_to_bytes as _flower_ndarray_to_bytes
 
-__all__ = ["ndarray_to_bytes", "bytes_to_ndarray", "ndarrays_to_parameters", "parameters_to_ndarrays"]
+__all__ = ["ndarray_to_bytes", "bytes_to_ndarray", "canonical_npy", "ndarrays_to_parameters", "parameters_to_ndarrays"]
 
 _MAGIC = b"\x93NUMPY"
 _MAX_HEADER = 10_000
@@ -126,6 +126,37 @@ def bytes_to_ndarray(data: bytes, copy: bool = True) -> np.ndarray:
     out = np.empty(shape, dtype=dtype)
     out.reshape(-1).view(np.uint8)[:] = np.frombuffer(view, np.uint8, count * dtype.itemsize, start)
     return out
+
+
+def canonical_npy(data: bytes) -> tuple[np.dtype, tuple[int, ...]] | None:
+    """(dtype, shape) when ``data`` is exactly what :func:`ndarray_to_bytes` (``np.save``) writes
+    for an array of that dtype and shape, else None.
+
+    Such bytes are what ``np.save`` would write again for the array they decode to, so they can be
+    passed on as they are where those bytes are wanted (a Message-API ``Array``) instead of being
+    decoded and encoded again. A header numpy reads but does not write so, a Fortran-order or
+    object array, or a payload longer or shorter than its header says: None.
+
+    Examples
+    --------
+    >>> b = ndarray_to_bytes(np.arange(3, dtype=np.float32))
+    >>> canonical_npy(b)
+    (dtype('float32'), (3,))
+    >>> canonical_npy(b + b"x"), canonical_npy(b[:-1]), canonical_npy(b"not npy")
+    (None, None, None)
+    """
+    if not isinstance(data, bytes):
+        return None
+    view = memoryview(data)
+    start = _data_start(view)
+    header = bytes(view[:start]) if 0 < start <= _MAX_HEADER else None
+    parsed = None if header is None else _parsed(header)
+    if parsed is None:
+        return None
+    dtype, shape, count = parsed
+    if len(view) != start + count * dtype.itemsize or _header(dtype, shape) != header:
+        return None
+    return dtype, shape
 
 
 def _data_start(view: memoryview) -> int:
