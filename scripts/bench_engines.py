@@ -11,7 +11,9 @@ stacking. Its final model is compared with the engines' (largest absolute differ
 The in-process engine runs twice: with the defaults (the whole run, server and clients, at
 ``client-threads = 1``, as Flower's engine runs its actors, so both give the same model bit for
 bit) and with ``client-threads = 0``, the whole run on all of the process's threads as the plain
-loop is (the gradients then differ from the actors' in the last bits). The plain loop runs twice
+loop is (the gradients then differ from the actors' in the last bits); and a third time through
+the Message API (``api = "message"``: Flower's ``Strategy.start`` on fedrobust's ``LocalGrid``) at
+the defaults, the same model as the legacy API's. The plain loop runs twice
 too when the process has more than one thread: on all of them, the yardstick of every ratio, and
 at the defaults' one thread, so that the defaults are also compared with plain torch on the same
 cores (its final model against the defaults' is the last column of that row).
@@ -59,6 +61,8 @@ DEFAULT_SIZES = "mlp:10,mlp:100,lenet:10"
 ALL_THREADS = "inprocess, client-threads 0"
 """The in-process engine on all of the process's threads, as the plain loop (the default,
 ``client-threads = 1``, computes a run as a Ray actor does: one thread, the same bits)."""
+MESSAGE_API = "inprocess, Message API"
+"""The in-process engine through the Message API, at the defaults."""
 BESIDE = "beside the next round's fits"
 """The label's suffix of a phase that ran in the in-process engine's evaluation thread."""
 
@@ -221,7 +225,7 @@ def main(argv=None) -> None:
         model, clients = size.split(":")
         cfg = config(model, int(clients), args.rounds, args.device)
         load_splits(cfg)  # the dataset is read once per process, before any timing
-        names = ("inprocess", ALL_THREADS) + (() if args.no_ray else ("ray",))
+        names = ("inprocess", ALL_THREADS, MESSAGE_API) + (() if args.no_ray else ("ray",))
         same = cfg.client_threads  # the defaults' thread count
         plain_same = f"plain torch loop, {same} thread{'s' if same > 1 else ''}" if torch.get_num_threads() > same else None
         runs: dict[str, list] = {}
@@ -229,9 +233,9 @@ def main(argv=None) -> None:
             runs.setdefault("plain", []).append(plain_loop(cfg))
             if plain_same:
                 runs.setdefault(plain_same, []).append(plain_loop_at(cfg, same))
-            for name in names if turn == 0 else names[:2]:  # the Ray engine once: its start-up is long
-                run_cfg = cfg.replace(client_threads=0) if name == ALL_THREADS else cfg
-                runs.setdefault(name, []).append(engine(run_cfg, "inprocess" if name == ALL_THREADS else name))
+            for name in names if turn == 0 else names[:3]:  # the Ray engine once: its start-up is long
+                run_cfg = {ALL_THREADS: cfg.replace(client_threads=0), MESSAGE_API: cfg.replace(api="message")}.get(name, cfg)
+                runs.setdefault(name, []).append(engine(run_cfg, "ray" if name == "ray" else "inprocess"))
         fastest = {name: min(rs, key=lambda r: statistics.median(r[1][1:] or r[1])) for name, rs in runs.items()}
         p_start, p_rounds, p_x = fastest["plain"]
         p = statistics.median(p_rounds[1:] or p_rounds)
@@ -253,7 +257,10 @@ def main(argv=None) -> None:
             walls[name] = wall
             diff = f"{float((x.to(p_x.device) - p_x).abs().max()):.1e}" if x is not None else "–"
             print(f"| {name} | {s:.3f} | {s / p:.2f} | {start:.2f} | {wall:.1f} | {diff} |")
-            if name != "ray":
+            if name == MESSAGE_API:  # its messages go through Flower's loop and LocalGrid, not LocalProxy
+                verdicts.append(f"{model}/{clients}: in-process (Message API) ≤ 1.3x plain per round: "
+                                f"{'holds' if s <= 1.3 * p else 'fails'} ({s / p:.2f}x)")
+            elif name != "ray":
                 # phases are means over every round; an evaluation beside the next fits is off the rounds' path
                 rest = sum(rounds) / len(rounds) - sum(v for k, v in phases.items() if BESIDE not in k)
                 print("| in-process, per round (mean s) | " + ", ".join(f"{k} {v:.3f}" for k, v in phases.items())

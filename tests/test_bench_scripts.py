@@ -88,7 +88,7 @@ def test_bench_engines_compares_the_plain_loop_with_the_in_process_engine():
         capture_output=True, text=True, timeout=300, check=True,
         env={**os.environ, "OMP_NUM_THREADS": "2"},  # two threads: the plain loop runs at one thread too
     ).stdout
-    for label in ("inprocess", "inprocess, client-threads 0"):  # clients at one thread, then at all of them
+    for label in ("inprocess", "inprocess, client-threads 0", "inprocess, Message API"):  # one thread, all, one
         row = next(line for line in out.splitlines() if line.startswith(f"| {label} |"))
         assert float(row.split("|")[-2]) < 1e-6  # the same final model as the plain loop, up to summation order
     row = next(line for line in out.splitlines() if line.startswith("| plain torch loop, 1 thread |"))
@@ -99,3 +99,4 @@ def test_bench_engines_compares_the_plain_loop_with_the_in_process_engine():
     assert "mlp/2: in-process ≤ 1.3x plain per round:" in out
     assert "mlp/2: in-process ≤ 1.3x plain at its own 1 thread(s) per round:" in out
     assert "mlp/2: in-process, client-threads 0 ≤ 1.3x plain per round:" in out
+    assert "mlp/2: in-process (Message API) ≤ 1.3x plain per round:" in out
