@@ -1,6 +1,6 @@
 """The in-process engine evaluates a round's model in a thread of its own while the next round's
-clients fit: the same records, rounds and model as one after the other, and a finished round keeps
-its record when the run stops or fails during the next one."""
+clients fit, through both APIs: the same records, rounds and model as one after the other, and a
+finished round keeps its record when the run stops or fails during the next one."""
 
 import sys
 import threading
@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from _records import untimed
+from fedrobust.clients.gradient import GradientClient
 from fedrobust.config import RunConfig
 from fedrobust.run import inprocess
-from fedrobust.run.inprocess import EVALUATION_THREAD, LocalProxy, run_inprocess
+from fedrobust.run.inprocess import EVALUATION_THREAD, run_inprocess
 from fedrobust.run.interrupt import Interrupted
 from fedrobust.strategies.base import VectorStrategy
 
@@ -25,6 +26,12 @@ def threads():
     before = torch.get_num_threads()
     yield torch.set_num_threads
     torch.set_num_threads(before)
+
+
+@pytest.fixture(params=["legacy", "message"])
+def api(request):
+    """Both in-process loops: the legacy API's and the Message API's (``run_local``)."""
+    return request.param
 
 
 def _cfg(**keys) -> RunConfig:
@@ -54,11 +61,11 @@ def _observed_run(monkeypatch, cfg: RunConfig) -> tuple[dict, list[str], list[tu
     return doc, where, seen
 
 
-def test_the_overlapped_run_gives_the_records_of_the_sequential_one(monkeypatch, threads):
+def test_the_overlapped_run_gives_the_records_of_the_sequential_one(monkeypatch, threads, api):
     threads(2)
-    doc, where, seen = _observed_run(monkeypatch, _cfg())
+    doc, where, seen = _observed_run(monkeypatch, _cfg(api=api))
     threads(1)  # 2 x client-threads > 1: no evaluation thread
-    alone, alone_where, alone_seen = _observed_run(monkeypatch, _cfg())
+    alone, alone_where, alone_seen = _observed_run(monkeypatch, _cfg(api=api))
     main = threading.main_thread().name
     # x0 and the last round in the main thread, rounds 1 .. R-1 beside the next round's clients
     assert where[0] == where[-1] == main and all(w.startswith(EVALUATION_THREAD) for w in where[1:-1])
@@ -80,37 +87,37 @@ def test_the_rounds_seconds_add_up_to_no_more_than_the_run(threads):
 
 
 @pytest.mark.parametrize("keys, caller", [({"client_threads": 0}, 2), ({}, 1), ({"client_threads": 2}, 2)])
-def test_no_evaluation_thread_where_it_would_compete_for_the_cores(monkeypatch, threads, keys, caller):
+def test_no_evaluation_thread_where_it_would_compete_for_the_cores(monkeypatch, threads, keys, caller, api):
     threads(caller)
-    _, where, _ = _observed_run(monkeypatch, _cfg(rounds=3, **keys))
+    _, where, _ = _observed_run(monkeypatch, _cfg(rounds=3, api=api, **keys))
     assert set(where) == {threading.main_thread().name}
 
 
 @pytest.mark.parametrize("caller", [2, 1])
-def test_a_stop_during_the_next_rounds_fits_keeps_the_finished_round(monkeypatch, threads, tmp_path, caller):
+def test_a_stop_during_the_next_rounds_fits_keeps_the_finished_round(monkeypatch, threads, tmp_path, caller, api):
     threads(caller)
-    fit = LocalProxy.fit
+    fit = GradientClient.fit
 
-    def interrupted(self, ins, timeout, group_id):
-        if int(ins.config["server-round"]) == 3 and self.cid == "2":  # while round 2's model is evaluated
+    def interrupted(self, parameters, config):
+        if int(config["server-round"]) == 3 and self.partition_id == 2:  # while round 2's model is evaluated
             raise KeyboardInterrupt
-        return fit(self, ins, timeout, group_id)
+        return fit(self, parameters, config)
 
-    monkeypatch.setattr(LocalProxy, "fit", interrupted)
+    monkeypatch.setattr(GradientClient, "fit", interrupted)
     out = tmp_path / "r.json"
     with pytest.raises(Interrupted) as caught:
-        run_inprocess(_cfg(output=str(out), checkpoint_dir=str(tmp_path / "ckpt")), warn=False)
+        run_inprocess(_cfg(api=api, output=str(out), checkpoint_dir=str(tmp_path / "ckpt")), warn=False)
     doc = caught.value.results
     assert doc["interrupted"] is True and [r["round"] for r in doc["rounds"]] == [1, 2]
     assert all(r["accuracy"] is not None for r in doc["rounds"])
-    monkeypatch.setattr(LocalProxy, "fit", fit)
-    resumed = run_inprocess(_cfg(checkpoint_dir=str(tmp_path / "ckpt"), resume=True), warn=False)
+    monkeypatch.setattr(GradientClient, "fit", fit)
+    resumed = run_inprocess(_cfg(api=api, checkpoint_dir=str(tmp_path / "ckpt"), resume=True), warn=False)
     threads(1)
-    whole = run_inprocess(_cfg(), warn=False)
+    whole = run_inprocess(_cfg(api=api), warn=False)
     assert _records(resumed) == _records(whole)  # the checkpoint of round 2 was written: an exact resume
 
 
-def test_a_failing_evaluation_beside_the_fits_fails_the_run(monkeypatch, threads):
+def test_a_failing_evaluation_beside_the_fits_fails_the_run(monkeypatch, threads, api):
     threads(2)
     measure = VectorStrategy.measure
 
@@ -121,10 +128,10 @@ def test_a_failing_evaluation_beside_the_fits_fails_the_run(monkeypatch, threads
 
     monkeypatch.setattr(VectorStrategy, "measure", failing)
     with pytest.raises(RuntimeError, match="evaluation broke"):
-        run_inprocess(_cfg(), warn=False)
+        run_inprocess(_cfg(api=api), warn=False)
 
 
-def test_a_strategy_with_an_evaluate_of_its_own_gets_it_called_every_round(monkeypatch, threads):
+def test_a_strategy_with_an_evaluate_of_its_own_gets_it_called_every_round(monkeypatch, threads, api):
     threads(2)
     from fedrobust.strategies import STRATEGIES
 
@@ -137,11 +144,11 @@ def test_a_strategy_with_an_evaluate_of_its_own_gets_it_called_every_round(monke
             return super().evaluate(server_round, parameters)
 
     monkeypatch.setitem(STRATEGIES._classes, "mean-sgd", Own)  # the table of built-in classes, for this test
-    _, where, _ = _observed_run(monkeypatch, _cfg())
+    _, where, _ = _observed_run(monkeypatch, _cfg(api=api))
     assert calls == list(range(ROUNDS + 1)) and set(where) == {threading.main_thread().name}
 
 
-def test_a_stop_while_waiting_for_the_evaluation_keeps_the_finished_round(monkeypatch, threads):
+def test_a_stop_while_waiting_for_the_evaluation_keeps_the_finished_round(monkeypatch, threads, api):
     """Ctrl-C in the main thread's wait for round 2's evaluation (after round 3's fits): round 2 is
     closed on the way out, as it was closed before round 3 began one step after the other."""
     from concurrent.futures import Future
@@ -159,5 +166,5 @@ def test_a_stop_while_waiting_for_the_evaluation_keeps_the_finished_round(monkey
 
     monkeypatch.setattr(Future, "result", interrupted)
     with pytest.raises(Interrupted) as caught:
-        run_inprocess(_cfg(), warn=False)
+        run_inprocess(_cfg(api=api), warn=False)
     assert [r["round"] for r in caught.value.results["rounds"]] == [1, 2]

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flwr.app import Context, Error, Message
+from flwr.app import ConfigRecord, Context, Error, Message
 from flwr.clientapp import ClientApp
 from flwr.common import Code, GetPropertiesIns
 from flwr.common.constant import ErrorCode
@@ -115,6 +115,7 @@ def run_local(
     on_strategy: Callable[[MessageStrategy], None] | None = None,
     *,
     warn: bool = True,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Run ``cfg`` through the Message API in this process, on a :class:`~fedrobust.messageapi.LocalGrid`.
 
@@ -123,25 +124,39 @@ def run_local(
     ``after_round(core, round)`` is called after each round with the legacy core (its ``x``),
     ``on_strategy`` receives the strategy once built; ``warn``: see :func:`fedrobust.run.app.make_strategy`.
 
+    The rounds are those of :meth:`MessageStrategy.start <fedrobust.messageapi.MessageStrategy.start>`
+    (Flower's ``Strategy.start``: the strategy's ``configure_train``, the grid's replies,
+    ``aggregate_train``, then the central evaluation; there is no federated evaluation), driven
+    here without Flower's ``Result`` and its logs, so that round r's evaluation can run beside
+    round r + 1's clients as in the legacy in-process engine
+    (:func:`~fedrobust.run.inprocess.evaluation_beside`): ``threads`` is the caller's torch thread
+    count before the run (None: no evaluation thread). The records are the same either way.
+
     Returns
     -------
     dict
         The results document, written to ``cfg.output`` too when set.
     """
+    from ..run.inprocess import evaluation_beside
+
     _require_message_api(cfg)
     strategy = MessageStrategy(make_strategy(cfg, on_round, warn=warn))
     if on_strategy is not None:
         on_strategy(strategy)
-
-    def after(server_round: int, arrays: object) -> None:
-        if server_round and after_round is not None:
-            after_round(strategy.core, server_round)
-
+    core = strategy.core
     grid = LocalGrid(make_client_app(cfg), cfg.num_clients, seed=cfg.seed)
     try:
-        strategy.start(grid=grid, timeout=None, evaluate_fn=after)
+        strategy.timeout = None
+        core.evaluate(0, None)  # the initial model (nothing for a resumed run)
+        arrays, last = strategy.arrays(), core.rounds_left
+        with evaluation_beside(cfg, 0 if threads is None else threads, core, after_round) as evaluation:
+            for rnd in range(1, last + 1):
+                replies = grid.send_and_receive(strategy.configure_train(rnd, arrays, ConfigRecord(), grid), timeout=None)
+                evaluation.settle()  # the last round's evaluation ran while these clients trained
+                arrays, _ = strategy.aggregate_train(rnd, replies)
+                evaluation.start(rnd, last=rnd == last)
     finally:  # the tensorboard log, after an error too
-        strategy.core.close()
+        core.close()
     return strategy.results()
 
 

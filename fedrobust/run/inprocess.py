@@ -20,9 +20,9 @@ the process's own count: a sweep's cells give the same records with one job (eve
 (whole-vector sums split by thread). ``client-threads = 0`` computes on all of the process's
 threads: faster on a small machine, the same records only at the same thread count.
 
-While a round's clients fit, the previous round's model is evaluated in a thread of its own (the
-legacy API's loop here; the Message API runs Flower's own loop, one step after the other): at the
-default one thread, a 2-core machine's second core takes the evaluation, which otherwise adds to
+While a round's clients fit, the previous round's model is evaluated in a thread of its own
+(:func:`evaluation_beside`, in the legacy API's loop here and in the Message API's,
+:func:`fedrobust.messageapi.run_local`): at the default one thread, a 2-core machine's second core takes the evaluation, which otherwise adds to
 every round. The evaluation only reads ``x``, which changes at the next ``aggregate_fit``, after
 the next round's fits; the round's record is closed (checkpoint, ``on_round``, ``after_round``)
 just before it. The records are the same as one step after the other (the same computations at
@@ -66,7 +66,7 @@ from ..core.threads import kept_torch_threads
 from .interrupt import catch_interrupt, close_strategies, stop_run
 from ..core.results import RoundRecord
 
-__all__ = ["EVALUATION_THREAD", "LocalProxy", "run_inprocess"]
+__all__ = ["EVALUATION_THREAD", "EvaluationBeside", "LocalProxy", "evaluation_beside", "run_inprocess"]
 
 #: The name (prefix) of the thread that evaluates a round's model beside the next round's clients.
 EVALUATION_THREAD = "fedrobust-evaluate"
@@ -147,7 +147,7 @@ def run_inprocess(
             if cfg.api == "message":  # the Message-API App on an in-process Grid (the same results)
                 from ..messageapi import run_local
 
-                return run_local(cfg, on_round, after_round, on_strategy=strategies.append, warn=warn)
+                return run_local(cfg, on_round, after_round, on_strategy=strategies.append, warn=warn, threads=threads)
             return _run_legacy(cfg, on_round, after_round, strategies.append, warn, threads)
         except KeyboardInterrupt:
             raise stop_run(cfg.output, strategies[-1] if strategies else None, {}) from None
@@ -170,47 +170,67 @@ def _run_legacy(
         manager.register(LocalProxy(cfg, p))
     strategy.evaluate(0, None)
     last = strategy.rounds_left  # a resumed run starts after its checkpoint
-    pending: tuple[int, Future] | None = None  # the last aggregated round, its model being evaluated
-
-    def close(rnd: int, measured: tuple[float | None, float | None, float]) -> None:
-        strategy.close_round(rnd, measured)
-        if after_round is not None:
-            after_round(strategy, rnd)
-
-    with _evaluation_thread(cfg, threads, strategy) as evaluator:
-        try:
-            for rnd in range(1, last + 1):
-                results: list[tuple[ClientProxy, FitRes]] = []
-                failures: list[tuple[ClientProxy, FitRes] | BaseException] = []
-                for proxy, ins in strategy.configure_fit(rnd, None, manager):
-                    try:
-                        res = proxy.fit(ins, None, rnd)
-                    except Exception as err:  # noqa: BLE001 - a failing client is a round failure, as in Flower
-                        failures.append(err)
-                        continue
-                    (results if res.status.code == Code.OK else failures).append((proxy, res))
-                if pending is not None:  # the last round's evaluation ran while these clients fit
-                    measured = pending[1].result()  # (a Ctrl-C in this wait: closed on the way out)
-                    done, pending = pending[0], None
-                    close(done, measured)
-                strategy.aggregate_fit(rnd, results, failures)
-                if evaluator is None or rnd == last:
-                    strategy.evaluate(rnd, None)
-                    if after_round is not None:
-                        after_round(strategy, rnd)
-                else:  # x stays this round's model until the next aggregate_fit, after the next fits
-                    pending = (rnd, evaluator.submit(strategy.measure))
-        except BaseException:
-            if pending is not None:  # a finished round keeps its record, as it would have without the overlap
-                with contextlib.suppress(Exception):
-                    close(pending[0], pending[1].result())
-            raise
+    with evaluation_beside(cfg, threads, strategy, after_round) as evaluation:
+        for rnd in range(1, last + 1):
+            results: list[tuple[ClientProxy, FitRes]] = []
+            failures: list[tuple[ClientProxy, FitRes] | BaseException] = []
+            for proxy, ins in strategy.configure_fit(rnd, None, manager):
+                try:
+                    res = proxy.fit(ins, None, rnd)
+                except Exception as err:  # noqa: BLE001 - a failing client is a round failure, as in Flower
+                    failures.append(err)
+                    continue
+                (results if res.status.code == Code.OK else failures).append((proxy, res))
+            evaluation.settle()  # the last round's evaluation ran while these clients fit
+            strategy.aggregate_fit(rnd, results, failures)
+            evaluation.start(rnd, last=rnd == last)
     return strategy.results()
 
 
+class EvaluationBeside:
+    """A round's central evaluation, run beside the next round's clients where there is a thread
+    for it (:func:`evaluation_beside`), for the in-process engines' loops.
+
+    :meth:`start` evaluates round r's model: at once (no thread, or ``last``), or in the thread;
+    :meth:`settle`, called after round r + 1's fits and before its ``aggregate_fit`` (which changes
+    ``x``), waits for that evaluation and closes round r's record (``close_round``, then
+    ``after_round``). An evaluation is dropped only once its result is in, so a Ctrl-C during the
+    wait still closes the round on the way out of :func:`evaluation_beside`.
+    """
+
+    def __init__(self, strategy: Any, pool: ThreadPoolExecutor | None, after_round: Callable[[Any, int], None] | None):
+        self.strategy, self.pool, self.after_round = strategy, pool, after_round
+        self.pending: tuple[int, Future] | None = None  # the last aggregated round, its model being evaluated
+
+    def start(self, server_round: int, *, last: bool) -> None:
+        """Evaluate round ``server_round``'s model (now when there is no thread or it is the ``last``)."""
+        if self.pool is None or last:
+            self.strategy.evaluate(server_round, None)  # measure and close_round, as one step
+            if self.after_round is not None:
+                self.after_round(self.strategy, server_round)
+        else:  # x stays this round's model until the next aggregate_fit, after the next fits
+            self.pending = (server_round, self.pool.submit(self.strategy.measure))
+
+    def settle(self) -> None:
+        """Wait for the evaluation :meth:`start` left running, and close its round."""
+        if self.pending is not None:
+            measured = self.pending[1].result()
+            done, self.pending = self.pending[0], None
+            self._close(done, measured)
+
+    def _close(self, server_round: int, measured: tuple[float | None, float | None, float]) -> None:
+        self.strategy.close_round(server_round, measured)
+        if self.after_round is not None:
+            self.after_round(self.strategy, server_round)
+
+
 @contextlib.contextmanager
-def _evaluation_thread(cfg: RunConfig, threads: int, strategy: Any) -> Iterator[ThreadPoolExecutor | None]:
-    """A thread that evaluates a round's model while the next round's clients fit (None: no overlap).
+def evaluation_beside(
+    cfg: RunConfig, threads: int, strategy: Any, after_round: Callable[[Any, int], None] | None = None
+) -> Iterator[EvaluationBeside]:
+    """The run's :class:`EvaluationBeside`, with a thread that evaluates a round's model while the
+    next round's clients fit, or without one; a round evaluated when the block ends by an error or
+    a stop is closed on the way out (it finished, as it would have without the overlap).
 
     The evaluation runs at the run's torch threads (``client-threads``), as it would in the main
     thread: the same bits. There is a thread for it on a CPU run whose clients and evaluation,
@@ -223,7 +243,14 @@ def _evaluation_thread(cfg: RunConfig, threads: int, strategy: Any) -> Iterator[
 
     own_evaluate = type(strategy).evaluate is not VectorStrategy.evaluate
     if own_evaluate or cfg.torch_device().type != "cpu" or not 0 < 2 * cfg.client_threads <= threads:
-        yield None
+        yield EvaluationBeside(strategy, None, after_round)
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=EVALUATION_THREAD) as pool:
-        yield pool
+        evaluation = EvaluationBeside(strategy, pool, after_round)
+        try:
+            yield evaluation
+        except BaseException:
+            with contextlib.suppress(Exception):
+                evaluation.settle()
+            raise
+
