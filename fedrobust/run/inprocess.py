@@ -22,16 +22,16 @@ threads: faster on a small machine, the same records only at the same thread cou
 
 While a round's clients fit, the previous round's model is evaluated in a thread of its own
 (:func:`evaluation_beside`, in the legacy API's loop here and in the Message API's,
-:func:`fedrobust.messageapi.run_local`): at the default one thread, a 2-core machine's second
-core takes the evaluation, which otherwise adds to every round. The evaluation only reads ``x``,
-which changes at the next ``aggregate_fit``, after the next round's fits; the round's record is closed (checkpoint, ``on_round``, ``after_round``)
-just before it. The records are the same as one step after the other (the same computations at
-the same thread count), and a run stopped or failing during the next round's fits still closes the
-finished round. There is no evaluation thread on a GPU, with ``client-threads = 0``, when two
-threads of ``client-threads`` do not fit in the caller's torch threads (a sweep job's share of the
-cores), or for a strategy with an ``evaluate`` of its own. A model of one's own must not draw
-from torch's global RNG in its evaluation (``eval()``) forward: it would draw beside the clients'
-seeded fits.
+:func:`fedrobust.messageapi.run_local`): at the default one thread, a 2-core machine's second core
+takes the evaluation, which otherwise adds to every round. The evaluation only reads ``x``, which
+changes at the next ``aggregate_fit``, after the next round's fits; the round's record is closed
+(checkpoint, ``on_round``, ``after_round``) just before it. The records are the same as one step
+after the other (the same computations at the same thread count), and a run stopped or failing
+during the next round's fits still closes the finished round. There is no evaluation thread on a
+GPU, with ``client-threads = 0``, when two threads of ``client-threads`` do not fit in the caller's
+torch threads (a sweep job's share of the cores), or for a strategy with an ``evaluate`` of its
+own. A model of one's own must not draw from torch's global RNG in its evaluation (``eval()``)
+forward: it would draw beside the clients' seeded fits.
 """
 
 from __future__ import annotations
