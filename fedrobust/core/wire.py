@@ -112,8 +112,7 @@ def bytes_to_ndarray(data: bytes, copy: bool = True) -> np.ndarray:
     False
     """
     view = memoryview(data)
-    start = _data_start(view)
-    parsed = _parsed(bytes(view[:start])) if 0 < start <= _MAX_HEADER else None
+    start, parsed = _header_of(view)
     if parsed is None:
         return _flower_bytes_to_ndarray(data)
     dtype, shape, count = parsed
@@ -148,15 +147,20 @@ def canonical_npy(data: bytes) -> tuple[np.dtype, tuple[int, ...]] | None:
     if not isinstance(data, bytes):
         return None
     view = memoryview(data)
-    start = _data_start(view)
-    header = bytes(view[:start]) if 0 < start <= _MAX_HEADER else None
-    parsed = None if header is None else _parsed(header)
+    start, parsed = _header_of(view)
     if parsed is None:
         return None
     dtype, shape, count = parsed
-    if len(view) != start + count * dtype.itemsize or _header(dtype, shape) != header:
+    if len(view) != start + count * dtype.itemsize or view[:start] != _header(dtype, shape):
         return None
     return dtype, shape
+
+
+def _header_of(view: memoryview) -> tuple[int, tuple[np.dtype, tuple[int, ...], int] | None]:
+    """Where a ``.npy`` payload's data begins, and its header's :func:`_parsed` fields (None: off
+    the fast path)."""
+    start = _data_start(view)
+    return start, (_parsed(bytes(view[:start])) if 0 < start <= _MAX_HEADER else None)
 
 
 def _data_start(view: memoryview) -> int:
