@@ -8,12 +8,13 @@ exactly that work with the same model, initial weights, partitions and minibatch
 round, as a client's fit does), and nothing else: no messages, no validation, no
 stacking. Its final model is compared with the engines' (largest absolute difference).
 
-The in-process engine runs twice: with the defaults (the whole run, server and clients, at
+The in-process engine runs three times: with the defaults (the whole run, server and clients, at
 ``client-threads = 1``, as Flower's engine runs its actors, so both give the same model bit for
-bit) and with ``client-threads = 0``, the whole run on all of the process's threads as the plain
-loop is (the gradients then differ from the actors' in the last bits); and a third time through
-the Message API (``api = "message"``: Flower's ``Strategy.start`` on fedrobust's ``LocalGrid``) at
-the defaults, the same model as the legacy API's. The plain loop runs twice
+bit); with ``client-threads = 0``, the whole run on all of the process's threads as the plain
+loop is (the gradients then differ from the actors' in the last bits); and through the Message
+API at the defaults (``api = "message"``: ``fedrobust.messageapi.run_local``, the
+``MessageStrategy``'s rounds on fedrobust's ``LocalGrid``), the same model as the legacy API's.
+The plain loop runs twice
 too when the process has more than one thread: on all of them, the yardstick of every ratio, and
 at the defaults' one thread, so that the defaults are also compared with plain torch on the same
 cores (its final model against the defaults' is the last column of that row).
@@ -257,7 +258,7 @@ def main(argv=None) -> None:
             walls[name] = wall
             diff = f"{float((x.to(p_x.device) - p_x).abs().max()):.1e}" if x is not None else "–"
             print(f"| {name} | {s:.3f} | {s / p:.2f} | {start:.2f} | {wall:.1f} | {diff} |")
-            if name == MESSAGE_API:  # its messages go through Flower's loop and LocalGrid, not LocalProxy
+            if name == MESSAGE_API:  # its messages go through the LocalGrid, not LocalProxy: no phases
                 verdicts.append(f"{model}/{clients}: in-process (Message API) ≤ 1.3x plain per round: "
                                 f"{'holds' if s <= 1.3 * p else 'fails'} ({s / p:.2f}x)")
             elif name != "ray":

@@ -146,7 +146,6 @@ def run_local(
     core = strategy.core
     grid = LocalGrid(make_client_app(cfg), cfg.num_clients, seed=cfg.seed)
     try:
-        strategy.timeout = None
         core.evaluate(0, None)  # the initial model (nothing for a resumed run)
         arrays, last = strategy.arrays(), core.rounds_left
         with evaluation_beside(cfg, 0 if threads is None else threads, core, after_round) as evaluation:
