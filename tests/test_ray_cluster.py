@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from fedrobust.config import ConfigError, RunConfig
+from fedrobust.run.ray_head import _PORT_FLAGS, WORKER_PORTS, head_ports
 from fedrobust.run.simulation import backend_config
 
-from _flwr_cli import free_port, pids_with_env, stop
+from _flwr_cli import pids_with_env, stop
 
 
 def test_ray_address_goes_to_ray_init_and_is_validated():
@@ -25,21 +26,23 @@ def test_ray_address_goes_to_ray_init_and_is_validated():
         RunConfig(ray_address="127.0.0.1: 6390")
 
 
-def _ray_start(temp_dir, port, marker):
-    ports = {f"--{name}": str(free_port()) for name in (
-        "node-manager-port", "object-manager-port", "ray-client-server-port", "dashboard-agent-listen-port",
-        "dashboard-agent-grpc-port", "metrics-export-port", "runtime-env-agent-port",
-    )}
-    low = free_port()
+def _ray_start(temp_dir, marker):
+    """Start a head with a probe resource; return ``ray start``'s outcome and the head's port.
+
+    Distinct ports, none in the workers' range, as fedrobust's own head takes them (drawn one by one, a
+    component's port once fell in the workers' range and ``ray start`` refused it).
+    """
+    low, (port, *components) = head_ports(1 + len(_PORT_FLAGS))
+    ports = {f"--{flag}": str(component) for flag, component in zip(_PORT_FLAGS, components)}
     cmd = [
         str(Path(sys.executable).with_name("ray")), "start", "--head", "--node-ip-address", "127.0.0.1",
         "--port", str(port), "--temp-dir", str(temp_dir), "--num-cpus", "2",
         "--resources", json.dumps({"fedrobust_probe": 1}), "--include-dashboard", "false",
-        "--disable-usage-stats", "--min-worker-port", str(low), "--max-worker-port", str(low + 40),
+        "--disable-usage-stats", "--min-worker-port", str(low), "--max-worker-port", str(low + WORKER_PORTS),
         *[x for kv in ports.items() for x in kv],
     ]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "FEDROBUST_TEST_RAY": marker}
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180), port
 
 
 @pytest.mark.slow
@@ -50,10 +53,10 @@ def test_simulation_runs_on_an_existing_ray_cluster():
 
     # Ray's socket paths must stay short: a fresh folder directly in the system temp dir.
     temp_dir = Path(tempfile.mkdtemp(prefix="fr-ray-"))
-    marker, port = str(temp_dir), free_port()
+    marker = str(temp_dir)
     seen = []
     try:
-        started = _ray_start(temp_dir, port, marker)
+        started, port = _ray_start(temp_dir, marker)
         assert started.returncode == 0, started.stdout + started.stderr
         cluster = pids_with_env("FEDROBUST_TEST_RAY", marker)
         assert cluster, "ray start left no processes"
