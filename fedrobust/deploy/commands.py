@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -162,8 +163,22 @@ def write_connection(
     return path
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on ``host`` right now."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+def free_port(host: str = "127.0.0.1", exclude: Iterable[int] = ()) -> int:
+    """A TCP port that is free on ``host`` right now and not in ``exclude``.
+
+    ``exclude`` holds ports already handed to processes that may not listen yet: the system would
+    give one of them again, since it is still free.
+
+    Examples
+    --------
+    >>> first = free_port()
+    >>> free_port(exclude={first}) != first
+    True
+    """
+    taken = set(exclude)
+    while True:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = int(s.getsockname()[1])
+        if port not in taken:
+            return port

@@ -135,11 +135,14 @@ def up(
         )
         _wait_superlink(address, certs.ca_cert, superlink, log, timeout)
         cli_env = deployment_env(root, dep.flwr_home)
+        runtime_ports: list[int] = []
         for i, (private, public) in enumerate(keys):
             if public is not None:
                 _flwr_cli(["supernode", "register", str(public), connection, "--name", f"node-{i}",
                            "--format", "json"], cli_env)
-            runtime_port = free_port()
+            # (An earlier SuperNode may not listen on its port yet: the system could hand it out again.)
+            runtime_port = free_port(exclude=runtime_ports)
+            runtime_ports.append(runtime_port)
             node_env = deployment_env(root, root / "nodes" / f"node-{i}" / "flwr-home")
             _spawn(f"supernode-{i}", supernode_command(
                 superlink=address, ca_cert=certs.ca_cert, partition_id=i, num_partitions=num_supernodes,
