@@ -98,12 +98,13 @@ def wait_for_run(run_id, env, timeout, *, connection=(), **where):
         time.sleep(1)
 
 
-def free_port():
-    import socket
+def local_superlink_ports():
+    """The environment that gives `flwr`'s local SuperLink two free ports of its own, distinct."""
+    from fedrobust.deploy import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    http = free_port()
+    return {"FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": str(http),
+            "FLWR_LOCAL_CONTROL_API_PORT": str(free_port(exclude={http}))}
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +116,7 @@ def flwr_env(tmp_path_factory):
         "FLWR_HOME": str(home),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
-        "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": str(free_port()),
-        "FLWR_LOCAL_CONTROL_API_PORT": str(free_port()),
+        **local_superlink_ports(),
     }
     try:
         yield env

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from _flwr_cli import ROOT, flwr, flwr_env, flwr_json, free_port, pids_with_env, stop, wait_for_run  # noqa: F401 - flwr_env: fixture
+from _flwr_cli import ROOT, flwr, flwr_env, flwr_json, pids_with_env, stop, wait_for_run  # noqa: F401 - flwr_env: fixture
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ from flwr.server import strategy as legacy_flwr
 from flwr.serverapp import strategy as message_flwr
 
 from _flower_log import FlowerLog
-from _flwr_cli import ROOT, flwr, flwr_env, flwr_json, free_port, pids_with_env, stop, wait_for_run  # noqa: F401 - flwr_env: fixture
+from _flwr_cli import ROOT, flwr, flwr_env, flwr_json, pids_with_env, stop, wait_for_run  # noqa: F401 - flwr_env: fixture
 from fedrobust.attacks import ATTACKS as REGISTERED
 from fedrobust.attacks import AdversaryView, OmniscientAttack, byzantine_ids, get_attack
 from fedrobust.plugin import Attacked, legacy, message

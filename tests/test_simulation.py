@@ -15,7 +15,7 @@ from fedrobust.models import num_params
 from fedrobust.core.results import read_results
 from fedrobust.run.build import build_model
 
-from _flwr_cli import flwr_json as _flwr_json, free_port as _free_port, pids_with_env as _pids_with_env, stop as _stop
+from _flwr_cli import flwr_json as _flwr_json, local_superlink_ports as _local_superlink_ports, pids_with_env as _pids_with_env, stop as _stop
 from _flwr_cli import wait_for_run as _wait_for_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,8 +56,7 @@ def test_flwr_run_dot_completes_offline(tmp_path):
         # `flwr run` starts `flower-superlink` by name: it must be on PATH even without an activated venv.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
-        "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": str(_free_port()),
-        "FLWR_LOCAL_CONTROL_API_PORT": str(_free_port()),
+        **_local_superlink_ports(),
     }
     try:
         run_id = _flwr_json(

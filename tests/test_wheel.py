@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from _flwr_cli import flwr, flwr_json, free_port, pids_with_env, stop, wait_for_run
+from _flwr_cli import flwr, flwr_json, local_superlink_ports, pids_with_env, stop, wait_for_run
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -103,8 +103,7 @@ def test_the_wheel_alone_runs_help_the_demo_and_a_new_app(tmp_path):
     assert tomllib.loads((work / "app" / "pyproject.toml").read_text())["tool"]["flwr"]["app"]["config"]["rounds"] == 1
     home = tmp_path / "flwr-home"
     flwr_env = {**env, "FLWR_HOME": str(home), "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
-                "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": str(free_port()),
-                "FLWR_LOCAL_CONTROL_API_PORT": str(free_port())}
+                **local_superlink_ports()}
     try:
         where = {"cwd": work, "executable": venv / "bin" / "flwr"}
         run = flwr_json(["run", "app", "--format", "json", "--federation-config",
