@@ -101,3 +101,88 @@ def test_argument_checks():
         trimmed_mean(torch.randn(4, 2), 0.5)
     with pytest.raises(TypeError, match="beta"):
         trimmed_mean(torch.randn(4, 2), "a")
+
+
+@pytest.mark.skipif(not _sortnet.HAVE_NUMBA, reason="numba not installed (the 'fast' extra)")
+@pytest.mark.parametrize(("n", "beta", "dtype"),
+                         [(33, 0.2, torch.float32), (48, 0.1, torch.float64), (64, 0.3, torch.float32)])
+def test_sort_route_equals_the_network_kernel_exactly(n, beta, dtype, monkeypatch):
+    # The same sorted values summed in the same order (float64, rank by rank): identical results,
+    # also with ties (small integers), a +-3e38 column and -0.0 beside 0.0, at one thread and two.
+    x = torch.randint(-3, 4, (n, 9_001), generator=torch.Generator().manual_seed(n)).to(dtype)
+    x[:, ::2] = torch.randn(n, 4_501, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    x[:, 1] = torch.tensor([-3e38, 3e38, 1.0], dtype=dtype)[torch.arange(n) % 3]
+    x[:, 3] = torch.where(torch.arange(n) % 2 == 0, -0.0, 0.0).to(dtype)
+    monkeypatch.setattr(_sortnet, "sort_route_applies", lambda n, dtype, size: False)
+    network = trimmed_mean(x, beta), coordinate_median(x)
+    taken = []
+    route = _sortnet._sort_route
+    monkeypatch.setattr(_sortnet, "sort_route_applies", lambda n, dtype, size: True)
+    monkeypatch.setattr(_sortnet, "_sort_route", lambda *a: (taken.append(a[-1]), route(*a)))
+    threads = _sortnet.numba.get_num_threads()
+    for count in sorted({1, threads}):
+        _sortnet.numba.set_num_threads(count)
+        try:
+            assert torch.equal(trimmed_mean(x, beta), network[0])
+            assert torch.equal(coordinate_median(x), network[1])
+        finally:
+            _sortnet.numba.set_num_threads(threads)
+    assert taken and set(taken) == {1, threads}
+
+
+@pytest.mark.skipif(not _sortnet.HAVE_NUMBA, reason="numba not installed (the 'fast' extra)")
+def test_sort_route_applies_between_its_row_bounds_on_large_inputs():
+    avx512 = _sortnet._numpy_sorts_with_avx512()
+    big = _sortnet.SORT_ROUTE_MIN_ELEMENTS
+    assert not _sortnet.sort_route_applies(_sortnet.SORT_ROUTE_MIN_ROWS - 1, "float32", big)
+    assert _sortnet.sort_route_applies(_sortnet.SORT_ROUTE_MIN_ROWS, "float32", big) == avx512
+    assert _sortnet.sort_route_applies(512, "float32", big) == avx512
+    assert not _sortnet.sort_route_applies(513, "float32", big)
+    assert _sortnet.sort_route_applies(256, "float64", big) == avx512
+    assert not _sortnet.sort_route_applies(257, "float64", big)
+    assert not _sortnet.sort_route_applies(100, "float32", big - 1)
+    assert not _sortnet.sort_route_applies(100, "float16", big)
+
+
+@pytest.mark.skipif(not _sortnet.HAVE_NUMBA, reason="numba not installed (the 'fast' extra)")
+def test_sort_route_leaves_no_thread_behind_and_raises_a_helpers_error(monkeypatch):
+    # Its helper threads are the call's own: none is alive after it (the command line's exit after a
+    # Ctrl-C ends the process at once when a non-daemon thread is left), and an error in one of
+    # them reaches the caller.
+    import threading
+
+    monkeypatch.setattr(_sortnet, "sort_route_applies", lambda n, dtype, size: n > _sortnet.REGISTER_MAX_ROWS)
+    monkeypatch.setattr(_sortnet, "_SORT_PART_ELEMENTS", 1)
+    threads = _sortnet.numba.get_num_threads()
+    x = torch.randn(100, 3000, generator=torch.Generator().manual_seed(0))
+    _sortnet.numba.set_num_threads(1)
+    try:
+        alone = trimmed_mean(x, 0.2)  # no helper
+    finally:
+        _sortnet.numba.set_num_threads(threads)
+    _sortnet.numba.set_num_threads(2)
+    try:
+        before = set(threading.enumerate())
+        seen = []
+        gather = _sortnet._gather_tile
+
+        def spy(*args):
+            seen.append(threading.current_thread().name)
+            return gather(*args)
+
+        monkeypatch.setattr(_sortnet, "_gather_tile", spy)
+        assert torch.equal(trimmed_mean(x, 0.2), alone)
+        assert "fedrobust-sort" in seen  # a helper did take a part
+        assert set(threading.enumerate()) == before
+
+        def broken(arr, j0, w, buf):
+            if threading.current_thread().name == "fedrobust-sort":
+                raise MemoryError("a helper's error")
+            return gather(arr, j0, w, buf)
+
+        monkeypatch.setattr(_sortnet, "_gather_tile", broken)
+        with pytest.raises(MemoryError, match="a helper's error"):
+            trimmed_mean(x, 0.2)
+        assert set(threading.enumerate()) == before
+    finally:
+        _sortnet.numba.set_num_threads(threads)

@@ -1,4 +1,5 @@
-"""The compiled selection kernel for more than ``_sortnet.MAX_ROWS`` rows (median and trimmed mean).
+"""The compiled selection kernel for more than ``_sortnet.MAX_ROWS`` rows, and the sort route (median
+and trimmed mean).
 
 Each result is compared with the mean of ``torch.sort``'s values at the kept ranks, computed in
 float64: equal up to a few ulps of the result plus the float64 rounding of summing the kept values in
@@ -17,6 +18,14 @@ from fedrobust.aggregators import _sortnet, coordinate_median, trimmed_mean
 pytestmark = pytest.mark.skipif(not _sortnet.HAVE_NUMBA, reason="numba not installed (the 'fast' extra)")
 
 ROWS = [65, 99, 100, 257, 1000]
+
+
+@pytest.fixture(params=["selection", "sort route"])
+def path(request, monkeypatch):
+    """Each test on the selection kernel and on the sort route (forced at every n and size, on any CPU)."""
+    forced = request.param == "sort route"
+    monkeypatch.setattr(_sortnet, "sort_route_applies", lambda n, dtype, size: forced and n > _sortnet.REGISTER_MAX_ROWS)
+    return request.param
 
 
 def adversarial_block(n: int, d: int, dtype: torch.dtype, seed: int) -> torch.Tensor:
@@ -72,7 +81,7 @@ def ranks(n: int) -> list[tuple[int, int]]:
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("n", ROWS)
-def test_ranks_mean_matches_torch_sort(n, dtype):
+def test_ranks_mean_matches_torch_sort(n, dtype, path):
     x = adversarial_block(n, 301, dtype, seed=n)
     for lo, hi in ranks(n):
         assert_close(_sortnet.middle_mean(x, lo, hi), x, lo, hi)
@@ -80,7 +89,7 @@ def test_ranks_mean_matches_torch_sort(n, dtype):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("n", ROWS)
-def test_median_and_trimmed_mean_match_torch_sort(n, dtype):
+def test_median_and_trimmed_mean_match_torch_sort(n, dtype, path):
     x = adversarial_block(n, 257, dtype, seed=1000 + n)
     median = coordinate_median(x)
     assert_close(median, x, (n - 1) // 2, n // 2 + 1)
@@ -92,7 +101,7 @@ def test_median_and_trimmed_mean_match_torch_sort(n, dtype):
 
 
 @pytest.mark.parametrize("n", [65, 1000])
-def test_huge_values_are_kept_exactly(n):
+def test_huge_values_are_kept_exactly(n, path):
     # Only +-3e38 and 0: every kept value is +-3e38 or 0, so each mean is exact in float64.
     gen = torch.Generator().manual_seed(n)
     x = torch.tensor([-3e38, 0.0, 3e38])[torch.randint(0, 3, (n, 500), generator=gen)]
@@ -102,7 +111,7 @@ def test_huge_values_are_kept_exactly(n):
     assert_close(trimmed_mean(x, 0.1), x, int(0.1 * n), n - int(0.1 * n))
 
 
-def test_results_do_not_depend_on_the_column_order_or_threads():
+def test_results_do_not_depend_on_the_column_order_or_threads(path):
     # Each column is computed on its own, the same way: shuffling columns shuffles the results.
     x = adversarial_block(200, 1000, torch.float32, seed=3)
     perm = torch.randperm(1000, generator=torch.Generator().manual_seed(0))
@@ -147,7 +156,7 @@ def _best(fn, repeats: int = 3) -> float:
 
 
 @pytest.mark.parametrize("n", [1000])
-def test_adversarial_columns_take_no_longer_than_random_ones(n):
+def test_adversarial_columns_take_no_longer_than_random_ones(n, path):
     # Behaviour, not an absolute timing: a quadratic selection would take ~n/log n times longer.
     d = 3000
     gen = torch.Generator().manual_seed(0)

@@ -25,8 +25,10 @@ def coordinate_median(x: torch.Tensor) -> torch.Tensor:
 
     For an even number of rows this is the mean of the two middle values, as in ``numpy.median``.
     On the CPU with numba installed, a compiled kernel computes it (a sorting network for up to
-    ``fedrobust.aggregators._sortnet.MAX_ROWS`` rows, counting selection steps beyond); otherwise
-    ``torch.sort`` does (also on GPUs, where it is fast). Inputs must be finite (client messages are validated before aggregation).
+    ``fedrobust.aggregators._sortnet.MAX_ROWS`` rows, counting selection steps beyond; where NumPy
+    sorts with AVX-512, NumPy's sort of each column from 33 rows up to 512 float32 or 256 float64
+    values); otherwise ``torch.sort`` does (also on GPUs, where it is fast). Inputs must be finite
+    (client messages are validated before aggregation).
 
     Parameters
     ----------
