@@ -72,7 +72,8 @@ def restore(message: Message, shared: Shared, payloads: _Kept) -> Message:
     return message
 
 
-def _large_arrays(*records: RecordDict) -> Iterator[Any]:
+def _record_arrays(*records: RecordDict) -> Iterator[Any]:
+    """Every array of the records' ArrayRecords (the callers pick the large ones)."""
     for record_dict in records:
         for record in record_dict.array_records.values():
             for array in record.values():
@@ -90,7 +91,7 @@ def out_of_band(reply: Message, context: Context) -> None:
     """
     if reply.has_error() or not reply.has_content():
         return
-    for array in _large_arrays(reply.content, context.state):
+    for array in _record_arrays(reply.content, context.state):
         if isinstance(array.data, bytes) and len(array.data) >= MIN_SHARED_BYTES:
             array.__dict__["data"] = np.frombuffer(array.data, dtype=np.uint8)
 
@@ -100,7 +101,7 @@ def in_band(reply: Message, context: Context) -> None:
     a copy out of the object store, whose read-only buffer Ray lends only while it is referenced)."""
     if reply.has_error() or not reply.has_content():
         return
-    for array in _large_arrays(reply.content, context.state):
+    for array in _record_arrays(reply.content, context.state):
         if isinstance(array.data, np.ndarray):
             array.__dict__["data"] = array.data.tobytes()
 
