@@ -5,6 +5,7 @@ import pytest
 
 from _records import untimed
 from fedrobust.experiments.sweep import ENGINES, read_sweep, run_sweep
+from fedrobust.core import ports
 from fedrobust.run import ray_head
 
 pytestmark = pytest.mark.slow
@@ -80,5 +81,5 @@ def test_the_heads_component_ports_are_never_among_its_worker_ports(monkeypatch)
     # `ray start` refuses a component port inside the worker port range (a CI run drew one there).
     low = 40_000
     draws = iter([low, low + 5, low + 200, 50_000, 50_000, 50_001, low - 1, low + 201])
-    monkeypatch.setattr(ray_head, "_free_port", lambda: next(draws))
+    monkeypatch.setattr(ports, "_draw", lambda host: next(draws))
     assert ray_head.head_ports(4) == (low, [50_000, 50_001, low - 1, low + 201])

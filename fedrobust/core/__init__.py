@@ -10,5 +10,6 @@
 - :mod:`~fedrobust.core.results`: round records and the results document;
 - :mod:`~fedrobust.core.extensions`: loading users' extension modules;
 - :mod:`~fedrobust.core.paths`, :mod:`~fedrobust.core.processes`: output-path checks, child processes;
+- :mod:`~fedrobust.core.ports`: free TCP ports for the processes fedrobust starts;
 - :mod:`~fedrobust.core.threads`: torch's thread count, given back after a block that changes it.
 """

@@ -13,12 +13,11 @@ fedrobust.deploy.processes : starts, finds and stops the processes.
 from __future__ import annotations
 
 import os
-import socket
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..core.ports import free_port
 from .certs import Certificates
 
 __all__ = [
@@ -163,22 +162,3 @@ def write_connection(
     return path
 
 
-def free_port(host: str = "127.0.0.1", exclude: Iterable[int] = ()) -> int:
-    """A TCP port that is free on ``host`` right now and not in ``exclude``.
-
-    ``exclude`` holds ports already handed to processes that may not listen yet: the system would
-    give one of them again, since it is still free.
-
-    Examples
-    --------
-    >>> first = free_port()
-    >>> free_port(exclude={first}) != first
-    True
-    """
-    taken = set(exclude)
-    while True:
-        with socket.socket() as s:
-            s.bind((host, 0))
-            port = int(s.getsockname()[1])
-        if port not in taken:
-            return port

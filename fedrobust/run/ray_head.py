@@ -17,13 +17,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..core.ports import free_port
 from ..core.processes import end_processes, processes_with_env
 
 __all__ = ["local_ray_head", "MARKER"]
@@ -41,12 +41,6 @@ _PORT_FLAGS = (
 WORKER_PORTS = 200
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def head_ports(count: int) -> tuple[int, list[int]]:
     """The lowest worker port, and ``count`` distinct free ports for the head's components, none of
     them among the workers' (``ray start`` refuses a component port in the worker port range).
@@ -57,12 +51,10 @@ def head_ports(count: int) -> tuple[int, list[int]]:
     >>> len(set(ports)) == 8 and not any(low <= p <= low + WORKER_PORTS for p in ports)
     True
     """
-    low = _free_port()
+    low = free_port()
     ports: list[int] = []
     while len(ports) < count:
-        port = _free_port()
-        if not low <= port <= low + WORKER_PORTS and port not in ports:
-            ports.append(port)
+        ports.append(free_port(exclude=[*range(low, low + WORKER_PORTS + 1), *ports]))
     return low, ports
 
 
