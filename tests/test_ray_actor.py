@@ -69,3 +69,29 @@ def test_a_worker_that_imports_the_actor_does_not_import_flowers_simulation_engi
              "print(sorted(m for m in sys.modules if m.startswith(('flwr.simulation', 'flwr.server.superlink.linkstate'))))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+class _Ref:
+    def __init__(self, key):
+        self.key = key
+
+    def hex(self):
+        return self.key
+
+
+def test_an_app_ref_is_fetched_at_its_first_message_only_and_a_loader_passes_as_it_is(monkeypatch):
+    fetched = []
+
+    def get(ref):
+        fetched.append(ref.key)
+        return lambda: f"app of {ref.key}"
+
+    monkeypatch.setattr(ra.ray, "get", get)
+    loaded = {}
+    first = ra.AppRef((_Ref("a"),))
+    assert ra.app_loader(first, loaded)() == "app of a"
+    assert ra.app_loader(ra.AppRef((_Ref("a"),)), loaded)() == "app of a"  # the same object, unpickled again
+    assert fetched == ["a"]
+    assert ra.app_loader(ra.AppRef((_Ref("b"),)), loaded)() == "app of b" and list(loaded) == ["b"]  # one run's
+    loader = lambda: "app"  # noqa: E731 - Flower's own backend sends the loader itself
+    assert ra.app_loader(loader, loaded) is loader and first.ref.key == "a"

@@ -16,6 +16,10 @@ band instead, as NumPy views of their bytes that Ray copies into the object stor
 (:func:`~fedrobust.run.ray_actor.out_of_band`), and are bytes again when the driver gets them
 (:func:`~fedrobust.run.ray_actor.in_band`), so the server reads the same bytes.
 
+The ClientApp loader Flower's backend sends with every message (a closure around the loaded
+ClientApp, pickled by value each time) is put into the object store once instead
+(:class:`~fedrobust.run.ray_actor.AppRef`), and each actor fetches it at its first message.
+
 The same backend starts a private Ray instance without Flower's job ``runtime_env``, so that the
 client actors start in the workers Ray has ready (:class:`SharedParametersBackend`), and its
 actors are fedrobust's (:mod:`fedrobust.run.ray_actor`), which import only what a client needs,
@@ -45,7 +49,7 @@ from flwr.common.constant import PARTITION_ID_KEY
 from flwr.server.superlink.fleet.vce.backend import raybackend
 from flwr.simulation.ray_transport.ray_actor import BasicActorPool, VirtualClientEngineActor
 
-from .ray_actor import MIN_SHARED_BYTES, Shared, SharedParametersActor, _Kept, in_band
+from .ray_actor import MIN_SHARED_BYTES, AppRef, Shared, SharedParametersActor, _Kept, in_band
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +144,7 @@ class SharedParametersBackend(raybackend.RayBackend):
         )
         self.pool.add_actors_to_pool(self.pool.actors_capacity)
         self.app_fn = app_fn
+        self.app_ref = AppRef((ray.put(app_fn),))  # pickled once, not with every message
         self.puts = _Puts()
 
     def process_message(self, message: Message, context: Context) -> tuple[Message, Context]:
@@ -153,7 +158,7 @@ class SharedParametersBackend(raybackend.RayBackend):
         try:
             future = self.pool.submit(
                 lambda actor, app_fn, msg, cid, state: actor.run_shared.remote(app_fn, msg, cid, state, shared),
-                (self.app_fn, light, str(partition_id), context),
+                (self.app_ref, light, str(partition_id), context),
             )
             reply, context = self.pool.fetch_result_and_return_actor_to_pool(future)
         except Exception:
