@@ -69,7 +69,11 @@ class _Store:
         self.stored.append(message)
 
 
-def test_the_injector_stores_every_reply_and_stops_soon_after_the_stop_event():
+def test_the_injector_stores_every_reply_wakes_the_grids_and_stops_soon_after_the_stop_event(monkeypatch):
+    import fedrobust.run.flower_polling as fp
+
+    rung = []
+    monkeypatch.setattr(fp, "replies_stored", lambda: rung.append(len(store.stored)))
     store, replies, stop = _Store(), queue.Queue(), threading.Event()
     with flower_polling(nodes=3):
         thread = threading.Thread(target=vce_api.put_message_into_state, args=(store, replies, stop))
@@ -82,7 +86,7 @@ def test_the_injector_stores_every_reply_and_stops_soon_after_the_stop_event():
         stop.set()
         stopped = time.monotonic()
         thread.join(timeout=5)
-    assert store.stored == ["r1", "r2", "r3"]
+    assert store.stored == ["r1", "r2", "r3"] and rung == [1, 2, 3]  # each reply's ring after it is stored
     assert not thread.is_alive() and time.monotonic() - stopped < 0.5  # Flower's loop: up to 1 s
 
 

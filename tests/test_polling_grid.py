@@ -244,3 +244,20 @@ def test_the_server_app_hands_main_a_polling_grid_around_flowers_grid_and_any_ot
     assert isinstance(seen[0], PollingGrid) and seen[0].wrapped is flowers
     assert seen[0].longest == flowers.pull_interval
     assert seen[1] is local  # its own send_and_receive, untouched
+
+
+def test_a_stored_reply_is_pulled_at_once_not_at_the_end_of_the_pause(monkeypatch):
+    import fedrobust.run.polling_grid as pg
+
+    monkeypatch.setattr(pg, "SHORTEST_PAUSE", 1.0)  # pauses of a second at least: a ring must cut one short
+    grid = PollingGrid(DelayedGrid([0.2]))
+    ringer = threading.Timer(0.25, pg.replies_stored)  # the injector, once the reply is stored
+    start = time.monotonic()
+    ringer.start()
+    try:
+        replies = grid.send_and_receive(["a"])
+    finally:
+        ringer.cancel()
+    assert [r.metadata.reply_to_message_id for r in replies] == ["0"]
+    assert time.monotonic() - start < 0.6  # the pull after the first one was due at 1.0 s
+    assert grid.wrapped.pulls == 2

@@ -3,7 +3,8 @@
 Flower's simulation engine (1.41 and 1.42) hands instructions from the in-memory LinkState to the
 client actors in a feeder loop (``vce_api.add_messages_to_queue``) that looks for new messages
 for every node, then waits 0.1 s: every round waits up to 0.1 s before its first client starts.
-(The ServerApp's own wait for the replies is shortened by :class:`~fedrobust.run.polling_grid.PollingGrid`.)
+(The ServerApp's own wait for the replies is shortened by :class:`~fedrobust.run.polling_grid.PollingGrid`,
+which the injector below wakes at every reply it stores.)
 
 :func:`flower_polling` shortens the feeder's wait for the duration of a run, scaled with the
 number of nodes so that a large federation is not polled more often than Flower's default allows
@@ -24,6 +25,8 @@ import logging
 import queue
 from queue import Empty
 from collections.abc import Iterator
+
+from .polling_grid import replies_stored
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +127,7 @@ def flower_polling(nodes: int) -> Iterator[bool]:
             except Empty:
                 continue
             state.store_message_res(reply)
+            replies_stored()  # the ServerApp's PollingGrid pulls it now, not at the end of its pause
 
     vce_api.add_messages_to_queue, vce_api.put_message_into_state = add_messages_to_queue, put_message_into_state
     try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -43,6 +44,18 @@ def _flower_polling_grids() -> tuple[type, ...]:
     return tuple(found)
 
 
+#: The PollingGrids of this process, which :func:`replies_stored` wakes.
+_GRIDS: weakref.WeakSet = weakref.WeakSet()
+
+
+def replies_stored() -> None:
+    """Tell the waiting calls of this process's PollingGrids that a reply was stored: each pulls
+    at once instead of at the end of its pause (fedrobust's injector of Flower's simulation engine
+    calls it, :mod:`fedrobust.run.flower_polling`). Only when pulls happen changes."""
+    for grid in list(_GRIDS):
+        grid.ring()
+
+
 def polls_in_fixed_pauses(grid: Grid) -> bool:
     """Whether ``grid``'s ``send_and_receive`` is one of Flower's own (a loop of fixed pauses)."""
     method = type(grid).send_and_receive
@@ -65,7 +78,8 @@ class PollingGrid(Grid):
 
     The calls waiting at the same time (a legacy round waits for each client in a thread of its
     own) share their pulls: one of them pulls the replies of all, and a pull happens at most every
-    :func:`pause` of the youngest call's wait, however many calls wait.
+    :func:`pause` of the youngest call's wait, however many calls wait. A reply stored where the
+    grid's runtime says so (:func:`replies_stored`, :meth:`ring`) is pulled at once.
 
     Parameters
     ----------
@@ -81,6 +95,14 @@ class PollingGrid(Grid):
         self._arrived: dict[str, Message] = {}  # message id -> its reply, until its call takes it
         self._pulling = False
         self._last_pull = -math.inf
+        self._rung = False  # a reply was stored since the last pull began: the next pull is due now
+        _GRIDS.add(self)
+
+    def ring(self) -> None:
+        """A reply was stored: the next pull is due now (after the one under way, if any)."""
+        with self._changed:
+            self._rung = True
+            self._changed.notify_all()
 
     # Grid's abstract methods, and anything else, are the wrapped grid's.
     def set_run(self, run: Any) -> None:
@@ -127,14 +149,14 @@ class PollingGrid(Grid):
                     left = None if timeout is None else timeout - (now - started)
                     if not pending or (left is not None and left <= 0):
                         return replies
-                    due = self._last_pull + pause(now - max(self._waiting.values()), self.longest)
+                    due = -math.inf if self._rung else self._last_pull + pause(now - max(self._waiting.values()), self.longest)
                     if self._pulling or now < due:  # another call pulls, or not yet
                         wait = None if self._pulling else due - now
                         if left is not None:
                             wait = left if wait is None else min(wait, left)
                         self._changed.wait(wait)
                         continue
-                    self._pulling = True
+                    self._pulling, self._rung = True, False
                     wanted = set(self._waiting)  # the replies not pulled yet
                 received: list[Message] = []
                 try:
