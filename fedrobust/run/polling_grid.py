@@ -44,15 +44,19 @@ def _flower_polling_grids() -> tuple[type, ...]:
     return tuple(found)
 
 
-#: The PollingGrids of this process, which :func:`replies_stored` wakes.
+#: The PollingGrids of this process, which :func:`replies_stored` wakes (a grid is added in the
+#: ServerApp's thread while the injector's thread may be ringing: both under the lock).
 _GRIDS: weakref.WeakSet = weakref.WeakSet()
+_GRIDS_LOCK = threading.Lock()
 
 
 def replies_stored() -> None:
     """Tell the waiting calls of this process's PollingGrids that a reply was stored: each pulls
     at once instead of at the end of its pause (fedrobust's injector of Flower's simulation engine
     calls it, :mod:`fedrobust.run.flower_polling`). Only when pulls happen changes."""
-    for grid in list(_GRIDS):
+    with _GRIDS_LOCK:
+        grids = list(_GRIDS)
+    for grid in grids:
         grid.ring()
 
 
@@ -96,7 +100,8 @@ class PollingGrid(Grid):
         self._pulling = False
         self._last_pull = -math.inf
         self._rung = False  # a reply was stored since the last pull began: the next pull is due now
-        _GRIDS.add(self)
+        with _GRIDS_LOCK:
+            _GRIDS.add(self)
 
     def ring(self) -> None:
         """A reply was stored: the next pull is due now (after the one under way, if any)."""
