@@ -264,10 +264,50 @@ def client_indices(cfg: RunConfig, partition_id: int) -> np.ndarray:
     return _run_partitions(cfg)[partition_id]
 
 
+#: The most bytes of clients' training data :func:`client_data` lays out once per process (larger:
+#: a partition is gathered at every call).
+MAX_LAYOUT_BYTES = 256 << 20
+
+
+class _Layout(NamedTuple):
+    """The clients' training examples and labels, partition after partition, and where each starts
+    (``starts[p]:starts[p + 1]``)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    starts: np.ndarray
+
+
+@functools.lru_cache(maxsize=2)
+def _layout(*partition_args) -> _Layout | None:
+    """:class:`_Layout` of the partitions of ``partition_args`` (:func:`_partition_args`), or None
+    when it would take more than :data:`MAX_LAYOUT_BYTES`."""
+    dataset, data_dir, seed, *_, dataset_params = partition_args
+    splits = _splits(dataset, data_dir, seed, dataset_params)
+    parts = _partitions(*partition_args)
+    sizes = [len(p) for p in parts]
+    row_bytes = splits.x_train[:1].nbytes + splits.y_train[:1].nbytes
+    if sum(sizes) * row_bytes > MAX_LAYOUT_BYTES:
+        return None
+    order = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    return _Layout(torch.from_numpy(splits.x_train[order]), torch.from_numpy(splits.y_train[order]), starts)
+
+
 def client_data(cfg: RunConfig, partition_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One client's training examples and labels as CPU tensors."""
+    """One client's training examples and labels as CPU tensors, which the caller must not change.
+
+    A client is built for every message: up to :data:`MAX_LAYOUT_BYTES`, the clients' data is laid
+    out partition after partition once per process, and each call returns views of its partition
+    there (the same values and order as gathering its :func:`client_indices`, without the copy);
+    above that, each call gathers its partition.
+    """
+    idx = client_indices(cfg, partition_id)  # checks the id
+    layout = _layout(*_partition_args(cfg))
+    if layout is not None:
+        start, end = int(layout.starts[partition_id]), int(layout.starts[partition_id + 1])
+        return layout.x[start:end], layout.y[start:end]
     splits = load_splits(cfg)
-    idx = client_indices(cfg, partition_id)
     return torch.from_numpy(splits.x_train[idx]), torch.from_numpy(splits.y_train[idx])
 
 
