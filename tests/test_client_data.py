@@ -13,8 +13,8 @@ from fedrobust.run import build
 CONFIGS = {
     "iid": RunConfig(dataset="mnist5k", num_clients=10, clients_per_round=10),
     "dirichlet, validation and root set held out": RunConfig(
-        strategy="fltrust", dataset="mnist5k", num_clients=7, clients_per_round=7, partitioner="dirichlet", dirichlet_alpha=0.3,
-        validation_size=300, root_size=100, seed=3,
+        strategy="fltrust", dataset="mnist5k", num_clients=7, clients_per_round=7, partitioner="dirichlet",
+        dirichlet_alpha=0.3, validation_size=300, root_size=100, seed=3,
     ),
 }
 
