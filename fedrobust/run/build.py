@@ -279,17 +279,17 @@ class _Layout(NamedTuple):
 
 
 @functools.lru_cache(maxsize=2)
-def _layout(*partition_args) -> _Layout | None:
-    """:class:`_Layout` of the partitions of ``partition_args`` (:func:`_partition_args`), or None
-    when it would take more than :data:`MAX_LAYOUT_BYTES`."""
-    dataset, data_dir, seed, *_, dataset_params = partition_args
-    splits = _splits(dataset, data_dir, seed, dataset_params)
+def _layout(splits_args: tuple, partition_args: tuple) -> _Layout | None:
+    """:class:`_Layout` of the partitions of ``partition_args`` (:func:`_partition_args`) of the
+    splits of ``splits_args`` (:func:`_splits_args`), or None when it would take more than
+    :data:`MAX_LAYOUT_BYTES`."""
+    splits = _splits(*splits_args)
     parts = _partitions(*partition_args)
     sizes = [len(p) for p in parts]
     row_bytes = splits.x_train[:1].nbytes + splits.y_train[:1].nbytes
     if sum(sizes) * row_bytes > MAX_LAYOUT_BYTES:
         return None
-    order = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+    order = np.concatenate(parts)  # num-clients >= 1: never an empty list
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     return _Layout(torch.from_numpy(splits.x_train[order]), torch.from_numpy(splits.y_train[order]), starts)
 
@@ -303,7 +303,7 @@ def client_data(cfg: RunConfig, partition_id: int) -> tuple[torch.Tensor, torch.
     above that, each call gathers its partition.
     """
     idx = client_indices(cfg, partition_id)  # checks the id
-    layout = _layout(*_partition_args(cfg))
+    layout = _layout(_splits_args(cfg), _partition_args(cfg))
     if layout is not None:
         start, end = int(layout.starts[partition_id]), int(layout.starts[partition_id + 1])
         return layout.x[start:end], layout.y[start:end]
