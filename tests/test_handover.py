@@ -3,6 +3,7 @@ process that takes them over builds the same clients without loading the dataset
 scikit-learn, no flwr-datasets), and anything else it loads as before."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -69,3 +70,39 @@ def test_a_missing_file_is_no_hand_over(tmp_path):
 
 def test_a_hand_over_that_cannot_be_written_is_none(tmp_path):
     assert write_handover(RunConfig.from_mapping(CFG), str(tmp_path / "no" / "such" / "folder")) is None
+
+
+def test_handover_files_are_one_per_data_setting_within_the_budget(tmp_path):
+    from fedrobust.run.handover import HandoverFiles
+
+    base = RunConfig.from_mapping(CFG)
+    cfgs = [base, base.replace(strategy="gmd"), base.replace(seed=4), base.replace(num_clients=5, clients_per_round=5),
+            base.replace(dataset="mnist", data_dir=str(tmp_path / "absent"))]
+    files = HandoverFiles(str(tmp_path))
+    paths = [files(c) for c in cfgs]
+    assert paths[0] == paths[1] and len(set(paths[:4])) == 3  # another strategy: the same data and file
+    assert paths[4] is None  # its data cannot be built here: that run loads (and fails) on its own
+    size = max(os.path.getsize(p) for p in paths[:4])
+    budget = tmp_path / "budget"
+    budget.mkdir()
+    small = HandoverFiles(str(budget), max_bytes=size + size // 2)  # room for one file
+    cut = [small(c) for c in cfgs[:4]]
+    assert cut[0] is not None and cut[0] == cut[1] and cut[2:] == [None, None]
+    assert [f.name for f in budget.rglob("*.pickle")] == ["data.pickle"]  # the one over the budget is gone
+
+
+def test_a_process_that_takes_over_with_replace_keeps_one_hand_over(tmp_path):
+    from fedrobust.run import build, handover
+
+    a, b = RunConfig.from_mapping(CFG), RunConfig.from_mapping(CFG).replace(seed=4)
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    path_a, path_b = write_handover(a, str(tmp_path / "a")), write_handover(b, str(tmp_path / "b"))
+    before = dict(build._handed), set(handover._taken)
+    try:
+        assert take_over(path_a, replace=True) and set(build._handed) == set(build.handed_keys(a))
+        assert take_over(path_b, replace=True) and set(build._handed) == set(build.handed_keys(b))
+        assert take_over(path_a, replace=True) and set(build._handed) == set(build.handed_keys(a))  # read again
+        assert handover._taken == {path_a}
+    finally:
+        build._handed.clear(), build._handed.update(before[0])
+        handover._taken.clear(), handover._taken.update(before[1])

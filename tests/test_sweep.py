@@ -339,6 +339,32 @@ def failing_on_gmd(cfg, on_round):
     return fake_results(cfg)
 
 
+def reporting_handover(cfg, on_round):
+    """A module-level cell runner that reports whether its worker holds exactly the cell's data
+    from the sweep's hand-over (one hand-over at a time), and whether the file is still there."""
+    from fedrobust.run import build, handover
+
+    results = fake_results(cfg)
+    results["handed"] = set(build._handed) == set(build.handed_keys(cfg)) and len(handover._taken) == 1
+    results["folder"] = str(Path(next(iter(handover._taken))).parent.parent) if handover._taken else None
+    return results
+
+
+@pytest.mark.slow
+def test_parallel_jobs_take_the_cells_data_over_from_the_sweep(tmp_path, monkeypatch):
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the sweep's hand-over folder goes
+    summary = run_sweep(GRID, tmp_path / "out", run_cell=reporting_handover, progress=False, jobs=2)
+    assert summary.ran == 4
+    records = read_sweep(tmp_path / "out")
+    assert [r["results"]["handed"] for r in records] == [True] * 4  # two seeds: two data settings
+    assert {Path(r["results"]["folder"]).parent for r in records} == {scratch}
+    assert list(scratch.iterdir()) == []  # the folder is gone after the sweep
+
+
 @pytest.mark.slow
 def test_parallel_jobs_write_the_same_records_in_the_same_order_as_one_job(tmp_path):
     from fedrobust.experiments.sweep import ENGINES

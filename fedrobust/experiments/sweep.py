@@ -638,7 +638,14 @@ def _worker_init(threads: int) -> None:
         pass
 
 
-def _run_in_worker(runner: CellRunner, cfg: RunConfig) -> tuple[dict[str, Any], int | None]:
+def _run_in_worker(
+    runner: CellRunner, cfg: RunConfig, handover: str | None = None
+) -> tuple[dict[str, Any], int | None]:
+    """One cell in a worker process, on the data the sweep handed over (``handover``: see
+    :class:`fedrobust.run.handover.HandoverFiles`; None: the cell loads its own)."""
+    from ..run.handover import take_over
+
+    take_over(handover, replace=True)
     return dict(runner(cfg, lambda record: None)), _num_classes(cfg)
 
 
@@ -653,22 +660,37 @@ Finished = Iterator[tuple[int, tuple[dict[str, Any], int | None] | BaseException
 
 
 def _worker_processes(pending: Sequence[tuple[str, RunConfig]], runner: CellRunner, jobs: int) -> Finished:
-    """Run ``pending`` in ``jobs`` spawned worker processes of ``cores // jobs`` threads each."""
+    """Run ``pending`` in ``jobs`` spawned worker processes of ``cores // jobs`` threads each.
+
+    The workers take the cells' splits and partitions over from this process (which has built
+    them while checking the cells) instead of loading and partitioning the dataset again: files
+    in a private temporary folder for the sweep (:class:`fedrobust.run.handover.HandoverFiles`),
+    each written just before its first cell is submitted.
+    """
     import multiprocessing
+    import shutil
+    import tempfile
     from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from ..run.handover import HandoverFiles
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")  # no forked torch threads or Ray state
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init, initargs=(threads,))
+    folder = tempfile.mkdtemp(prefix="fedrobust-sweep-")
     try:
-        futures = {pool.submit(_run_in_worker, runner, cfg): i for i, (_, cfg) in enumerate(pending)}
-        for future in as_completed(futures):
-            error = future.exception()
-            yield futures[future], (future.result() if error is None else error)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+        files = HandoverFiles(folder)
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init, initargs=(threads,))
+        try:
+            futures = {pool.submit(_run_in_worker, runner, cfg, files(cfg)): i for i, (_, cfg) in enumerate(pending)}
+            for future in as_completed(futures):
+                error = future.exception()
+                yield futures[future], (future.result() if error is None else error)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _ray_tasks(pending: Sequence[tuple[str, RunConfig]], runner: CellRunner, address: str, jobs: int) -> Finished:

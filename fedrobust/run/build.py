@@ -49,6 +49,7 @@ __all__ = [
     "byzantine_clients",
     "poisoned_client_data",
     "handed_data",
+    "handed_keys",
     "take_over",
 ]
 
@@ -64,16 +65,21 @@ def handed_data(cfg: RunConfig) -> dict[tuple, object]:
     What :func:`take_over` in another process accepts: it then uses these values instead of
     loading and partitioning the dataset again.
     """
-    partitions = _partition_args(cfg)
-    return {
-        ("splits", *_splits_args(cfg)): load_splits(cfg),
-        ("partitions", *partitions): _partitions(*partitions),
-    }
+    splits, partitions = handed_keys(cfg)
+    return {splits: load_splits(cfg), partitions: _partitions(*partitions[1:])}
 
 
-def take_over(items: dict[tuple, object]) -> None:
+def handed_keys(cfg: RunConfig) -> tuple[tuple, ...]:
+    """The keys of :func:`handed_data` for ``cfg``, without building anything: runs with the same
+    keys use the same splits and partitions."""
+    return ("splits", *_splits_args(cfg)), ("partitions", *_partition_args(cfg))
+
+
+def take_over(items: dict[tuple, object], *, replace: bool = False) -> None:
     """Use ``items`` (from :func:`handed_data` in another process) for the splits and partitions
-    of their keys in this process."""
+    of their keys in this process; with ``replace``, in place of everything taken over before."""
+    if replace:
+        _handed.clear()
     _handed.update(items)
 
 
