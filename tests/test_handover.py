@@ -106,3 +106,15 @@ def test_a_process_that_takes_over_with_replace_keeps_one_hand_over(tmp_path):
     finally:
         build._handed.clear(), build._handed.update(before[0])
         handover._taken.clear(), handover._taken.update(before[1])
+
+
+def test_a_run_whose_data_settings_cannot_be_read_gets_no_hand_over(tmp_path, monkeypatch):
+    from fedrobust.run import build
+    from fedrobust.run.handover import HandoverFiles
+
+    def broken(cfg):
+        raise KeyError("a strategy this process does not know")
+
+    monkeypatch.setattr(build, "handed_keys", broken)
+    assert HandoverFiles(str(tmp_path))(RunConfig.from_mapping(CFG)) is None  # the run meets it in its process
+    assert list(tmp_path.iterdir()) == []

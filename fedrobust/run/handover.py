@@ -73,7 +73,11 @@ class HandoverFiles:
         self.written = 0
 
     def __call__(self, cfg: RunConfig) -> str | None:
-        key = build.handed_keys(cfg)
+        try:
+            key = build.handed_keys(cfg)
+        except Exception as err:  # noqa: BLE001 - that run meets the error in its own process
+            log.debug("no hand-over for %s (%s)", cfg, err)
+            return None
         if key not in self.paths:
             self.paths[key] = self._write(cfg, key)
         return self.paths[key]
