@@ -341,7 +341,7 @@ def failing_on_gmd(cfg, on_round):
 
 def reporting_handover(cfg, on_round):
     """A module-level cell runner that reports whether its worker holds exactly the cell's data
-    from the sweep's hand-over (one hand-over at a time), and whether the file is still there."""
+    from the sweep's hand-over (one hand-over at a time), and the folder its file lies in."""
     from fedrobust.run import build, handover
 
     results = fake_results(cfg)
