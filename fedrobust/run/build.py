@@ -66,7 +66,7 @@ def handed_data(cfg: RunConfig) -> dict[tuple, object]:
     loading and partitioning the dataset again.
     """
     splits, partitions = handed_keys(cfg)
-    return {splits: load_splits(cfg), partitions: _partitions(*partitions[1:])}
+    return {splits: load_splits(cfg), partitions: _run_partitions(cfg)}
 
 
 def handed_keys(cfg: RunConfig) -> tuple[tuple, ...]:
